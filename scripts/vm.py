@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Boot a virtio-rs guest under QEMU and run one command in it.
+
+The guest's kernel console (ttyS0) goes to a log file. Its second serial
+port (ttyS1) is the control channel: the command's output streams to our
+stdout, the guest asks the host for QMP commands over it (vrs-host), and the
+command's exit status comes back on it. Neither path depends on a virtio
+driver under test. Our exit status is the guest command's, or:
+  124  the guest hung and was killed at the timeout
+  125  the guest died without reporting a status (panic, triple fault)
+  2    bad arguments
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("VRS_BUILD", os.path.join(ROOT, "build"))
+
+TRANSPORTS = ("pci", "pci-legacy", "mmio")
+RINGS = ("split", "packed")
+DRIVERS = ("rust", "c", "mixed", "none")
+FLAVOURS = ("debug", "release")
+
+# Device name -> (QEMU device base name, extra properties, extra QEMU args).
+# "{id}" and "{run}" are filled in per run.
+DEVICES = {
+    "rng": ("virtio-rng", "", []),
+    "blk": ("virtio-blk", ",drive=blkdrv0,serial=vrs-blk0",
+            ["-drive", "if=none,id=blkdrv0,file={run}/blk0.img,format=raw,cache=unsafe"]),
+    "net": ("virtio-net", ",netdev=netdev0,mac=52:54:00:12:34:56",
+            ["-netdev", "hubport,id=netdev0,hubid=0"]),
+    "console": ("virtio-serial", "", []),
+    "balloon": ("virtio-balloon", "", []),
+    "scsi": ("virtio-scsi", "", []),
+    "9p": ("virtio-9p", ",fsdev=fsdev0,mount_tag=vrs9p",
+           ["-fsdev", "local,id=fsdev0,path={run}/9p,security_model=none"]),
+    "keyboard": ("virtio-keyboard", "", []),
+    "mouse": ("virtio-mouse", "", []),
+    "tablet": ("virtio-tablet", "", []),
+    "gpu": ("virtio-gpu", "", []),
+}
+GROUPS = {"input": ["keyboard", "mouse", "tablet"]}
+ALL = ["rng", "blk", "net", "console", "balloon", "scsi", "9p", "keyboard", "mouse",
+       "tablet", "gpu"]
+# Devices QEMU implements as virtio 1.0 only: they stay modern on pci-legacy.
+MODERN_ONLY = {"keyboard", "mouse", "tablet", "gpu"}
+
+
+def die(msg, code=2):
+    print(f"vm: error: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def parse_devices(spec):
+    if spec == "all":
+        return list(ALL)
+    if spec == "none":
+        return []
+    out = []
+    for name in spec.split(","):
+        name = name.strip()
+        base = name.rstrip("0123456789") if name not in DEVICES else name
+        if name in GROUPS:
+            out += GROUPS[name]
+        elif base in DEVICES:
+            out.append(name)
+        else:
+            die(f"unknown device '{name}' (valid: {', '.join(ALL + list(GROUPS))}, all, none;"
+                " add a digit for a second one, e.g. rng,rng2)")
+    return out
+
+
+def kvm_works():
+    """A short probe: KVM counts only if a guest actually boots with it."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    cache = os.path.join(BUILD, ".kvm-probe")
+    if os.path.exists(cache):
+        return open(cache).read().strip() == "yes"
+    ok = False
+    try:
+        r = subprocess.run(["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-M", "q35",
+                            "-display", "none", "-nodefaults", "-no-reboot", "-m", "256",
+                            "-kernel", kernel_path("release" if os.path.exists(kernel_path("release")) else "debug"),
+                            "-append", "console=ttyS0 panic=-1 rdinit=/bin/true",
+                            "-serial", "stdio"], capture_output=True, timeout=20, text=True)
+        ok = "Run /bin/true" in r.stdout or "Kernel panic" in r.stdout
+    except (subprocess.TimeoutExpired, OSError):
+        ok = False
+    with open(cache, "w") as f:
+        f.write("yes\n" if ok else "no\n")
+    return ok
+
+
+def kernel_path(flavour):
+    return os.path.join(BUILD, f"kbuild-{flavour}", "arch/x86/boot/bzImage")
+
+
+def qemu_device_args(args, devs, run):
+    qargs, cmdline = [], []
+    pci = args.transport != "mmio"
+    suffix = "-pci" if pci else "-device"
+    for i, name in enumerate(devs):
+        base = name if name in DEVICES else name.rstrip("0123456789")
+        qdev, props, extra = DEVICES[base]
+        n = "" if name == base else name[len(base):]
+        dev_id = f"{base}{n or 0}"
+        if n:  # a second device of a kind: give it its own backend ids
+            props = props.replace("0", n)
+            extra = [e.replace("0,", f"{n},").replace("0.img", f"{n}.img").replace("/9p", f"/9p{n}")
+                     .replace("id=netdev0", f"id=netdev{n}").replace("id=fsdev0", f"id=fsdev{n}")
+                     for e in extra]
+        prop = f"{qdev}{suffix},id={dev_id}{props}"
+        if pci:
+            qargs += ["-device", f"pcie-root-port,id=rp{i},chassis={i + 1},slot={i + 1}"]
+            prop += f",bus=rp{i}"
+            if args.transport == "pci-legacy" and base not in MODERN_ONLY:
+                prop += ",disable-modern=on,disable-legacy=off"
+        if args.ring == "packed":
+            prop += ",packed=on"
+        for e in extra:
+            qargs.append(e.format(run=run, id=dev_id))
+        qargs += ["-device", prop]
+        if base == "blk":
+            img = os.path.join(run, f"blk{n or 0}.img")
+            with open(img, "wb") as f:
+                f.truncate(args.disk_size * 1024 * 1024)
+        if base == "9p":
+            os.makedirs(os.path.join(run, f"9p{n}"), exist_ok=True)
+        if base == "net" and not n:
+            # The first NIC's hub peer: a second NIC when a test asks for
+            # two, otherwise a user-mode backend so the link is up.
+            qargs += ["-netdev", "hubport,id=netdev_user,hubid=0"] if False else []
+        if base == "scsi":
+            img = os.path.join(run, f"scsi{n or 0}.img")
+            with open(img, "wb") as f:
+                f.truncate(args.disk_size * 1024 * 1024)
+            qargs += ["-drive", f"if=none,id=scsidrv{n or 0},file={img},format=raw,cache=unsafe",
+                      "-device", f"scsi-hd,drive=scsidrv{n or 0},bus={dev_id}.0"]
+        if base == "console":
+            qargs += ["-chardev", f"file,id=vcon{n or 0},path={run}/vport{n or 0}.out",
+                      "-device", f"virtserialport,bus={dev_id}.0,chardev=vcon{n or 0},name=vrs.port{n or 0}"]
+    return qargs, cmdline
+
+
+def per_run_cpio(args, run, cmd):
+    """A small second archive, appended to the image: /vrs/env, /vrs/cmd, extras."""
+    gen = os.path.join(BUILD, "gen_init_cpio")
+    lines = ["dir /vrs 755 0 0", "dir /usr 755 0 0", "dir /usr/local 755 0 0",
+             "dir /usr/local/bin 755 0 0"]
+    env = os.path.join(run, "env")
+    with open(env, "w") as f:
+        for k, v in (("VRS_DRIVERS", args.drivers), ("VRS_TRANSPORT", args.transport),
+                     ("VRS_RING", args.ring), ("VRS_DEVICES", ",".join(args.devs)),
+                     ("VRS_FLAVOUR", args.flavour), ("VRS_MODE", "shell" if args.shell else "run")):
+            f.write(f"{k}={shlex.quote(v)}\n")
+    lines.append(f"file /vrs/env {env} 644 0 0")
+    cmdf = os.path.join(run, "cmd")
+    with open(cmdf, "w") as f:
+        f.write(cmd + "\n")
+    lines.append(f"file /vrs/cmd {cmdf} 755 0 0")
+    for b in args.add_bin:
+        src = shutil.which(b) or b
+        if not os.path.isfile(src):
+            die(f"--add-bin {b}: no such file or command on the host")
+        lines.append(f"file /usr/local/bin/{os.path.basename(src)} {os.path.abspath(src)} 755 0 0")
+    lst = os.path.join(run, "extra.list")
+    with open(lst, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    out = os.path.join(run, "initrd")
+    with open(out, "wb") as o:
+        with open(os.path.join(BUILD, f"initramfs-{args.flavour}.cpio"), "rb") as base:
+            shutil.copyfileobj(base, o, 1 << 20)
+        o.write(subprocess.run([gen, lst], check=True, capture_output=True).stdout)
+    return out
+
+
+class Guest:
+    def __init__(self, args):
+        self.args = args
+        self.rc = None
+        self.qmp = None
+        self.writer = None
+        self.out = open(args.output, "w") if args.output else None
+
+    async def qmp_connect(self, path):
+        from qemu.qmp import QMPClient
+        self.qmp = QMPClient("vrs")
+        for _ in range(100):
+            try:
+                await self.qmp.connect(path)
+                return
+            except Exception:  # noqa: BLE001 - QEMU may not listen yet
+                await asyncio.sleep(0.1)
+        print("vm: warning: could not connect to QMP", file=sys.stderr)
+        self.qmp = None
+
+    async def host_request(self, text):
+        try:
+            req = json.loads(text)
+            if self.qmp is None:
+                raise RuntimeError("QMP is not connected")
+            res = await self.qmp.execute(req["execute"], req.get("arguments"))
+            reply = {"return": res}
+        except Exception as e:  # noqa: BLE001 - every failure goes back to the guest
+            reply = {"error": {"class": type(e).__name__, "desc": str(e)}}
+        self.writer.write((json.dumps(reply) + "\n").encode())
+        await self.writer.drain()
+
+    async def control(self, reader, writer):
+        self.writer = writer
+        buf = b""
+        while True:
+            data = await reader.read(4096)
+            if not data:
+                return
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                text = line.decode(errors="replace").rstrip("\r")
+                if text.startswith("@@VRS-EXIT "):
+                    try:
+                        self.rc = int(text.split()[1])
+                    except ValueError:
+                        self.rc = 125
+                    continue
+                if text.startswith("@@VRS-HOST "):
+                    await self.host_request(text[len("@@VRS-HOST "):])
+                    continue
+                print(text, flush=True)
+                if self.out:
+                    self.out.write(text + "\n")
+                    self.out.flush()
+
+
+async def run(args, cmd):
+    run_dir = tempfile.mkdtemp(prefix="run-", dir=os.path.join(BUILD, "runs"))
+    os.makedirs(os.path.dirname(args.log) or ".", exist_ok=True)
+    initrd = per_run_cpio(args, run_dir, cmd)
+    kvm = args.accel == "kvm" or (args.accel == "auto" and kvm_works())
+    accel = ["-accel", "kvm", "-cpu", "host"] if kvm else ["-accel", "tcg", "-cpu", "max"]
+    machine = ["-M", "microvm,acpi=off"] if args.transport == "mmio" else ["-M", "q35"]
+    append = ["console=ttyS0", "panic=-1", "rdinit=/init", "quiet" if args.quiet else "loglevel=7"]
+    if args.transport == "mmio":
+        append.append("reboot=t")
+    append += args.append
+    dev_args, _ = qemu_device_args(args, args.devs, run_dir)
+    ctl = os.path.join(run_dir, "ctl.sock")
+    qmp = args.qmp or os.path.join(run_dir, "qmp.sock")
+    guest = Guest(args)
+    server = await asyncio.start_unix_server(guest.control, path=ctl)
+    qcmd = ["qemu-system-x86_64", *machine, *accel, "-smp", str(args.smp), "-m", str(args.mem),
+            "-nodefaults", "-no-reboot", "-display", "none", "-vga", "none",
+            "-kernel", kernel_path(args.flavour), "-initrd", initrd, "-append", " ".join(append),
+            "-chardev", f"socket,id=ctl,path={ctl}",
+            "-qmp", f"unix:{qmp},server=on,wait=off", *dev_args, *args.qemu_arg]
+    if args.shell:
+        qcmd += ["-serial", "mon:stdio"]
+    else:
+        qcmd += ["-serial", f"file:{args.log}"]
+    if args.transport == "mmio":
+        qcmd += ["-device", "isa-serial,chardev=ctl,iobase=0x2f8,irq=3"]
+    else:
+        qcmd += ["-serial", "chardev:ctl"]
+    with open(os.path.join(run_dir, "qemu-cmdline"), "w") as f:
+        f.write(shlex.join(qcmd) + "\n")
+    accel_name = "KVM" if kvm else "TCG"
+    if not args.quiet_runner:
+        print(f"vm: {args.flavour} kernel, {args.transport}/{args.ring}, {accel_name}, "
+              f"devices={','.join(args.devs) or 'none'}, drivers={args.drivers}, log={args.log}",
+              file=sys.stderr)
+    proc = await asyncio.create_subprocess_exec(
+        *qcmd, stdin=None if args.shell else subprocess.DEVNULL,
+        stderr=None if args.shell else asyncio.subprocess.PIPE)
+    await guest.qmp_connect(qmp)
+    try:
+        if args.shell:
+            await proc.wait()
+        else:
+            await asyncio.wait_for(proc.wait(), args.timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        print(f"vm: guest timed out after {args.timeout} s and was killed; console log: {args.log}",
+              file=sys.stderr)
+        return 124
+    finally:
+        server.close()
+        if guest.qmp is not None:
+            try:
+                await guest.qmp.disconnect()
+            except Exception:  # noqa: BLE001
+                pass
+    await asyncio.sleep(0.1)  # let the control channel drain
+    if args.shell:
+        return 0
+    err = (await proc.stderr.read()).decode(errors="replace").strip() if proc.stderr else ""
+    if proc.returncode != 0 and guest.rc is None:
+        print(f"vm: qemu failed (status {proc.returncode}): {err}", file=sys.stderr)
+        return 125
+    if guest.rc is None:
+        print(f"vm: the guest stopped without reporting a status; console log: {args.log}",
+              file=sys.stderr)
+        return 125
+    if not args.keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return guest.rc
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        prog="scripts/vm", description="Boot a virtio-rs guest and run COMMAND in it "
+        "(default: the device report). Exit status: the command's; 124 on timeout.")
+    ap.add_argument("--flavour", default="debug", help=f"kernel flavour: {', '.join(FLAVOURS)}")
+    ap.add_argument("--transport", default="pci", help=f"{', '.join(TRANSPORTS)}")
+    ap.add_argument("--ring", default="split", help=f"{', '.join(RINGS)}")
+    ap.add_argument("--devices", default="all",
+                    help=f"comma-separated: {', '.join(ALL)}, input (=keyboard,mouse,tablet), "
+                    "all, none; a trailing digit adds another of a kind (rng,rng1)")
+    ap.add_argument("--drivers", default="mixed",
+                    help="rust: load the Rust drivers; c: the C drivers; mixed: Rust where "
+                    "one exists, C otherwise; none")
+    ap.add_argument("--timeout", type=int, default=300, help="seconds before a hung guest is killed")
+    ap.add_argument("--log", help="console log file (default: build/logs/vm-<time>.log)")
+    ap.add_argument("--output", help="also write the command's output to this file")
+    ap.add_argument("--qmp", help="QMP socket path (default: inside the run directory)")
+    ap.add_argument("--add-bin", action="append", default=[], metavar="PATH",
+                    help="copy a host binary into the guest's /usr/local/bin")
+    ap.add_argument("--accel", default="auto", help="auto (KVM only if a probe boots), tcg, kvm")
+    ap.add_argument("--smp", type=int, default=2)
+    ap.add_argument("--mem", type=int, default=2048, help="guest memory in MiB")
+    ap.add_argument("--disk-size", type=int, default=256, help="virtio-blk/scsi image size in MiB")
+    ap.add_argument("--append", action="append", default=[], help="extra kernel command line")
+    ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument")
+    ap.add_argument("--shell", action="store_true", help="interactive shell on the console")
+    ap.add_argument("--keep", action="store_true", help="keep the run directory")
+    ap.add_argument("--quiet", action="store_true", help="quiet kernel console")
+    ap.add_argument("--quiet-runner", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("command", nargs=argparse.REMAINDER, help="command to run in the guest")
+    args = ap.parse_args()
+    for name, val, valid in (("flavour", args.flavour, FLAVOURS), ("transport", args.transport, TRANSPORTS),
+                             ("ring", args.ring, RINGS), ("drivers", args.drivers, DRIVERS),
+                             ("accel", args.accel, ("auto", "tcg", "kvm"))):
+        if val not in valid:
+            die(f"unknown {name} '{val}' (valid: {', '.join(valid)})")
+    args.devs = parse_devices(args.devices)
+    cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
+    cmd = shlex.join(cmd) if len(cmd) > 1 else (cmd[0] if cmd else "vrs-report")
+    for f in (kernel_path(args.flavour), os.path.join(BUILD, f"initramfs-{args.flavour}.cpio")):
+        if not os.path.exists(f):
+            die(f"{f} is missing: run 'make guest FLAVOUR={args.flavour}' first")
+    os.makedirs(os.path.join(BUILD, "runs"), exist_ok=True)
+    if not args.log:
+        os.makedirs(os.path.join(BUILD, "logs"), exist_ok=True)
+        args.log = os.path.join(BUILD, "logs", time.strftime("vm-%Y%m%d-%H%M%S") + f"-{os.getpid()}.log")
+    args.log = os.path.abspath(args.log)
+    try:
+        sys.exit(asyncio.run(run(args, cmd)))
+    except KeyboardInterrupt:
+        die("interrupted", 130)
+
+
+if __name__ == "__main__":
+    main()
