@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# virtio-rs: Rust virtio guest drivers for Linux 6.12.
+#
+#   make run      build what is missing, boot a guest with every seed device,
+#                 print which driver (C or Rust) bound each one
+#   make check    build what is missing, run the selftests in guests;
+#                 last line: "N passed, N failed"
+#
+# Everything real lives in scripts/; this file only names the steps.
+
+FLAVOUR   ?= debug
+TRANSPORT ?= pci
+RING      ?= split
+DEVICES   ?= all
+DRIVERS   ?= mixed
+SUITE     ?=
+DEVICE    ?=
+ROUNDS    ?=
+
+S := scripts
+
+.PHONY: help deps kernel modules guest run shell check bench clean distclean
+
+help:
+	@sed -n 's/^#   //p; s/^#                 /                 /p' Makefile | head -8
+	@echo "other targets: deps kernel modules guest shell bench clean distclean"
+	@echo "variables: FLAVOUR=debug|release TRANSPORT=pci|pci-legacy|mmio RING=split|packed"
+	@echo "           DEVICES=all|rng,blk,... DRIVERS=mixed|rust|c|none SUITE=name[,name]"
+
+deps:
+	@$(S)/deps.sh
+
+kernel: deps
+	@$(S)/kernel.sh $(FLAVOUR)
+
+modules: kernel
+	@$(S)/modules.sh $(FLAVOUR)
+
+guest: modules
+	@$(S)/initramfs.sh $(FLAVOUR)
+
+run: guest
+	@$(S)/vm --flavour $(FLAVOUR) --transport $(TRANSPORT) --ring $(RING) \
+		--devices $(DEVICES) --drivers $(DRIVERS) -- vrs-report
+
+shell: guest
+	@$(S)/vm --shell --flavour $(FLAVOUR) --transport $(TRANSPORT) --ring $(RING) \
+		--devices $(DEVICES) --drivers $(DRIVERS)
+
+check: FLAVOUR = debug
+check: guest
+	@$(S)/vm --help >/dev/null
+	@build/venv/bin/python3 $(S)/check.py $(if $(SUITE),--suite $(SUITE))
+
+clean:
+	rm -rf build/modules-* build/initramfs-* build/runs build/logs build/check
+
+distclean:
+	rm -rf build

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Run the virtio-rs selftests in guests and summarise them.
+
+Each entry of SUITES is one selftest script run in one guest per transport.
+The guest prints KTAP on its control channel; we parse it with the kernel's
+own tools/testing/kunit/kunit_parser.py. Every guest run also gets one more
+test of its own: the console log must be free of kernel splats (BUG,
+WARNING, KASAN, lockdep, Oops, panic, sleeping in atomic context, kmemleak).
+The last line printed is "N passed, N failed"; the exit status is 0 only if
+nothing failed.
+"""
+
+import argparse
+import io
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("VRS_BUILD", os.path.join(ROOT, "build"))
+KVER = "6.12.117"
+sys.path.insert(0, os.path.join(BUILD, f"linux-{KVER}", "tools/testing/kunit"))
+
+ALL_TRANSPORTS = [("pci", "split"), ("pci-legacy", "split"), ("mmio", "split"), ("pci", "packed")]
+SELFTESTS = "/selftests/virtio_rs"
+
+# name: the suite; script: what runs in the guest; runs: (transport, ring)s;
+# devices/drivers: as scripts/vm takes them; append: kernel command line.
+SUITES = [
+    dict(name="kunit", script="kunit.sh", runs=[("pci", "split")], devices="none",
+         drivers="none", append=["kunit.enable=1"], timeout=900),
+    dict(name="pipeline", script="pipeline.sh", runs=[("pci", "split")], devices="none",
+         drivers="none"),
+    dict(name="c-baseline", script="c_baseline.sh", runs=ALL_TRANSPORTS, devices="all",
+         drivers="c"),
+]
+
+SPLAT = re.compile(
+    r"BUG: |WARNING: |kernel BUG at|Oops|Kernel panic|general protection fault|"
+    r"KASAN|UBSAN|possible circular locking|possible recursive locking|"
+    r"inconsistent lock state|suspicious RCU usage|lock inversion|DEBUG_LOCKS_WARN_ON|sleeping function called from invalid context|"
+    r"scheduling while atomic|suspected memory leak|unreferenced object|"
+    r"rust_kernel: panicked|Call Trace:")
+# Lines that mention those words without being a splat.
+NOT_SPLAT = re.compile(r"RCU lockdep checking is enabled|MAX_LOCKDEP|lockdep: .*(per-cpu|"
+                       r"initialized)|Lock dependency validator|kasan: KernelAddressSanitizer|"
+                       r"kmemleak: Kernel memory leak detector initialized")
+
+
+def splats(log):
+    try:
+        with open(log, errors="replace") as f:
+            return [l.rstrip() for l in f if SPLAT.search(l) and not NOT_SPLAT.search(l)]
+    except FileNotFoundError:
+        return ["console log missing"]
+
+
+def parse_ktap(text, parsed_log):
+    import kunit_parser
+    import kunit_printer
+    buf = io.StringIO()
+    kunit_parser.stdout = kunit_printer.Printer(buf)
+    test = kunit_parser.parse_run_tests(text.splitlines())
+    with open(parsed_log, "w") as f:
+        f.write(buf.getvalue())
+    failed = []
+
+    def walk(t, prefix):
+        name = f"{prefix}/{t.name}" if prefix else t.name
+        if not t.subtests:
+            if t.status in (kunit_parser.TestStatus.FAILURE, kunit_parser.TestStatus.TEST_CRASHED):
+                failed.append(name)
+        for s in t.subtests:
+            walk(s, name if t.name else prefix)
+    walk(test, "")
+    c = test.counts
+    nfail = c.failed + c.crashed + c.errors
+    if nfail and not failed:
+        failed.append(test.name or "KTAP output")
+    return c.passed, nfail, failed
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="make check")
+    ap.add_argument("--suite", default="", help="comma-separated suites to run (default: all)")
+    ap.add_argument("--transport", default="", help="only this transport")
+    ap.add_argument("--flavour", default="debug")
+    ap.add_argument("--list", action="store_true", help="list the runs and exit")
+    args = ap.parse_args()
+    names = [s["name"] for s in SUITES]
+    wanted = [s for s in args.suite.split(",") if s]
+    for w in wanted:
+        if w not in names:
+            sys.exit(f"check: unknown suite '{w}' (valid: {', '.join(names)})")
+    if args.transport and args.transport not in ("pci", "pci-legacy", "mmio", "packed"):
+        sys.exit("check: unknown transport (valid: pci, pci-legacy, mmio, packed)")
+    runs = []
+    for s in SUITES:
+        if wanted and s["name"] not in wanted:
+            continue
+        for transport, ring in s["runs"]:
+            if args.transport and args.transport not in (transport, ring):
+                continue
+            runs.append((s, transport, ring))
+    if args.list:
+        for s, t, r in runs:
+            print(f"{s['name']:14} {t}/{r}")
+        return 0
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    outdir = os.path.join(BUILD, "check", stamp)
+    os.makedirs(outdir)
+    latest = os.path.join(BUILD, "check", "latest")
+    if os.path.islink(latest):
+        os.remove(latest)
+    os.symlink(stamp, latest)
+    total_pass = total_fail = 0
+    failures = []
+    start = time.time()
+    for i, (s, transport, ring) in enumerate(runs, 1):
+        tag = f"{s['name']}-{transport}-{ring}"
+        rdir = os.path.join(outdir, tag)
+        os.makedirs(rdir)
+        console, output = os.path.join(rdir, "console.log"), os.path.join(rdir, "ktap.txt")
+        cmd = [os.path.join(ROOT, "scripts/vm"), "--flavour", args.flavour,
+               "--transport", transport, "--ring", ring, "--devices", s["devices"],
+               "--drivers", s["drivers"], "--timeout", str(s.get("timeout", 600)),
+               "--log", console, "--output", output, "--quiet-runner"]
+        for a in s.get("append", []):
+            cmd += ["--append", a]
+        cmd += ["--", f"sh {SELFTESTS}/{s['script']}"]
+        t0 = time.time()
+        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        dt = time.time() - t0
+        try:
+            with open(output, errors="replace") as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = ""
+        npass, nfail, failed = parse_ktap(text, os.path.join(rdir, "parsed.txt"))
+        bad = splats(console)
+        # The run's own test: the guest finished and its console is clean.
+        guest_ok = r.returncode in (0, 1) and not bad
+        if guest_ok:
+            npass += 1
+        else:
+            nfail += 1
+            why = r.stderr.strip().splitlines()[-1] if r.returncode not in (0, 1) and r.stderr.strip() \
+                else f"splat in console: {bad[0][:120]}" if bad else f"guest status {r.returncode}"
+            failed.append(f"guest: {why}")
+        total_pass += npass
+        total_fail += nfail
+        mark = "ok  " if not nfail else "FAIL"
+        print(f"[{i:2}/{len(runs)}] {mark} {s['name']:12} {transport + '/' + ring:18} "
+              f"{npass:4} passed, {nfail} failed  ({dt:.0f} s)", flush=True)
+        for f in failed:
+            print(f"          not ok: {f}", flush=True)
+            failures.append(f"{tag}: {f}")
+        if nfail:
+            print(f"          logs: {rdir}/", flush=True)
+    print(f"check: {len(runs)} guest runs in {time.time() - start:.0f} s; logs in {outdir}")
+    print(f"{total_pass} passed, {total_fail} failed")
+    return 1 if total_fail else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
