@@ -53,6 +53,10 @@ check: guest
 	@$(S)/vm --help >/dev/null
 	@build/venv/bin/python3 $(S)/check.py $(if $(SUITE),--suite $(SUITE))
 
+bench: FLAVOUR = release
+bench: guest
+	@build/venv/bin/python3 $(S)/bench.py $(if $(DEVICE),--device $(DEVICE)) $(if $(ROUNDS),--rounds $(ROUNDS))
+
 clean:
 	rm -rf build/modules-* build/initramfs-* build/runs build/logs build/check
 

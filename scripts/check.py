@@ -25,17 +25,21 @@ KVER = "6.12.117"
 sys.path.insert(0, os.path.join(BUILD, f"linux-{KVER}", "tools/testing/kunit"))
 
 ALL_TRANSPORTS = [("pci", "split"), ("pci-legacy", "split"), ("mmio", "split"), ("pci", "packed")]
+# microvm has 8 virtio-mmio slots, so "every device" takes two mmio guests.
+MMIO_HALVES = ["rng,blk,net,console,balloon,scsi,9p,gpu", "keyboard,mouse,tablet"]
 SELFTESTS = "/selftests/virtio_rs"
 
-# name: the suite; script: what runs in the guest; runs: (transport, ring)s;
-# devices/drivers: as scripts/vm takes them; append: kernel command line.
+# name: the suite; script: what runs in the guest; runs: (transport, ring)
+# or (transport, ring, devices) tuples; devices/drivers: as scripts/vm takes
+# them; append: kernel command line; timeout: seconds per guest.
 SUITES = [
     dict(name="kunit", script="kunit.sh", runs=[("pci", "split")], devices="none",
          drivers="none", append=["kunit.enable=1"], timeout=900),
     dict(name="pipeline", script="pipeline.sh", runs=[("pci", "split")], devices="none",
          drivers="none"),
-    dict(name="c-baseline", script="c_baseline.sh", runs=ALL_TRANSPORTS, devices="all",
-         drivers="c"),
+    dict(name="c-baseline", script="c_baseline.sh", devices="all", drivers="c",
+         runs=[("pci", "split"), ("pci-legacy", "split"), ("pci", "packed")] +
+         [("mmio", "split", half) for half in MMIO_HALVES]),
 ]
 
 SPLAT = re.compile(
@@ -63,7 +67,12 @@ def parse_ktap(text, parsed_log):
     import kunit_printer
     buf = io.StringIO()
     kunit_parser.stdout = kunit_printer.Printer(buf)
-    test = kunit_parser.parse_run_tests(text.splitlines())
+    try:
+        test = kunit_parser.parse_run_tests(text.splitlines())
+    except Exception as e:  # noqa: BLE001 - malformed output is a failure, not a crash
+        with open(parsed_log, "w") as f:
+            f.write(buf.getvalue() + f"\nparse error: {e}\n")
+        return 0, 1, [f"KTAP output could not be parsed: {e}"]
     with open(parsed_log, "w") as f:
         f.write(buf.getvalue())
     failed = []
@@ -101,13 +110,15 @@ def main():
     for s in SUITES:
         if wanted and s["name"] not in wanted:
             continue
-        for transport, ring in s["runs"]:
+        for run in s["runs"]:
+            transport, ring = run[:2]
+            devices = run[2] if len(run) > 2 else s["devices"]
             if args.transport and args.transport not in (transport, ring):
                 continue
-            runs.append((s, transport, ring))
+            runs.append((s, transport, ring, devices))
     if args.list:
-        for s, t, r in runs:
-            print(f"{s['name']:14} {t}/{r}")
+        for s, t, r, d in runs:
+            print(f"{s['name']:14} {t}/{r:8} devices={d} drivers={s['drivers']}")
         return 0
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -120,13 +131,13 @@ def main():
     total_pass = total_fail = 0
     failures = []
     start = time.time()
-    for i, (s, transport, ring) in enumerate(runs, 1):
-        tag = f"{s['name']}-{transport}-{ring}"
+    for i, (s, transport, ring, devices) in enumerate(runs, 1):
+        tag = f"{i:02}-{s['name']}-{transport}-{ring}"
         rdir = os.path.join(outdir, tag)
         os.makedirs(rdir)
         console, output = os.path.join(rdir, "console.log"), os.path.join(rdir, "ktap.txt")
         cmd = [os.path.join(ROOT, "scripts/vm"), "--flavour", args.flavour,
-               "--transport", transport, "--ring", ring, "--devices", s["devices"],
+               "--transport", transport, "--ring", ring, "--devices", devices,
                "--drivers", s["drivers"], "--timeout", str(s.get("timeout", 600)),
                "--log", console, "--output", output, "--quiet-runner"]
         for a in s.get("append", []):

@@ -68,6 +68,14 @@ def main():
         return data
 
     want = {}  # rel path -> bytes
+    status = {}  # rel path -> "new" or "modified", decided before anything is written
+
+    # VRS_OVERLAY_TRACKED=1: overlay only files git tracks, so that work in
+    # progress in the same checkout does not break a build of what is committed.
+    tracked = None
+    if os.environ.get("VRS_OVERLAY_TRACKED") == "1":
+        tracked = set(subprocess.run(["git", "-C", repo, "ls-files", "rust"], check=True,
+                                     capture_output=True, text=True).stdout.split())
 
     # 1. New files under rust/kernel and rust/helpers.
     new_modules, new_helpers = [], []
@@ -77,10 +85,13 @@ def main():
             for name in sorted(files):
                 src = os.path.join(dirpath, name)
                 rel = os.path.relpath(src, repo)
+                if tracked is not None and rel not in tracked:
+                    continue
                 if pristine(rel) is not None:
                     sys.exit(f"overlay: {rel} would replace a kernel file; "
                              "carry the change as a rust/patches/*.patch instead")
                 want[rel] = read(src)
+                status[rel] = "new"
                 if sub == "rust/kernel" and dirpath == base and name.endswith(".rs"):
                     new_modules.append(name[:-3])
                 if sub == "rust/helpers" and name.endswith(".c"):
@@ -109,6 +120,7 @@ def main():
             idx = text.index("\n", idx) + 1
             text = text[:idx] + block + text[idx:]
         want[rel] = text.encode()
+        status[rel] = "modified"
 
     if new_modules:
         insert("rust/kernel/lib.rs", [f"pub mod {m};" for m in sorted(new_modules)],
@@ -119,14 +131,15 @@ def main():
                [f"/* {digest(rels)} */"] + [f'#include "{h}"' for h in sorted(new_helpers)],
                "//")
     extra = os.path.join(repo, "rust/bindings/bindings_helper.h")
-    if os.path.exists(extra):
+    if os.path.exists(extra) and (tracked is None or "rust/bindings/bindings_helper.h" in tracked):
         lines = [l for l in read(extra).decode().splitlines()
                  if l.strip() and not l.startswith("/* SPDX") and not l.startswith("// SPDX")]
         insert("rust/bindings/bindings_helper.h", lines, "//")
 
     # 3. Patches to existing kernel files, applied to the pristine content.
     pdir = os.path.join(repo, "rust/patches")
-    patches = sorted(p for p in os.listdir(pdir) if p.endswith(".patch")) if os.path.isdir(pdir) else []
+    patches = sorted(p for p in os.listdir(pdir) if p.endswith(".patch")
+                     and (tracked is None or f"rust/patches/{p}" in tracked)) if os.path.isdir(pdir) else []
     for p in patches:
         ppath = os.path.join(pdir, p)
         touched = []
@@ -148,6 +161,7 @@ def main():
                 sys.exit(f"overlay: {p} does not apply to {', '.join(touched)}:\n{r.stdout}{r.stderr}")
             for rel in touched:
                 want[rel] = read(os.path.join(tmp, rel))
+                status.setdefault(rel, "modified")
 
     # 4. Write what changed; restore what is no longer managed.
     changed = 0
@@ -164,7 +178,7 @@ def main():
         print(f"    overlay: {rel}")
     for rel in sorted(set(manifest) - set(want)):
         dst = os.path.join(tree, rel)
-        base = pristine(rel)
+        base = None if manifest[rel] == "new" else pristine(rel)
         if base is None:
             if os.path.exists(dst):
                 os.remove(dst)
@@ -174,7 +188,7 @@ def main():
                 f.write(base)
             print(f"    overlay: restored {rel}")
         changed += 1
-    manifest = {rel: ("new" if pristine(rel) is None else "modified") for rel in want}
+    manifest = status
     with open(manifest_path + ".tmp", "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
     os.replace(manifest_path + ".tmp", manifest_path)

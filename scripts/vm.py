@@ -115,7 +115,8 @@ def qemu_device_args(args, devs, run):
         base = name if name in DEVICES else name.rstrip("0123456789")
         qdev, props, extra = DEVICES[base]
         n = "" if name == base else name[len(base):]
-        dev_id = f"{base}{n or 0}"
+        # QEMU ids start with a letter: "9p" becomes "fs9p".
+        dev_id = f"{'fs' if base[0].isdigit() else ''}{base}{n or 0}"
         if n:  # a second device of a kind: give it its own backend ids
             props = props.replace("0", n)
             extra = [e.replace("0,", f"{n},").replace("0.img", f"{n}.img").replace("/9p", f"/9p{n}")
@@ -250,7 +251,10 @@ async def run(args, cmd):
     initrd = per_run_cpio(args, run_dir, cmd)
     kvm = args.accel == "kvm" or (args.accel == "auto" and kvm_works())
     accel = ["-accel", "kvm", "-cpu", "host"] if kvm else ["-accel", "tcg", "-cpu", "max"]
-    machine = ["-M", "microvm,acpi=off"] if args.transport == "mmio" else ["-M", "q35"]
+    # microvm's virtio-mmio defaults to the legacy (version 1) register
+    # layout; pci-legacy covers legacy, so mmio is the modern layout.
+    machine = (["-M", "microvm,acpi=off", "-global", "virtio-mmio.force-legacy=false"]
+               if args.transport == "mmio" else ["-M", "q35"])
     append = ["console=ttyS0", "panic=-1", "rdinit=/init", "quiet" if args.quiet else "loglevel=7"]
     if args.transport == "mmio":
         append.append("reboot=t")
@@ -339,7 +343,7 @@ def main():
                     help="copy a host binary into the guest's /usr/local/bin")
     ap.add_argument("--accel", default="auto", help="auto (KVM only if a probe boots), tcg, kvm")
     ap.add_argument("--smp", type=int, default=2)
-    ap.add_argument("--mem", type=int, default=2048, help="guest memory in MiB")
+    ap.add_argument("--mem", type=int, default=1024, help="guest memory in MiB")
     ap.add_argument("--disk-size", type=int, default=256, help="virtio-blk/scsi image size in MiB")
     ap.add_argument("--append", action="append", default=[], help="extra kernel command line")
     ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument")
@@ -355,6 +359,9 @@ def main():
         if val not in valid:
             die(f"unknown {name} '{val}' (valid: {', '.join(valid)})")
     args.devs = parse_devices(args.devices)
+    if args.transport == "mmio" and len(args.devs) > 8:
+        die(f"mmio (microvm) has 8 virtio-mmio slots and {len(args.devs)} devices were asked for:"
+            " pass --devices with at most 8 (e.g. --devices rng,blk,net)")
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     cmd = shlex.join(cmd) if len(cmd) > 1 else (cmd[0] if cmd else "vrs-report")
     for f in (kernel_path(args.flavour), os.path.join(BUILD, f"initramfs-{args.flavour}.cpio")):

@@ -13,9 +13,14 @@ if [ ! -d "$dir" ] || [ -z "$(ls "$dir" 2>/dev/null)" ]; then
 	ktap_test_fail "kunit: no suites ran (is kunit.enable=1 on the command line?)"
 	ktap_finished
 fi
+# Each results file is a complete KTAP document for one suite: drop its
+# top-level header and plan, and renumber its top-level result line, so the
+# suites become subtests of one document.
 echo "KTAP version 1"
 echo "1..$(ls "$dir" | wc -l)"
+n=0
 for s in "$dir"/*; do
-	# Each results file is a complete, indented KTAP subtest.
-	cat "$s/results"
+	n=$((n + 1))
+	sed -e '/^KTAP version/d' -e '/^1\.\.[0-9]*$/d' \
+		-e "s/^ok [0-9]* /ok $n /" -e "s/^not ok [0-9]* /not ok $n /" "$s/results"
 done

@@ -3,18 +3,18 @@
 #
 # The build pipeline works end to end: the sample out-of-tree Rust module,
 # built against the overlaid kernel crate, loads and unloads cleanly.
-. "$(dirname "$0")/../kselftest/ktap_helpers.sh"
+. "$(dirname "$0")/lib.sh"
 
 MOD=rust_minimal_vrs
 ktap_print_header
 ktap_set_plan 6
 
-ktap_test_result "modinfo: $MOD is GPL" sh -c "modinfo -F license $MOD | grep -qx GPL"
+vrs_test "modinfo: $MOD is GPL" 'modinfo -F license $MOD | grep -qx GPL'
 dmesg -C
-ktap_test_result "modprobe $MOD" modprobe $MOD
-ktap_test_result "$MOD is live in /sys/module" test -d /sys/module/$MOD
-ktap_test_result "$MOD init ran" sh -c "dmesg | grep -q '$MOD: loaded (4 numbers)'"
-ktap_test_result "rmmod $MOD" rmmod $MOD
-ktap_test_result "$MOD drop ran and the module is gone" \
-	sh -c "dmesg | grep -q '$MOD: unloaded (sum 42)' && ! test -e /sys/module/$MOD"
+vrs_test "modprobe $MOD" 'modprobe $MOD'
+vrs_test "$MOD is live in /sys/module" 'test -d /sys/module/$MOD'
+vrs_test "$MOD init ran" 'dmesg | grep -q "$MOD: loaded (4 numbers)"'
+vrs_test "rmmod $MOD" 'rmmod $MOD'
+vrs_test "$MOD drop ran and the module is gone" \
+	'dmesg | grep -q "$MOD: unloaded (sum 42)" && ! test -e /sys/module/$MOD'
 ktap_finished

@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared helpers for the virtio_rs selftests. Source it after setting nothing;
+# it brings in the kernel's ktap_helpers.sh.
+. "$(dirname "$0")/../kselftest/ktap_helpers.sh"
+
+# vrs_test DESCRIPTION SHELL-CODE: one KTAP test, passing if the code succeeds.
+# Its output goes to the log as KTAP diagnostics.
+vrs_test() {
+	desc=$1
+	shift
+	if out=$(eval "$*" 2>&1); then
+		ktap_test_pass "$desc"
+	else
+		[ -n "$out" ] && echo "$out" | sed 's/^/# /' | tail -n 20
+		ktap_test_fail "$desc"
+	fi
+}
+
+# vrs_feature DEVICE-DIR BIT: the negotiated value (0 or 1) of a feature bit.
+vrs_feature() { cut -c$(($2 + 1)) "$1/features"; }
+
+# vrs_devices_of ID: the sysfs directories of every virtio device with that id.
+vrs_devices_of() {
+	for d in /sys/bus/virtio/devices/*; do
+		[ -e "$d" ] && [ $(($(cat "$d/device"))) -eq "$1" ] && echo "$d"
+	done
+}
+
+# vrs_driver_module DEVICE-DIR: the module of the driver bound to it, or "-".
+vrs_driver_module() {
+	if [ -e "$1/driver/module" ]; then
+		basename "$(readlink -f "$1/driver/module")"
+	else
+		echo -
+	fi
+}
