@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#include <linux/completion.h>
+#include <linux/hw_random.h>
+#include <linux/scatterlist.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+#include <uapi/linux/virtio_ids.h>

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+
+void rust_helper_virtio_device_ready(struct virtio_device *vdev)
+{
+	virtio_device_ready(vdev);
+}
+
+void rust_helper_virtio_synchronize_cbs(struct virtio_device *vdev)
+{
+	virtio_synchronize_cbs(vdev);
+}
+
+int rust_helper_virtio_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
+				struct virtqueue *vqs[],
+				struct virtqueue_info vqs_info[])
+{
+	return virtio_find_vqs(vdev, nvqs, vqs, vqs_info, NULL);
+}
+
+void rust_helper_virtio_del_vqs(struct virtio_device *vdev)
+{
+	vdev->config->del_vqs(vdev);
+}
+
+bool rust_helper_virtio_is_little_endian(struct virtio_device *vdev)
+{
+	return virtio_is_little_endian(vdev);
+}
+
+/* Reads @len bytes of config space, retrying while the generation changes. */
+void rust_helper_virtio_cread_bytes(struct virtio_device *vdev,
+				    unsigned int offset, void *buf, size_t len)
+{
+	__virtio_cread_many(vdev, offset, buf, 1, len);
+}
+
+void rust_helper_virtio_cwrite_bytes(struct virtio_device *vdev,
+				     unsigned int offset, const void *buf,
+				     unsigned int len)
+{
+	might_sleep();
+	vdev->config->set(vdev, offset, buf, len);
+}
+
+/* Notifies every virtqueue of @vdev: flushes kicks deferred before DRIVER_OK. */
+void rust_helper_virtio_notify_all(struct virtio_device *vdev)
+{
+	struct virtqueue *vq;
+
+	virtio_device_for_each_vq(vdev, vq)
+		virtqueue_notify(vq);
+}
+
+void rust_helper_virtio_warn_used_len(struct virtqueue *vq, unsigned int len,
+				      unsigned int max)
+{
+	dev_warn_ratelimited(&vq->vdev->dev,
+			     "vq %s: device used %u bytes of a %u-byte buffer, clamped\n",
+			     vq->name, len, max);
+}
