@@ -37,6 +37,7 @@ SUITES = [
          drivers="none", append=["kunit.enable=1"], timeout=900),
     dict(name="pipeline", script="pipeline.sh", runs=[("pci", "split")], devices="none",
          drivers="none"),
+    dict(name="rng", script="rng.sh", runs=ALL_TRANSPORTS, devices="rng,rng1", drivers="none"),
     dict(name="c-baseline", script="c_baseline.sh", devices="all", drivers="c",
          runs=[("pci", "split"), ("pci-legacy", "split"), ("pci", "packed")] +
          [("mmio", "split", half) for half in MMIO_HALVES]),
