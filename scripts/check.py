@@ -38,6 +38,9 @@ SUITES = [
     dict(name="pipeline", script="pipeline.sh", runs=[("pci", "split")], devices="none",
          drivers="none"),
     dict(name="rng", script="rng.sh", runs=ALL_TRANSPORTS, devices="rng,rng1", drivers="none"),
+    # One tiny benchmark round: proves the harness works, asserts no speed.
+    dict(name="bench-smoke", host=["scripts/bench.py", "--smoke", "--flavour", "debug"],
+         runs=[("pci", "split")], devices="rng", drivers="none"),
     dict(name="c-baseline", script="c_baseline.sh", devices="all", drivers="c",
          runs=[("pci", "split"), ("pci-legacy", "split"), ("pci", "packed")] +
          [("mmio", "split", half) for half in MMIO_HALVES]),
@@ -143,8 +146,23 @@ def main():
                "--log", console, "--output", output, "--quiet-runner"]
         for a in s.get("append", []):
             cmd += ["--append", a]
-        cmd += ["--", f"sh {SELFTESTS}/{s['script']}"]
+        cmd += ["--", f"sh {SELFTESTS}/{s.get('script')}"]
         t0 = time.time()
+        if "host" in s:
+            # A host-side harness: one test, passing if it exits 0.
+            with open(os.path.join(rdir, "host.log"), "w") as log:
+                r = subprocess.run([sys.executable, *s["host"], "--out", rdir], cwd=ROOT,
+                                   stdout=log, stderr=subprocess.STDOUT, text=True)
+            ok = r.returncode == 0
+            total_pass += ok
+            total_fail += not ok
+            mark = "ok  " if ok else "FAIL"
+            print(f"[{i:2}/{len(runs)}] {mark} {s['name']:12} {'host':18} "
+                  f"{int(ok):4} passed, {int(not ok)} failed  ({time.time() - t0:.0f} s)", flush=True)
+            if not ok:
+                failures.append(f"{tag}: exit status {r.returncode}")
+                print(f"          logs: {rdir}/host.log", flush=True)
+            continue
         r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         dt = time.time() - t0
         try:

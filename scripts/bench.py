@@ -1,0 +1,532 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Compare the C and the Rust virtio driver of a device, in one guest.
+
+For every device in DEVICES whose Rust driver module is built, boot one
+guest (release kernel by default) with both drivers available and run the
+device's workloads with C, then Rust, then C, ... (--rounds each). The
+guest half is bench/guest/vrs-bench plus bench/guest/vrs-bench-<device>;
+they are copied into the guest with scripts/vm --add-bin, so changing a
+workload needs no image rebuild.
+
+Output: a table on the terminal (median, min and max per driver, the
+Rust/C ratio of the medians, guest CPU time per operation from /proc/stat
+deltas), a JSON file with the raw per-round numbers and everything needed
+to reproduce the run, and one SVG chart per device drawn by gnuplot, both
+under bench/results/. See Documentation/benchmarks.rst.
+
+Exit status: 0 when every benchmarked device produced numbers for every
+driver it has (C only when it has no Rust driver and that is allowed);
+1 when a driver failed, the guest failed, or nothing was benchmarked;
+2 on bad arguments or a missing build.
+"""
+
+import argparse
+import dataclasses
+import glob
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("VRS_BUILD", os.path.join(ROOT, "build"))
+GUEST_DIR = os.path.join(ROOT, "bench", "guest")
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+
+@dataclasses.dataclass
+class Workload:
+    """One measurement the guest repeats every round, for each driver.
+
+    The guest reports an amount of work and the seconds it took; the
+    throughput shown is amount / seconds * scale, in unit. Guest CPU time
+    is shown per op, where one op is op_amount of the amount.
+    """
+    name: str           # short id, also the guest's name for it
+    arg: str            # what the device's guest script gets (rng: bytes per read)
+    label: str          # for the table and the chart
+    unit: str           # throughput unit after scaling
+    scale: float        # amount/s -> unit
+    op: str             # name of one op for the CPU column
+    op_amount: float    # amount per op
+
+
+@dataclasses.dataclass
+class Device:
+    """A benchmarked device: how to give the guest one, and what to run.
+
+    The guest script is bench/guest/vrs-bench-<name>; see bench/guest/vrs-bench
+    for the four shell functions it defines.
+    """
+    vm_devices: str     # scripts/vm --devices
+    virtio_id: int      # virtio device id, to find it in the guest
+    c_module: str       # the C driver module
+    rust_module: str    # the Rust driver module (build/.../extra/<name>.ko)
+    backend: str        # what QEMU does behind the device, for the table
+    workloads: list
+    smoke: str          # the workload --smoke runs
+    vm_args: list = dataclasses.field(default_factory=list)  # more scripts/vm options
+
+
+MIB = 1 << 20
+
+
+def rng_read(size, label):
+    return Workload(f"read-{size}", str(size), label, "MiB/s", 1 / MIB, "KiB", 1024)
+
+
+# Adding a device: add an entry here and write bench/guest/vrs-bench-<name>.
+DEVICES = {
+    "rng": Device(
+        vm_devices="rng", virtio_id=4, c_module="virtio_rng", rust_module="virtio_rng_rs",
+        backend="virtio-rng-pci, QEMU rng-builtin backend",
+        workloads=[rng_read(64, "read 64 B"), rng_read(4096, "read 4 KiB"),
+                   rng_read(65536, "read 64 KiB")],
+        smoke="read-4096"),
+}
+
+SIDES = ("c", "rust")
+SIDE_NAME = {"c": "C", "rust": "Rust"}
+
+
+def die(msg, code=2):
+    print(f"bench: error: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def note(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def cmd_out(cmd, **kw):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True, **kw).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def host_facts():
+    """What a reader needs to reproduce or judge the run, from the host."""
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    commit = cmd_out(["git", "-C", ROOT, "rev-parse", "HEAD"])
+    dirty = bool(cmd_out(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"]))
+    qemu = cmd_out(["qemu-system-x86_64", "--version"])
+    return {
+        "qemu": qemu.splitlines()[0] if qemu else "unknown",
+        "host_cpu": cpu,
+        "host_cpus": os.cpu_count(),
+        "host_kernel": platform.release(),
+        "commit": commit or "unknown",
+        "dirty": dirty,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def rust_ko(flavour, dev):
+    """The Rust driver's .ko in the staged modules, or None."""
+    hits = glob.glob(os.path.join(BUILD, f"kbuild-{flavour}", "staging", "lib", "modules", "*",
+                                  "extra", f"{dev.rust_module}.ko"))
+    return hits[0] if hits else None
+
+
+def parse_kv(text):
+    """'a=1 b='x y' c=z' -> dict (shell-style quoting)."""
+    out = {}
+    for tok in shlex.split(text):
+        k, _, v = tok.partition("=")
+        out[k] = v
+    return out
+
+
+def run_guest(name, dev, workloads, args, accel, stamp):
+    """Boot one guest for DEVICE and collect what vrs-bench printed."""
+    rust = args.rust_modules[name]
+    log = os.path.join(BUILD, "logs", f"bench-{stamp}-{name}.log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    guest_cmd = shlex.join(["sh", "/usr/local/bin/vrs-bench", name, str(dev.virtio_id),
+                            dev.c_module, rust or "-", str(args.rounds), str(args.seconds)]
+                           + [f"{w.name}={w.arg}" for w in workloads])
+    # Calibration, then per measurement a switch, a warm-up and ~seconds;
+    # three times that, as TCG on a busy host can be slow.
+    per_measurement = args.seconds * 1.5 + 2
+    timeout = int(120 + 3 * len(workloads) * (args.rounds + 1) * 2 * per_measurement)
+    vm = [os.path.join(ROOT, "scripts", "vm"), "--flavour", args.flavour, "--devices",
+          dev.vm_devices, "--drivers", "none", "--accel", accel.lower(), "--smp", str(args.smp),
+          "--timeout", str(timeout), "--log", log, "--quiet", "--quiet-runner",
+          "--add-bin", os.path.join(GUEST_DIR, "vrs-bench"),
+          "--add-bin", os.path.join(GUEST_DIR, f"vrs-bench-{name}"), *dev.vm_args,
+          "--", guest_cmd]
+    res = {"info": {}, "drivers": {}, "params": {}, "results": [], "failures": [],
+           "done": False, "console_log": log, "vm_command": shlex.join(vm), "other_output": []}
+    units = {w.name: w for w in workloads}
+    t0 = time.time()
+    errf = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(vm, stdout=subprocess.PIPE, stderr=errf, text=True)
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        if not line.startswith("@@BENCH "):
+            res["other_output"].append(line)
+            if args.verbose:
+                print(f"  guest: {line}", file=sys.stderr)
+            continue
+        try:
+            handle(line[len("@@BENCH "):], name, res, units, t0)
+        except (ValueError, KeyError) as e:
+            note(f"{name}: cannot parse guest line ({e!r}): {line}")
+            res["other_output"].append(line)
+    proc.wait()
+    res["status"] = proc.returncode
+    errf.seek(0)
+    res["runner_stderr"] = errf.read().strip()
+    errf.close()
+    res["elapsed_s"] = round(time.time() - t0, 1)
+    return res
+
+
+def handle(text, name, res, units, t0):
+    """One "@@BENCH kind key=value..." line from vrs-bench, into res."""
+    kind, _, rest = text.partition(" ")
+    kv = parse_kv(rest)
+    if kind == "info":
+        res["info"].update(kv)
+    elif kind == "driver":
+        side = kv.get("side", "?")
+        if kv.get("status") == "failed":
+            res["failures"].append(kv)
+            note(f"{name}: {SIDE_NAME.get(side, side)} driver failed ({kv.get('why', '?')}"
+                 f"{', round ' + kv['round'] if 'round' in kv else ''})")
+        else:
+            res["drivers"][side] = kv
+    elif kind == "param":
+        res["params"].setdefault(kv["side"], {})[kv["workload"]] = int(kv["value"])
+    elif kind == "result":
+        r = {"side": kv["side"], "round": int(kv["round"]), "workload": kv["workload"],
+             "amount": int(kv["amount"]), "seconds": float(kv["seconds"]),
+             "busy_cs": int(kv["busy_cs"]), "total_cs": int(kv["total_cs"])}
+        res["results"].append(r)
+        w = units[r["workload"]]
+        v = r["amount"] / r["seconds"] * w.scale if r["seconds"] > 0 else 0.0
+        note(f"{name}: round {r['round']} {SIDE_NAME[r['side']]:4} {w.label:12} "
+             f"{fmt(v)} {w.unit}  ({time.time() - t0:.0f} s)")
+    elif kind == "done":
+        res["done"] = True
+
+
+def fmt(v):
+    """A number with three significant digits, no exponent for sane values."""
+    if v is None:
+        return "n/a"
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000:
+        return f"{v:.0f}"
+    return f"{v:.3g}" if abs(v) >= 0.01 else f"{v:.2e}"
+
+
+def summarise(workloads, res):
+    """Per workload and driver: median/min/max throughput, CPU per op, ratios."""
+    out = []
+    for w in workloads:
+        entry = {"workload": w.name, "label": w.label, "unit": w.unit, "op": w.op,
+                 "higher_is_better": True}
+        for side in SIDES:
+            rows = sorted((r for r in res["results"] if r["workload"] == w.name and r["side"] == side),
+                          key=lambda r: r["round"])
+            if not rows:
+                entry[side] = None
+                continue
+            for r in rows:
+                r["value"] = r["amount"] / r["seconds"] * w.scale if r["seconds"] > 0 else 0.0
+                ops = r["amount"] / w.op_amount
+                # /proc/stat counts in USER_HZ (100 per second on x86).
+                r["cpu_ns_per_op"] = r["busy_cs"] * 1e7 / ops if ops else None
+                r["guest_busy"] = r["busy_cs"] / r["total_cs"] if r["total_cs"] else None
+            vals = [r["value"] for r in rows]
+            cpus = [r["cpu_ns_per_op"] for r in rows if r["cpu_ns_per_op"] is not None]
+            entry[side] = {
+                "median": statistics.median(vals), "min": min(vals), "max": max(vals),
+                "cpu_ns_per_op_median": statistics.median(cpus) if cpus else None,
+                "cpu_ns_per_op_min": min(cpus) if cpus else None,
+                "cpu_ns_per_op_max": max(cpus) if cpus else None,
+                "rounds": rows}
+        c, r = entry["c"], entry["rust"]
+        entry["ratio"] = r["median"] / c["median"] if c and r and c["median"] else None
+        # Each round's Rust measurement right after its C one: the median
+        # of those ratios cancels drift in the host's speed.
+        pairs = [(x, y) for x in (c["rounds"] if c else []) for y in (r["rounds"] if r else [])
+                 if x["round"] == y["round"]]
+        paired = [y["value"] / x["value"] for x, y in pairs if x["value"]]
+        entry["paired_ratio"] = statistics.median(paired) if paired else None
+        entry["cpu_ratio"] = (r["cpu_ns_per_op_median"] / c["cpu_ns_per_op_median"]
+                              if c and r and c["cpu_ns_per_op_median"] and
+                              r["cpu_ns_per_op_median"] is not None else None)
+        # Do the two drivers' min..max ranges overlap? Then the ratio is
+        # within this run's noise.
+        entry["ranges_overlap"] = (c["min"] <= r["max"] and r["min"] <= c["max"]) if c and r else None
+        out.append(entry)
+    return out
+
+
+def print_table(name, dev, summary, res, meta, settings):
+    accel = meta["accelerator"]
+    rounds = settings["rounds"]
+    rust = res["drivers"].get("rust", {}).get("status") == "ok"
+    order = "C, Rust, C, Rust, ..." if rust else "C only: no Rust driver"
+    print()
+    print(f"{name}: {dev.backend}; {settings['flavour']} kernel "
+          f"{res['info'].get('guest_kernel', '?')}; {accel}; {rounds} round(s) per driver ({order})")
+    print(f"  {meta['qemu']}; host {meta['host_cpu']} x{meta['host_cpus']}; "
+          f"commit {meta['commit'][:12]}{' (dirty)' if meta['dirty'] else ''}")
+    if accel == "TCG":
+        print("  TCG numbers: QEMU emulates the CPU, so absolute figures are far below real "
+              "hardware; compare the ratios.")
+    print("  throughput: median [min-max], higher is better; Rust/C: ratio of the medians; "
+          "paired: median of the per-round ratios")
+    print("  CPU: guest CPU time (/proc/stat) per op, median, lower is better")
+    cols = ["workload", "unit", "C", "Rust", "Rust/C", "paired", "C CPU", "Rust CPU",
+            "Rust/C CPU"]
+    rows = []
+    for e in summary:
+        def rng(s):
+            return f"{fmt(s['median'])} [{fmt(s['min'])}-{fmt(s['max'])}]" if s else "n/a"
+
+        def cpu(s):
+            return f"{fmt(s['cpu_ns_per_op_median'])} ns/{e['op']}" if s and \
+                s["cpu_ns_per_op_median"] is not None else "n/a"
+        ratio = f"{e['ratio']:.3f}" if e["ratio"] is not None else "n/a"
+        if e["ranges_overlap"]:
+            ratio += "~"
+        paired = f"{e['paired_ratio']:.3f}" if e["paired_ratio"] is not None else "n/a"
+        rows.append([e["label"], e["unit"], rng(e["c"]), rng(e["rust"]), ratio, paired, cpu(e["c"]),
+                     cpu(e["rust"]), f"{e['cpu_ratio']:.3f}" if e["cpu_ratio"] is not None else "n/a"])
+    widths = [max(len(cols[i]), *(len(r[i]) for r in rows)) for i in range(len(cols))]
+    line = "  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(cols))
+    print(line.rstrip())
+    print("  " + "  ".join("-" * w for w in widths))
+    for r in rows:
+        print(("  " + "  ".join(v.ljust(widths[i]) if i < 2 else v.rjust(widths[i])
+                                for i, v in enumerate(r))).rstrip())
+    if any(e["ranges_overlap"] for e in summary):
+        print("  ~ the two drivers' min-max ranges overlap: the difference is within this run's noise")
+
+
+def draw_svg(path, name, summary, meta, settings):
+    """Two panels of grouped bars, each relative to the C median: throughput
+    (higher is better) and guest CPU time per op (lower is better); the
+    whiskers span min..max over the rounds."""
+    data = path[:-4] + ".dat"
+
+    def rel(s, key, base):
+        if not s or s.get(key + "median") is None or not base:
+            return "NaN NaN NaN"
+        return " ".join(f"{100 * s[key + k] / base:.3f}" for k in ("median", "min", "max"))
+    with open(data, "w") as f:
+        f.write("# label, then median min max as % of the C median: C and Rust throughput, "
+                "C and Rust CPU per op; CPU label\n")
+        for e in summary:
+            c, r = e["c"], e["rust"]
+            tbase = (c or r)["median"]
+            cbase = (c or r)["cpu_ns_per_op_median"]
+            label = f"{e['label']}\\n(C: {fmt(c['median']) if c else 'n/a'} {e['unit']})"
+            cpu = c["cpu_ns_per_op_median"] if c else None
+            clabel = f"{e['label']}\\n(C: {fmt(cpu)} ns/{e['op']})"
+            f.write(f'"{label}" {rel(c, "", tbase)} {rel(r, "", tbase)} '
+                    f'{rel(c, "cpu_ns_per_op_", cbase)} {rel(r, "cpu_ns_per_op_", cbase)} '
+                    f'"{clabel}"\n')
+    has_rust = any(e["rust"] for e in summary)
+    ratios = ", ".join(f"{e['label']} {e['ratio']:.2f}" for e in summary if e["ratio"] is not None)
+    title = (f"virtio-{name}: Rust vs C driver ({meta['accelerator']}, {settings['rounds']} "
+             f"round(s) each, {settings['flavour']} kernel, {settings['smp']} vCPU)")
+    sub = (f"{meta['qemu'].split('(')[0].strip()}, commit {meta['commit'][:12]}, {meta['date']}"
+           + (f"; throughput Rust/C: {ratios}" if ratios else "; no Rust driver"))
+
+    def plot(first, label, ylabel, title):
+        rust = f', "" using {first + 3}:{first + 4}:{first + 5} title "Rust" lc rgb "#e15759"'
+        return (f"set title {json.dumps(title)}\nset ylabel {json.dumps(ylabel)}\n"
+                f"plot {json.dumps(data)} using {first}:{first + 1}:{first + 2}:xtic({label}) "
+                f"title \"C\" lc rgb \"#4e79a7\"{rust if has_rust else ''}\n")
+    # Drivers an order of magnitude apart: a log axis keeps both visible.
+    spread = [e[k] for e in summary for k in ("ratio", "cpu_ratio") if e[k]]
+    logscale = "set logscale y\nset yrange [*:*]" if spread and (
+        max(spread) > 8 or min(spread) < 1 / 8) else "set yrange [0:*]"
+    script = f"""
+set terminal svg size 1200,560 dynamic enhanced font "sans,12" background rgb "white"
+set output {json.dumps(path)}
+set style data histogram
+set style histogram errorbars gap 2 lw 1
+set style fill solid 0.7 border -1
+set boxwidth 0.9
+{logscale}
+set grid ytics
+set key top left
+set xtics noenhanced
+set bmargin 5
+set multiplot layout 1,2 title {json.dumps(title + chr(10) + sub)} noenhanced
+{plot(2, 1, "% of the C median (bar: median, whiskers: min-max)", "throughput (higher is better)")}
+{plot(8, 14, "% of the C median (bar: median, whiskers: min-max)",
+      "guest CPU time per op (lower is better)")}
+unset multiplot
+"""
+    r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+    os.remove(data)
+    if r.returncode != 0 or not os.path.exists(path):
+        note(f"gnuplot failed: {r.stderr.strip()}")
+        return False
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        prog="scripts/bench.py",
+        description="C vs Rust virtio driver throughput, side by side in one guest per device. "
+        "See Documentation/benchmarks.rst.")
+    ap.add_argument("--device", default="all",
+                    help=f"comma-separated: {', '.join(DEVICES)}, or all (default: every device "
+                    "that has a Rust driver)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds per driver (default 5)")
+    ap.add_argument("--seconds", type=float, default=2.0,
+                    help="target length of one measurement, in guest seconds (default 2)")
+    ap.add_argument("--flavour", default="release", help="kernel flavour (default release)")
+    ap.add_argument("--accel", default="auto",
+                    help="auto (KVM only if scripts/vm's probe boots a guest with it), tcg, kvm")
+    ap.add_argument("--smp", type=int, default=1,
+                    help="guest vCPUs (default 1: see Documentation/benchmarks.rst)")
+    ap.add_argument("--out", help="results directory (default bench/results, or "
+                    "build/bench-smoke with --smoke)")
+    ap.add_argument("--allow-c-only", action="store_true",
+                    help="benchmark the C driver alone where no Rust driver is built")
+    ap.add_argument("--smoke", action="store_true",
+                    help="prove the harness works: 1 round, one small workload, C alone if "
+                    "needed; asserts nothing about speed")
+    ap.add_argument("--verbose", action="store_true", help="show the guest's other output")
+    args = ap.parse_args()
+
+    names = list(DEVICES) if args.device == "all" else [d.strip() for d in args.device.split(",")]
+    bad = [n for n in names if n not in DEVICES]
+    if bad:
+        die(f"unknown device '{bad[0]}' (valid: {', '.join(DEVICES)}, all)")
+    if args.flavour not in ("debug", "release"):
+        die(f"unknown flavour '{args.flavour}' (valid: debug, release)")
+    if args.accel not in ("auto", "tcg", "kvm"):
+        die(f"unknown accel '{args.accel}' (valid: auto, tcg, kvm)")
+    if args.smoke:
+        args.rounds, args.seconds, args.allow_c_only = 1, min(args.seconds, 0.3), True
+    if args.rounds < 1 or args.seconds <= 0:
+        die("--rounds must be at least 1 and --seconds positive")
+    if args.rounds < 5 and not args.smoke:
+        note(f"warning: {args.rounds} round(s): the methodology asks for at least 5")
+    out_dir = args.out or (os.path.join(BUILD, "bench-smoke") if args.smoke
+                           else os.path.join(ROOT, "bench", "results"))
+
+    kernel = os.path.join(BUILD, f"kbuild-{args.flavour}", "arch/x86/boot/bzImage")
+    if not os.path.exists(kernel):
+        die(f"{kernel} is missing: run 'make guest FLAVOUR={args.flavour}' first")
+    image = os.path.join(BUILD, f"initramfs-{args.flavour}.cpio")
+    staged = glob.glob(os.path.join(BUILD, f"kbuild-{args.flavour}", "staging", "lib", "modules",
+                                    "*", "extra", "*.ko"))
+    if not os.path.exists(image) or any(os.path.getmtime(k) > os.path.getmtime(image)
+                                        for k in staged):
+        die(f"the {args.flavour} guest image is missing or older than the modules: "
+            f"run 'make guest FLAVOUR={args.flavour}' first")
+    for f in ("vrs-bench", *(f"vrs-bench-{n}" for n in names)):
+        if not os.path.exists(os.path.join(GUEST_DIR, f)):
+            die(f"bench/guest/{f} is missing")
+
+    # Which devices have a Rust driver; the rest are skipped, or run with
+    # the C driver alone when that is allowed.
+    args.rust_modules, todo = {}, []
+    for n in names:
+        ko = rust_ko(args.flavour, DEVICES[n])
+        args.rust_modules[n] = DEVICES[n].rust_module if ko else None
+        if ko:
+            todo.append(n)
+        elif args.allow_c_only:
+            note(f"{n}: no Rust driver ({DEVICES[n].rust_module}.ko is not built for "
+                 f"{args.flavour}): benchmarking the C driver alone")
+            todo.append(n)
+        else:
+            note(f"{n}: no Rust driver ({DEVICES[n].rust_module}.ko is not built for "
+                 f"{args.flavour}; 'make modules FLAVOUR={args.flavour}' builds it once its "
+                 "source exists): skipped")
+    if not todo:
+        note("nothing to benchmark: no device has a Rust driver (--allow-c-only runs C alone)")
+        return 1
+
+    import vm  # scripts/vm.py: the same KVM probe the runner uses
+    kvm = args.accel == "kvm" or (args.accel == "auto" and vm.kvm_works())
+    meta = {**host_facts(), "accelerator": "KVM" if kvm else "TCG"}
+    meta["host_loadavg_start"] = os.getloadavg()
+    settings = {"rounds": args.rounds, "seconds_per_measurement": args.seconds,
+                "flavour": args.flavour, "smp": args.smp, "transport": "pci/split",
+                "smoke": args.smoke, "command": shlex.join(sys.argv)}
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    os.makedirs(out_dir, exist_ok=True)
+    base = os.path.join(out_dir, f"bench-{stamp}" + ("-smoke" if args.smoke else ""))
+    doc = {"schema": 1, **meta, "settings": settings, "devices": {}}
+    ok = True
+    for n in todo:
+        dev = DEVICES[n]
+        workloads = [w for w in dev.workloads if not args.smoke or w.name == dev.smoke]
+        note(f"{n}: one {meta['accelerator']} guest, {args.rounds} round(s) per driver, "
+             f"{len(workloads)} workload(s), ~{args.seconds:g} s each")
+        res = run_guest(n, dev, workloads, args, meta["accelerator"], stamp)
+        summary = summarise(workloads, res)
+        entry = {"backend": dev.backend, "guest": res["info"], "drivers": res["drivers"],
+                 "calibrated_work": res["params"], "failures": res["failures"],
+                 "guest_status": res["status"], "guest_finished": res["done"],
+                 "console_log": res["console_log"], "vm_command": res["vm_command"],
+                 "elapsed_s": res["elapsed_s"], "workloads": summary}
+        doc["devices"][n] = entry
+        if not res["done"] or res["status"] != 0:
+            ok = False
+            tail = res["runner_stderr"].splitlines()[-1:] or res["other_output"][-1:] or ["?"]
+            note(f"{n}: the guest did not finish cleanly (status {res['status']}): {tail[0]}; "
+                 f"console log: {res['console_log']}")
+            for line in res["other_output"][-10:]:
+                note(f"  guest: {line}")
+        # The same kernel-splat check as make check's: a driver that warns
+        # or oopses while being benchmarked fails the run.
+        import check  # scripts/check.py
+        entry["console_splats"] = check.splats(res["console_log"])[:20]
+        if entry["console_splats"]:
+            ok = False
+            note(f"{n}: kernel splat in the console log ({res['console_log']}): "
+                 f"{entry['console_splats'][0][:120]}")
+        expected = ["c"] + (["rust"] if args.rust_modules[n] else [])
+        for side in expected:
+            if any(e[side] is None for e in summary):
+                ok = False
+                note(f"{n}: the {SIDE_NAME[side]} driver produced no numbers for some workloads")
+        print_table(n, dev, summary, res, meta, settings)
+        svg = f"{base}-{n}.svg"
+        if any(e["c"] or e["rust"] for e in summary) and draw_svg(svg, n, summary, meta, settings):
+            entry["svg"] = os.path.relpath(svg, ROOT)
+        else:
+            ok = False
+    meta_end = os.getloadavg()
+    doc["host_loadavg_end"] = meta_end
+    with open(base + ".json", "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print()
+    print(f"bench: results: {os.path.relpath(base, ROOT)}.json"
+          + "".join(f", {d['svg']}" for d in doc["devices"].values() if "svg" in d))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
