@@ -20,11 +20,11 @@ ROUNDS    ?=
 
 S := scripts
 
-.PHONY: help deps kernel modules guest run shell check bench clean distclean
+.PHONY: help deps kernel modules guest run shell check bench lint clean distclean
 
 help:
 	@sed -n 's/^#   //p; s/^#                 /                 /p' Makefile | head -8
-	@echo "other targets: deps kernel modules guest shell bench clean distclean"
+	@echo "other targets: deps kernel modules guest shell bench lint clean distclean"
 	@echo "variables: FLAVOUR=debug|release TRANSPORT=pci|pci-legacy|mmio RING=split|packed"
 	@echo "           DEVICES=all|rng,blk,... DRIVERS=mixed|rust|c|none SUITE=name[,name]"
 
@@ -57,8 +57,14 @@ bench: FLAVOUR = release
 bench: guest
 	@build/venv/bin/python3 $(S)/bench.py $(if $(DEVICE),--device $(DEVICE)) $(if $(ROUNDS),--rounds $(ROUNDS))
 
+lint: modules
+	@$(S)/lint.sh $(FLAVOUR)
+
 clean:
 	rm -rf build/modules-* build/initramfs-* build/runs build/logs build/check
 
-distclean:
+distlint: modules
+	@$(S)/lint.sh $(FLAVOUR)
+
+clean:
 	rm -rf build

@@ -18,6 +18,8 @@ APT_PKGS=(
 	fio iperf3 rng-tools5 e2fsprogs stress-ng util-linux
 	# benchmarks
 	gnuplot-nox
+	# lint
+	shellcheck
 )
 
 # A fast path, so that a rerun with everything installed costs nothing.

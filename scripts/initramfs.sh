@@ -97,7 +97,7 @@ build_image() {
 }
 
 flavours=("$@")
-[ ${#flavours[@]} -gt 0 ] || flavours=($FLAVOURS)
+[ ${#flavours[@]} -gt 0 ] || read -ra flavours <<<"$FLAVOURS"
 for f in "${flavours[@]}"; do
 	check_flavour "$f"
 	build_image "$f"

@@ -85,7 +85,7 @@ build() {
 }
 
 flavours=("$@")
-[ ${#flavours[@]} -gt 0 ] || flavours=($FLAVOURS)
+[ ${#flavours[@]} -gt 0 ] || read -ra flavours <<<"$FLAVOURS"
 for f in "${flavours[@]}"; do check_flavour "$f"; done
 
 # One kernel build at a time: two makes in one tree corrupt it.

@@ -55,7 +55,7 @@ build_modules() {
 }
 
 flavours=("$@")
-[ ${#flavours[@]} -gt 0 ] || flavours=($FLAVOURS)
+[ ${#flavours[@]} -gt 0 ] || read -ra flavours <<<"$FLAVOURS"
 for f in "${flavours[@]}"; do
 	check_flavour "$f"
 	build_modules "$f"

@@ -4,6 +4,8 @@
 # The baseline for every later comparison: each C virtio driver binds its
 # device on this transport, and the transport is the one asked for (legacy
 # devices did not negotiate VERSION_1; packed rings negotiated RING_PACKED).
+# Variables below are read by the code strings vrs_test evaluates.
+# shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 devs=$(ls -d /sys/bus/virtio/devices/* 2>/dev/null)

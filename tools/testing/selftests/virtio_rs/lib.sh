@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
 #
 # Shared helpers for the virtio_rs selftests. Source it after setting nothing;
 # it brings in the kernel's ktap_helpers.sh.

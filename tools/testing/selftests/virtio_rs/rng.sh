@@ -6,6 +6,8 @@
 # virtio_rng_rs.N, serves blocking and non-blocking reads that rngtest accepts,
 # negotiates the features the C driver negotiates, and survives unbind/bind,
 # rmmod under load, hot-unplug with a reader blocked, and freeze/restore.
+# Variables below are read by the code strings vrs_test evaluates.
+# shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
 RS=virtio_rng_rs
