@@ -38,6 +38,9 @@ SUITES = [
     dict(name="pipeline", script="pipeline.sh", runs=[("pci", "split")], devices="none",
          drivers="none"),
     dict(name="rng", script="rng.sh", runs=ALL_TRANSPORTS, devices="rng,rng1", drivers="none"),
+    # A lying vhost-user rng (build/baddev): oversized, zero and huge used lengths.
+    dict(name="badrng", script="badrng.sh", runs=[("pci", "split")], devices="badrng",
+         drivers="none"),
     # One tiny benchmark round: proves the harness works, asserts no speed.
     dict(name="bench-smoke", host=["scripts/bench.py", "--smoke", "--flavour", "debug"],
          runs=[("pci", "split")], devices="rng", drivers="none"),

@@ -49,7 +49,10 @@ DEVICES = {
     "mouse": ("virtio-mouse", "", []),
     "tablet": ("virtio-tablet", "", []),
     "gpu": ("virtio-gpu", "", []),
+    # A lying virtio-rng: vhost-user, served by build/baddev (pci, split rings only).
+    "badrng": ("vhost-user-rng", ",chardev=badrngchr0", []),
 }
+BADRNG_LIES = ("cycle", "honest", "oversize", "zero", "huge")
 GROUPS = {"input": ["keyboard", "mouse", "tablet"]}
 ALL = ["rng", "blk", "net", "console", "balloon", "scsi", "9p", "keyboard", "mouse",
        "tablet", "gpu"]
@@ -76,7 +79,7 @@ def parse_devices(spec):
         elif base in DEVICES:
             out.append(name)
         else:
-            die(f"unknown device '{name}' (valid: {', '.join(ALL + list(GROUPS))}, all, none;"
+            die(f"unknown device '{name}' (valid: {', '.join(ALL + list(GROUPS))}, badrng, all, none;"
                 " add a digit for a second one, e.g. rng,rng2)")
     return out
 
@@ -152,7 +155,45 @@ def qemu_device_args(args, devs, run):
         if base == "console":
             qargs += ["-chardev", f"file,id=vcon{n or 0},path={run}/vport{n or 0}.out",
                       "-device", f"virtserialport,bus={dev_id}.0,chardev=vcon{n or 0},name=vrs.port{n or 0}"]
+        if base == "badrng":
+            qargs += ["-chardev", f"socket,id=badrngchr{n or 0},path={run}/badrng{n or 0}.sock"]
+    if any(d.rstrip("0123456789") == "badrng" for d in devs):
+        # vhost-user: the backend maps guest memory, so it must be shareable.
+        qargs += ["-object", f"memory-backend-memfd,id=vrsmem,size={args.mem}M,share=on",
+                  "-numa", "node,memdev=vrsmem"]
     return qargs, cmdline
+
+
+def start_badrng(args, run):
+    """Starts one baddev backend per badrng device, listening before QEMU connects."""
+    procs = []
+    for name in args.devs:
+        if name.rstrip("0123456789") != "badrng":
+            continue
+        n = name[len("badrng"):] or "0"
+        sock = os.path.join(run, f"badrng{n}.sock")
+        log = f"{os.path.splitext(args.log)[0]}-badrng{n}.log"
+        with open(log, "w") as f:
+            p = subprocess.Popen([os.path.join(BUILD, "baddev"), "--socket", sock,
+                                  "--lie", args.badrng_lie], stdout=f, stderr=subprocess.STDOUT)
+        procs.append(p)
+        for _ in range(100):
+            if os.path.exists(sock) or p.poll() is not None:
+                break
+            time.sleep(0.1)
+        if not os.path.exists(sock):
+            stop_badrng(procs)
+            die(f"baddev did not start listening on {sock}; its log: {log}", 125)
+    return procs
+
+
+def stop_badrng(procs):
+    for p in procs:  # each exits by itself when QEMU hangs up
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def per_run_cpio(args, run, cmd):
@@ -164,7 +205,8 @@ def per_run_cpio(args, run, cmd):
     with open(env, "w") as f:
         for k, v in (("VRS_DRIVERS", args.drivers), ("VRS_TRANSPORT", args.transport),
                      ("VRS_RING", args.ring), ("VRS_DEVICES", ",".join(args.devs)),
-                     ("VRS_FLAVOUR", args.flavour), ("VRS_MODE", "shell" if args.shell else "run")):
+                     ("VRS_FLAVOUR", args.flavour), ("VRS_MODE", "shell" if args.shell else "run"),
+                     ("VRS_BADRNG_LIE", args.badrng_lie)):
             f.write(f"{k}={shlex.quote(v)}\n")
     lines.append(f"file /vrs/env {env} 644 0 0")
     cmdf = os.path.join(run, "cmd")
@@ -264,6 +306,7 @@ async def run(args, cmd):
     qmp = args.qmp or os.path.join(run_dir, "qmp.sock")
     guest = Guest(args)
     server = await asyncio.start_unix_server(guest.control, path=ctl)
+    badrng = start_badrng(args, run_dir)
     qcmd = ["qemu-system-x86_64", *machine, *accel, "-smp", str(args.smp), "-m", str(args.mem),
             "-nodefaults", "-no-reboot", "-display", "none", "-vga", "none",
             "-kernel", kernel_path(args.flavour), "-initrd", initrd, "-append", " ".join(append),
@@ -301,6 +344,7 @@ async def run(args, cmd):
         return 124
     finally:
         server.close()
+        stop_badrng(badrng)
         if guest.qmp is not None:
             try:
                 await guest.qmp.disconnect()
@@ -347,6 +391,9 @@ def main():
     ap.add_argument("--disk-size", type=int, default=256, help="virtio-blk/scsi image size in MiB")
     ap.add_argument("--append", action="append", default=[], help="extra kernel command line")
     ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument")
+    ap.add_argument("--badrng-lie", default="cycle", choices=BADRNG_LIES,
+                    help="used length the badrng device reports: cycle (each in turn), honest, "
+                    "oversize, zero, huge (0xffffffff)")
     ap.add_argument("--shell", action="store_true", help="interactive shell on the console")
     ap.add_argument("--keep", action="store_true", help="keep the run directory")
     ap.add_argument("--quiet", action="store_true", help="quiet kernel console")
@@ -362,6 +409,13 @@ def main():
     if args.transport == "mmio" and len(args.devs) > 8:
         die(f"mmio (microvm) has 8 virtio-mmio slots and {len(args.devs)} devices were asked for:"
             " pass --devices with at most 8 (e.g. --devices rng,blk,net)")
+    if any(d.rstrip("0123456789") == "badrng" for d in args.devs):
+        if args.transport != "pci" or args.ring != "split":
+            die("badrng (vhost-user-rng) needs --transport pci --ring split: the backend has no "
+                "packed rings, and mmio/legacy are not needed to test a lying device")
+        if subprocess.run([os.path.join(ROOT, "scripts/baddev.sh")],
+                          stdout=subprocess.DEVNULL).returncode != 0:
+            die("scripts/baddev.sh failed")
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     cmd = shlex.join(cmd) if len(cmd) > 1 else (cmd[0] if cmd else "vrs-report")
     for f in (kernel_path(args.flavour), os.path.join(BUILD, f"initramfs-{args.flavour}.cpio")):
