@@ -30,11 +30,24 @@ bool rust_helper_virtio_is_little_endian(struct virtio_device *vdev)
 	return virtio_is_little_endian(vdev);
 }
 
-/* Reads @len bytes of config space, retrying while the generation changes. */
-void rust_helper_virtio_cread_bytes(struct virtio_device *vdev,
+/*
+ * Reads one @len-byte config field (1, 2, 4 or 8 bytes) in a single access,
+ * as the spec requires, retrying while the generation changes.
+ */
+void rust_helper_virtio_cread_field(struct virtio_device *vdev,
 				    unsigned int offset, void *buf, size_t len)
 {
 	__virtio_cread_many(vdev, offset, buf, 1, len);
+}
+
+/*
+ * Reads @len bytes of config space one byte at a time, retrying while the
+ * generation changes: modern transports only do 1, 2, 4 and 8-byte accesses.
+ */
+void rust_helper_virtio_cread_bytes(struct virtio_device *vdev,
+				    unsigned int offset, void *buf, size_t len)
+{
+	__virtio_cread_many(vdev, offset, buf, len, 1);
 }
 
 void rust_helper_virtio_cwrite_bytes(struct virtio_device *vdev,

@@ -171,8 +171,9 @@ impl Device<Bound> {
         unsafe { bindings::virtio_is_little_endian(self.as_raw()) }
     }
 
-    /// Reads `buf.len()` bytes of config space at `offset`, retrying until the device's
-    /// generation counter shows a consistent snapshot. May sleep.
+    /// Reads `buf.len()` bytes of config space at `offset`, one byte at a time, retrying until
+    /// the device's generation counter shows a consistent snapshot. May sleep. For a multi-byte
+    /// field, use [`Device::read_config`], which reads it in one access of its width.
     ///
     /// `offset` is relative to the device-specific config space; reading past the end of what
     /// the device implements is a driver bug (transports may `BUG()` on it).
@@ -204,7 +205,13 @@ impl Device<Bound> {
     /// ```
     pub fn read_config<V: ConfigValue>(&self, offset: usize) -> V {
         let mut b = [0u8; 8];
-        self.read_config_bytes(offset, &mut b[..V::SIZE]);
+        if let Ok(offset) = u32::try_from(offset) {
+            // SAFETY: The device is valid and we are in process context (type invariant); `b`
+            // is valid for writes of `V::SIZE <= 8` bytes, a size transports can access at once.
+            unsafe {
+                bindings::virtio_cread_field(self.as_raw(), offset, b.as_mut_ptr().cast(), V::SIZE)
+            }
+        }
         V::from_bytes(&b, self.little_endian())
     }
 

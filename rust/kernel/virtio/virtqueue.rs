@@ -321,7 +321,11 @@ impl<R: DeviceReadable, W: DeviceWritable> Virtqueue<R, W> {
         // SAFETY: `vq` is valid by the type invariant and `&mut self` serialises ring operations.
         let token = unsafe { bindings::virtqueue_get_buf(self.vq.as_ptr(), &mut len) };
         let (readable, writable, cap) = self.release(token)?;
-        let len = if len as usize > cap {
+        let len = if cap == 0 {
+            // Nothing was writable, so there is nothing to hand back. Some devices (QEMU's
+            // virtio-input status queue) report the readable length here; that is harmless.
+            0
+        } else if len as usize > cap {
             // SAFETY: `vq` is valid by the type invariant.
             unsafe { bindings::virtio_warn_used_len(self.vq.as_ptr(), len, cap as u32) };
             cap
