@@ -5,3 +5,5 @@
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 #include <uapi/linux/virtio_ids.h>
+#include <linux/input.h>
+#include <linux/input/mt.h>
