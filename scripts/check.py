@@ -38,6 +38,8 @@ SUITES = [
     dict(name="pipeline", script="pipeline.sh", runs=[("pci", "split")], devices="none",
          drivers="none"),
     dict(name="rng", script="rng.sh", runs=ALL_TRANSPORTS, devices="rng,rng1", drivers="none"),
+    dict(name="input", script="input.sh", runs=ALL_TRANSPORTS, devices="keyboard,mouse,tablet",
+         drivers="none"),
     # A lying vhost-user rng (build/baddev): oversized, zero and huge used lengths.
     dict(name="badrng", script="badrng.sh", runs=[("pci", "split")], devices="badrng",
          drivers="none"),

@@ -1,0 +1,213 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# virtio_input_rs, the Rust virtio-input driver, on a keyboard, a mouse and a
+# tablet (scripts/vm --devices keyboard,mouse,tablet --drivers none): each
+# device shows up with the same name, ids, capabilities and features as with
+# the C driver; key, relative and absolute events injected with QMP
+# input-send-event are read back from /dev/input/eventN in order; a Caps Lock
+# LED set in the guest reaches the device; and rmmod with a reader open,
+# freeze/restore and hot-unplug with a reader blocked all work.
+# Variables used only in vrs_test code strings look unused to shellcheck.
+# shellcheck disable=SC2034
+. "$(dirname "$0")/lib.sh"
+
+RS=virtio_input_rs
+C=virtio_input
+KBD="QEMU Virtio Keyboard"
+MOUSE="QEMU Virtio Mouse"
+TABLET="QEMU Virtio Tablet"
+EV_BIN=/tmp/vrs-input-events.bin
+
+# The virtio device whose input device has name $1.
+dev_named() {
+	for i in /sys/bus/virtio/devices/*/input/input*; do
+		[ -e "$i/name" ] && [ "$(cat "$i/name")" = "$1" ] && echo "${i%/input/*}" && return 0
+	done
+	return 1
+}
+# The input device (sysfs) and event device (/dev) of the device named $1.
+input_of() { d=$(dev_named "$1") && ls -d "$d"/input/input* | head -n 1; }
+evdev_of() { i=$(input_of "$1") && e=$(ls -d "$i"/event* | head -n 1) && echo "/dev/input/${e##*/}"; }
+bound_by() { test "$(vrs_driver_module "$1")" = "$2"; }
+all_bound_by() {
+	for d in $(vrs_devices_of 18); do bound_by "$d" "$1" || return 1; done
+}
+# Wait until $1 (a module) drives all three devices: input devices appear asynchronously.
+wait_bound() {
+	i=0
+	while [ $i -lt 20 ]; do
+		all_bound_by "$1" && evdev_of "$KBD" >/dev/null && evdev_of "$MOUSE" >/dev/null &&
+			evdev_of "$TABLET" >/dev/null && return 0
+		sleep 1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# What userspace sees of the device named $1.
+snapshot() {
+	i=$(input_of "$1") || return 1
+	for f in name phys uniq id/bustype id/vendor id/product id/version properties \
+		capabilities/ev capabilities/key capabilities/rel capabilities/abs \
+		capabilities/msc capabilities/sw capabilities/led capabilities/snd capabilities/ff; do
+		echo "$f: $(cat "$i/$f")"
+	done
+}
+features_of() { d=$(dev_named "$1") && cat "$d/features"; }
+file_of() { echo "/tmp/vrs-input-$2-$(echo "$1" | tr ' ' _)"; }
+
+# wait_open PID FILE: wait until process PID has FILE open.
+wait_open() {
+	i=0
+	while [ $i -lt 20 ]; do
+		for f in /proc/"$1"/fd/*; do
+			[ "$(readlink "$f")" = "$2" ] && return 0
+		done
+		sleep 1
+		i=$((i + 1))
+	done
+	echo "$2 not opened by $1"
+	return 1
+}
+
+# qmp_events JSON-EVENTS: inject events through QMP (to the active device of each kind).
+qmp_events() {
+	out=$(vrs-host "{\"execute\": \"input-send-event\", \"arguments\": {\"events\": [$1]}}")
+	echo "$out" | grep -q '"return"' || { echo "QMP: $out"; return 1; }
+}
+key() { echo "{\"type\": \"key\", \"data\": {\"down\": $2, \"key\": {\"type\": \"qcode\", \"data\": \"$1\"}}}"; }
+axis() { echo "{\"type\": \"$1\", \"data\": {\"axis\": \"$2\", \"value\": $3}}"; }
+
+# read_events NAME COUNT EVENTS: read COUNT events from the device named NAME while EVENTS
+# are injected; print them as "type code value" lines.
+read_events() {
+	ev=$(evdev_of "$1") || return 1
+	rm -f $EV_BIN
+	dd if="$ev" of=$EV_BIN bs=24 count="$2" 2>/dev/null &
+	pid=$!
+	wait_open $pid "$ev" && qmp_events "$3" || { kill $pid; return 1; }
+	i=0
+	while kill -0 $pid 2>/dev/null && [ $i -lt 20 ]; do sleep 1; i=$((i + 1)); done
+	kill $pid 2>/dev/null
+	wait $pid
+	# struct input_event on 64-bit: 16 bytes of time, le16 type, le16 code, le32 value.
+	od -An -v -w24 -td4 $EV_BIN | awk '{ t = $5 % 65536; print t, ($5 - t) / 65536, $6 }'
+}
+# expect_events NAME COUNT EVENTS EXPECTED
+expect_events() {
+	got=$(read_events "$1" "$2" "$3")
+	echo "expected: $(echo "$4" | tr '\n' ,)"
+	echo "got:      $(echo "$got" | tr '\n' ,)"
+	test "$got" = "$4"
+}
+
+# IRQs taken for virtio device $1 (all its vectors, all CPUs).
+irqs_of() {
+	awk -v n="${1##*/}" 'NR == 1 { c = NF; next }
+		$NF == n || index($NF, n "-") == 1 { for (i = 2; i <= c + 1; i++) s += $i }
+		END { print s + 0 }' /proc/interrupts
+}
+# write_event DEV TYPE CODE VALUE: write one struct input_event (octal escapes) to DEV.
+write_event() {
+	# shellcheck disable=SC2059 # the octal escapes must be in the format
+	printf "\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\$(printf %o "$2")\\0\\$(printf %o "$3")\\0\\$(printf %o "$4")\\0\\0\\0" >"$1"
+}
+# Caps Lock on (or off, $1 = 0) from the guest; the device returns the status buffer.
+capslock() {
+	d=$(dev_named "$KBD") && ev=$(evdev_of "$KBD") || return 1
+	before=$(irqs_of "$d")
+	write_event "$ev" 17 1 "$1" && write_event "$ev" 0 0 0 || return 1
+	i=0
+	while [ "$(irqs_of "$d")" -le "$before" ] && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done
+	echo "irqs of ${d##*/}: $before -> $(irqs_of "$d")"
+	test "$(irqs_of "$d")" -gt "$before"
+}
+
+KEYS="$(key a true), $(key a false), $(key b true), $(key b false)"
+KEYS_READ="1 30 1
+1 30 0
+1 48 1
+1 48 0
+0 0 0"
+REL="$(axis rel x 10), $(axis rel y -5)"
+REL_READ="2 0 10
+2 1 -5
+0 0 0"
+ABS="$(axis abs x 1000), $(axis abs y 2000)"
+ABS_READ="3 0 1000
+3 1 2000
+0 0 0"
+
+ktap_print_header
+ktap_set_plan 22
+
+vrs_test "three virtio input devices present" 'test "$(vrs_devices_of 18 | wc -l)" -eq 3'
+
+# The C driver first: what userspace sees of each device, and the features.
+vrs_test "modprobe $C (the C driver) binds all three" 'modprobe $C && wait_bound $C'
+for n in "$KBD" "$MOUSE" "$TABLET"; do
+	snapshot "$n" >"$(file_of "$n" c)"
+	features_of "$n" >"$(file_of "$n" cf)"
+done
+vrs_test "rmmod $C" 'rmmod $C && ! test -d /sys/module/$C'
+
+vrs_test "modprobe $RS binds all three" 'modprobe $RS && wait_bound $RS'
+for n in "$KBD" "$MOUSE" "$TABLET"; do
+	vrs_test "$n: same name, phys, uniq, id, properties and capabilities as with $C" '
+		snapshot "$n" >"$(file_of "$n" rs)" && cat "$(file_of "$n" rs)" &&
+		diff "$(file_of "$n" c)" "$(file_of "$n" rs)"'
+done
+vrs_test "features identical to the C driver's on all three" '
+	for n in "$KBD" "$MOUSE" "$TABLET"; do
+		echo "$n: c $(cat "$(file_of "$n" cf)") rust $(features_of "$n")"
+		test "$(cat "$(file_of "$n" cf)")" = "$(features_of "$n")" || exit 1
+	done'
+
+vrs_test "keyboard: keys a and b down and up read back in order" \
+	'expect_events "$KBD" 5 "$KEYS" "$KEYS_READ"'
+vrs_test "mouse: relative motion read back in order" 'expect_events "$MOUSE" 3 "$REL" "$REL_READ"'
+vrs_test "tablet: absolute position read back in order" 'expect_events "$TABLET" 3 "$ABS" "$ABS_READ"'
+vrs_test "Caps Lock LED on from the guest reaches the device" 'capslock 1'
+vrs_test "Caps Lock LED off from the guest reaches the device" 'capslock 0'
+
+vrs_test "rmmod $RS while a reader holds the keyboard's event device" '
+	ev=$(evdev_of "$KBD")
+	cat "$ev" >/dev/null 2>&1 & pid=$!
+	wait_open $pid "$ev" || exit 1
+	rmmod $RS; rc=$?
+	i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done
+	! kill -0 $pid 2>/dev/null || { echo "reader still blocked"; kill $pid; }
+	wait $pid; test $rc -eq 0 && ! test -d /sys/module/$RS'
+vrs_test "modprobe $RS again binds all three, keys read back" '
+	modprobe $RS && wait_bound $RS && expect_events "$KBD" 5 "$KEYS" "$KEYS_READ"'
+
+# Freeze/restore: the devices' freeze and restore callbacks run, the system does not sleep.
+vrs_test "suspend/resume through pm_test=devices" '
+	state=mem; grep -qw mem /sys/power/state || state=freeze
+	echo devices >/sys/power/pm_test && echo $state >/sys/power/state; rc=$?
+	echo none >/sys/power/pm_test; test $rc -eq 0'
+vrs_test "after resume all three are back and keys read back" '
+	wait_bound $RS && expect_events "$KBD" 5 "$KEYS" "$KEYS_READ"'
+vrs_test "after resume the tablet reads back" 'expect_events "$TABLET" 3 "$ABS" "$ABS_READ"'
+
+# Hot-unplug of the tablet while a reader waits on it (PCI only: virtio-mmio does not unplug).
+if [ "$VRS_TRANSPORT" = mmio ]; then
+	ktap_test_skip "device_del of the tablet while a reader is blocked (virtio-mmio has no hot-unplug)"
+	ktap_test_skip "the reader returns after the unplug"
+else
+	vrs_test "device_del of the tablet while a reader is blocked" '
+		d=$(dev_named "$TABLET") && ev=$(evdev_of "$TABLET") || exit 1
+		cat "$ev" >/dev/null 2>&1 & echo $! >/tmp/vrs-input-reader
+		wait_open $! "$ev" &&
+		vrs-host "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"tablet0\"}}" &&
+		i=0; while [ -e "$d" ] && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
+		! test -e "$d"'
+	vrs_test "the reader returns after the unplug" '
+		pid=$(cat /tmp/vrs-input-reader)
+		i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done
+		! kill -0 $pid 2>/dev/null || { kill $pid; exit 1; }'
+fi
+vrs_test "the mouse still reads back" 'expect_events "$MOUSE" 3 "$REL" "$REL_READ"'
+vrs_test "rmmod $RS" 'rmmod $RS && ! test -d /sys/module/$RS'
+ktap_finished
