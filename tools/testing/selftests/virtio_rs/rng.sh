@@ -42,12 +42,16 @@ vrs_test "non-blocking reads return data or EAGAIN, without blocking" '
 		i=$((i + 1))
 	done
 	test "$got" -eq 64'
-vrs_test "rngtest accepts 100 blocks (at most 1 FIPS failure)" '
+# rngtest keeps the first 32 bits for bootstrap, so 250000 bytes make 99
+# 20000-bit blocks. Good randomness fails a FIPS 140-2 block about once in a
+# thousand; allowing two keeps the false alarm rate negligible, while bad data
+# fails most blocks.
+vrs_test "rngtest accepts 99 blocks (at most 2 FIPS failures)" '
 	out=$(dd if=/dev/hwrng bs=2500 count=100 iflag=fullblock 2>/dev/null | rngtest 2>&1)
 	echo "$out" | grep -E "successes|failures:"
 	f=$(echo "$out" | sed -n "s/.*FIPS 140-2 failures: \([0-9]*\).*/\1/p")
 	s=$(echo "$out" | sed -n "s/.*FIPS 140-2 successes: \([0-9]*\).*/\1/p")
-	test "${s:-0}" -ge 99 && test "${f:-9}" -le 1'
+	test $((${s:-0} + ${f:-0})) -ge 99 && test "${f:-99}" -le 2'
 vrs_test "the second device serves reads too" 'use_rng $RS.$N1 && test "$(rng_bytes 4096)" -eq 4096'
 
 # Features: Rust first, then C on the same devices.
