@@ -33,6 +33,9 @@ impl kernel::Module for RustMinimalVrs {
 
 impl Drop for RustMinimalVrs {
     fn drop(&mut self) {
-        pr_info!("rust_minimal_vrs: unloaded (sum {})\n", self.numbers.iter().sum::<u32>());
+        pr_info!(
+            "rust_minimal_vrs: unloaded (sum {})\n",
+            self.numbers.iter().sum::<u32>()
+        );
     }
 }
