@@ -96,9 +96,5 @@ build_image() {
 	info "$out: $(du -h "$out" | cut -f1)"
 }
 
-flavours=("$@")
-[ ${#flavours[@]} -gt 0 ] || read -ra flavours <<<"$FLAVOURS"
-for f in "${flavours[@]}"; do
-	check_flavour "$f"
-	build_image "$f"
-done
+parse_flavours "$@"
+for f in "${flavours[@]}"; do build_image "$f"; done

@@ -84,9 +84,7 @@ build() {
 	info "$flavour kernel ready in $(($(date +%s) - start)) s: $kb/arch/x86/boot/bzImage"
 }
 
-flavours=("$@")
-[ ${#flavours[@]} -gt 0 ] || read -ra flavours <<<"$FLAVOURS"
-for f in "${flavours[@]}"; do check_flavour "$f"; done
+parse_flavours "$@"
 
 # One kernel build at a time: two makes in one tree corrupt it.
 mkdir -p "$BUILD"

@@ -28,6 +28,14 @@ die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 kbuild_dir() { echo "$BUILD/kbuild-$1"; }
 
+# Sets the array `flavours` from the arguments (default: every flavour),
+# checking each.
+parse_flavours() {
+	flavours=("$@")
+	[ ${#flavours[@]} -gt 0 ] || read -ra flavours <<<"$FLAVOURS"
+	for f in "${flavours[@]}"; do check_flavour "$f"; done
+}
+
 check_flavour() {
 	case " $FLAVOURS " in
 	*" $1 "*) ;;

@@ -54,9 +54,5 @@ build_modules() {
 		die "module build failed for $flavour in: ${failed[*]} (logs: $out/<dir>/build.log)"
 }
 
-flavours=("$@")
-[ ${#flavours[@]} -gt 0 ] || read -ra flavours <<<"$FLAVOURS"
-for f in "${flavours[@]}"; do
-	check_flavour "$f"
-	build_modules "$f"
-done
+parse_flavours "$@"
+for f in "${flavours[@]}"; do build_modules "$f"; done
