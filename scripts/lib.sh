@@ -28,6 +28,7 @@ die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 kbuild_dir() { echo "$BUILD/kbuild-$1"; }
 
+flavours=()
 # Sets the array `flavours` from the arguments (default: every flavour),
 # checking each.
 parse_flavours() {
