@@ -8,6 +8,7 @@
 #
 # usage: scripts/baddev.sh
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SRC=$ROOT/tools/testing/virtio_rs/baddev

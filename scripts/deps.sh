@@ -4,6 +4,7 @@
 # Install everything virtio-rs needs on a Debian 12 host. Idempotent: every
 # step checks first and only installs what is missing.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 STAMP=$BUILD/.deps-ok

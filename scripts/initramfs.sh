@@ -8,6 +8,7 @@
 #
 # usage: scripts/initramfs.sh [release|debug]...   (default: both)
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # Real tools the tests use (the busybox applets are not enough).

@@ -7,6 +7,7 @@
 #
 # usage: scripts/kernel.sh [release|debug]...   (default: both)
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 "$ROOT/scripts/deps.sh"

@@ -4,6 +4,7 @@
 # Static checks: rustfmt and clippy on the overlay and every module, the
 # shell linter on the scripts, and no `unsafe` anywhere under drivers/.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 flavour=${1:-debug}

@@ -11,6 +11,7 @@
 #
 # usage: scripts/modules.sh [release|debug]...   (default: both)
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 module_dirs() {
