@@ -23,7 +23,8 @@ S := scripts
 .PHONY: help deps kernel modules guest run shell check bench lint clean distclean
 
 help:
-	@sed -n 's/^#   //p; s/^#                 /                 /p' Makefile | head -8
+	@echo "make run      build what is missing, boot a guest with every seed device, print the device report"
+	@echo "make check    build what is missing, run the selftests in guests; last line: N passed, N failed"
 	@echo "other targets: deps kernel modules guest shell bench lint clean distclean"
 	@echo "variables: FLAVOUR=debug|release TRANSPORT=pci|pci-legacy|mmio RING=split|packed"
 	@echo "           DEVICES=all|rng,blk,... DRIVERS=mixed|rust|c|none SUITE=name[,name]"
@@ -61,10 +62,7 @@ lint: modules
 	@$(S)/lint.sh $(FLAVOUR)
 
 clean:
-	rm -rf build/modules-* build/initramfs-* build/runs build/logs build/check
+	rm -rf build/modules-* build/initramfs-* build/runs build/logs build/check build/bench-smoke
 
-distlint: modules
-	@$(S)/lint.sh $(FLAVOUR)
-
-clean:
+distclean:
 	rm -rf build
