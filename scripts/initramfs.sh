@@ -79,8 +79,12 @@ build_image() {
 	[ -d "$kb/staging/lib/modules" ] || die "no modules for $flavour: run scripts/kernel.sh $flavour"
 	out=$BUILD/initramfs-$flavour.cpio
 	lst=$BUILD/initramfs-$flavour.list
-	# Directories first (shortest path first), then everything else.
-	list "$flavour" | sort -u -k2,2 |
+	# Every parent directory of every entry, then directories first
+	# (shortest path first), then everything else.
+	list "$flavour" | awk '{ print } $1 != "dir" {
+		n = split($2, p, "/"); d = ""
+		for (i = 2; i < n; i++) { d = d "/" p[i]; print "dir " d " 755 0 0" }
+	}' | sort -u -k2,2 |
 		awk '{ print ($1 == "dir" ? 0 : 1), length($2), $0 }' | sort -s -n -k1,1 -k2,2 |
 		cut -d' ' -f3- >"$lst.new"
 	# The image depends on the list and on every file it names.

@@ -5,6 +5,10 @@
 # it brings in the kernel's ktap_helpers.sh.
 . "$(dirname "$0")/../kselftest/ktap_helpers.sh"
 
+# The real tools (fio, dd, blkdiscard, ...) live here. busybox ash runs its
+# own applet of the same name in preference to PATH, so call them by path.
+export VRS_BIN=/usr/local/bin
+
 # vrs_test DESCRIPTION SHELL-CODE: one KTAP test, passing if the code succeeds.
 # Its output goes to the log as KTAP diagnostics.
 vrs_test() {
