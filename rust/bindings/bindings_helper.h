@@ -7,3 +7,5 @@
 #include <uapi/linux/virtio_ids.h>
 #include <linux/input.h>
 #include <linux/input/mt.h>
+#include <linux/blk-mq.h>
+const blk_features_t RUST_CONST_HELPER_BLK_FEAT_WRITE_CACHE = BLK_FEAT_WRITE_CACHE;
