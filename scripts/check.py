@@ -38,6 +38,8 @@ SUITES = [
     dict(name="pipeline", script="pipeline.sh", runs=[("pci", "split")], devices="none",
          drivers="none"),
     dict(name="rng", script="rng.sh", runs=ALL_TRANSPORTS, devices="rng,rng1", drivers="none"),
+    # virtio_blk_rs is a first slice of issue 5: single queue, read/write/flush.
+    dict(name="blk", script="blk.sh", runs=ALL_TRANSPORTS, devices="blk", drivers="none"),
     dict(name="input", script="input.sh", runs=ALL_TRANSPORTS, devices="keyboard,mouse,tablet",
          drivers="none"),
     # A lying vhost-user rng (build/baddev): oversized, zero and huge used lengths.
