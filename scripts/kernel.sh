@@ -73,7 +73,7 @@ build() {
 	local flavour=$1 kb start
 	kb=$(kbuild_dir "$flavour")
 	need_space 4
-	step "building the $flavour kernel (first build: about 9 minutes; log: $kb/build.log)"
+	step "building the $flavour kernel (first build: about 11 minutes on 2 cores; log: $kb/build.log)"
 	start=$(date +%s)
 	if ! kmake "$flavour" -j"$JOBS" bzImage modules >"$kb/build.log" 2>&1; then
 		grep -E 'error|Error' "$kb/build.log" | head -20 >&2 || true
