@@ -192,10 +192,9 @@ fn disk_builder(dev: &Device) -> Result<GenDiskBuilder> {
         }
         max_segment_size = size_max;
     }
-    let lbs = match dev.read_config_if::<u32>(f::BLK_SIZE, cfg::BLK_SIZE) {
-        Some(bs) => bs,
-        None => 512,
-    };
+    let lbs = dev
+        .read_config_if::<u32>(f::BLK_SIZE, cfg::BLK_SIZE)
+        .unwrap_or(512);
     let pbs = match dev.read_config_if::<u8>(f::TOPOLOGY, cfg::PHYSICAL_BLOCK_EXP) {
         Some(exp) if exp < 8 => lbs << exp,
         _ => lbs,
