@@ -199,6 +199,8 @@ def main():
         if nfail:
             print(f"          logs: {rdir}/", flush=True)
     print(f"check: {len(runs)} guest runs in {time.time() - start:.0f} s; logs in {outdir}")
+    for f in failures:  # all in one place, for a long run
+        print(f"check: not ok: {f}")
     print(f"{total_pass} passed, {total_fail} failed")
     return 1 if total_fail else 0
 

@@ -111,7 +111,7 @@ def kernel_path(flavour):
 
 
 def qemu_device_args(args, devs, run):
-    qargs, cmdline = [], []
+    qargs = []
     pci = args.transport != "mmio"
     suffix = "-pci" if pci else "-device"
     for i, name in enumerate(devs):
@@ -142,10 +142,6 @@ def qemu_device_args(args, devs, run):
                 f.truncate(args.disk_size * 1024 * 1024)
         if base == "9p":
             os.makedirs(os.path.join(run, f"9p{n}"), exist_ok=True)
-        if base == "net" and not n:
-            # The first NIC's hub peer: a second NIC when a test asks for
-            # two, otherwise a user-mode backend so the link is up.
-            qargs += ["-netdev", "hubport,id=netdev_user,hubid=0"] if False else []
         if base == "scsi":
             img = os.path.join(run, f"scsi{n or 0}.img")
             with open(img, "wb") as f:
@@ -161,7 +157,7 @@ def qemu_device_args(args, devs, run):
         # vhost-user: the backend maps guest memory, so it must be shareable.
         qargs += ["-object", f"memory-backend-memfd,id=vrsmem,size={args.mem}M,share=on",
                   "-numa", "node,memdev=vrsmem"]
-    return qargs, cmdline
+    return qargs
 
 
 def start_badrng(args, run):
@@ -301,7 +297,7 @@ async def run(args, cmd):
     if args.transport == "mmio":
         append.append("reboot=t")
     append += args.append
-    dev_args, _ = qemu_device_args(args, args.devs, run_dir)
+    dev_args = qemu_device_args(args, args.devs, run_dir)
     ctl = os.path.join(run_dir, "ctl.sock")
     qmp = args.qmp or os.path.join(run_dir, "qmp.sock")
     guest = Guest(args)
