@@ -2,6 +2,7 @@
 
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
+#include <linux/interrupt.h>
 
 void rust_helper_virtio_device_ready(struct virtio_device *vdev)
 {
@@ -13,11 +14,31 @@ void rust_helper_virtio_synchronize_cbs(struct virtio_device *vdev)
 	virtio_synchronize_cbs(vdev);
 }
 
+/* @spread: ask for managed interrupt affinity, spread over the CPUs. */
 int rust_helper_virtio_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
 				struct virtqueue *vqs[],
-				struct virtqueue_info vqs_info[])
+				struct virtqueue_info vqs_info[], bool spread)
 {
-	return virtio_find_vqs(vdev, nvqs, vqs, vqs_info, NULL);
+	struct irq_affinity desc = { 0 };
+
+	return virtio_find_vqs(vdev, nvqs, vqs, vqs_info, spread ? &desc : NULL);
+}
+
+/*
+ * Whether @cpu is in the interrupt affinity of queue @index of @vdev: 1 or 0,
+ * or -1 if the transport reports none for it.
+ */
+int rust_helper_virtio_rs_vq_has_cpu(struct virtio_device *vdev, int index,
+				     unsigned int cpu)
+{
+	const struct cpumask *mask;
+
+	if (!vdev->config->get_vq_affinity)
+		return -1;
+	mask = vdev->config->get_vq_affinity(vdev, index);
+	if (!mask)
+		return -1;
+	return cpu < nr_cpu_ids && cpumask_test_cpu(cpu, mask);
 }
 
 void rust_helper_virtio_del_vqs(struct virtio_device *vdev)

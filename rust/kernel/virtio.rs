@@ -87,9 +87,12 @@ use core::{marker::PhantomData, mem::MaybeUninit, ptr};
 pub mod device;
 pub mod virtqueue;
 
-pub use device::{Atomic, Bound, ConfigValue, Device, DeviceContext, Probe, QueueSpec, Validate};
+pub use device::{
+    Atomic, Bound, ConfigValue, Device, DeviceContext, DeviceHandle, Probe, QueueSpec, Validate,
+};
 pub use virtqueue::{
-    AddError, DeviceReadable, DeviceWritable, Notifier, Queues, Used, Virtqueue, MAX_SEGMENTS,
+    AddError, DeviceReadable, DeviceRequest, DeviceWritable, Notifier, Queues, SgSink, Used,
+    Virtqueue, MAX_SEGMENTS,
 };
 
 /// Virtio device ids (`include/uapi/linux/virtio_ids.h`).
@@ -330,9 +333,34 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// config-space reads to a work item).
     fn config_changed(&self, _dev: &Device<Atomic>) {}
 
-    /// The device is going away (unbind, unplug, module unload) or being frozen. The device is
-    /// still live: wake waiters, stop using the queues. Teardown follows.
+    /// The config change that [`config_changed`](Driver::config_changed) reported, again, in
+    /// process context (a work item the adapter owns): config space may be read here, and the
+    /// driver may sleep. Changes that arrive while it runs queue it once more. Teardown and
+    /// freeze wait for it.
+    fn config_work(&self, _dev: &Device) {}
+
+    /// The device is going away (unbind, unplug, module unload) or, unless
+    /// [`KEEP_ON_FREEZE`](Driver::KEEP_ON_FREEZE) is set, being frozen. The device is still
+    /// live: wake waiters, stop using the queues. Teardown follows.
     fn remove(&self, _dev: &Device) {}
+
+    /// Whether the driver data survives suspend: if `true`, freeze calls
+    /// [`freeze`](Driver::freeze) and restore calls [`restore`](Driver::restore), and the data
+    /// (and whatever the driver registered with other subsystems: disks, input devices) stays.
+    /// If `false` (the default), freeze is a [`remove`](Driver::remove) and restore a new probe.
+    const KEEP_ON_FREEZE: bool = false;
+
+    /// Suspend, with [`KEEP_ON_FREEZE`](Driver::KEEP_ON_FREEZE): stop submitting, then drop
+    /// every [`Virtqueue`] and [`Notifier`] of the device (the adapter then resets the device
+    /// and deletes the queues; if a queue is still alive, freeze fails with `EBUSY`).
+    fn freeze(&self, _dev: &Device) {}
+
+    /// Resume, with [`KEEP_ON_FREEZE`](Driver::KEEP_ON_FREEZE): find the queues again, as in
+    /// probe, and start submitting. The adapter sets `DRIVER_OK` after this returns, and kicks
+    /// issued meanwhile reach the device then.
+    fn restore(&self, _dev: &Device<Probe>) -> Result {
+        Ok(())
+    }
 }
 
 pub(crate) mod state {
@@ -371,8 +399,21 @@ pub(crate) mod state {
         vqs_found: AtomicBool,
         deferred_kick: AtomicBool,
         handles: AtomicUsize,
+        /// Users inside [`DeviceHandle::with`](super::device::DeviceHandle::with).
+        users: AtomicUsize,
+        /// Live [`DeviceHandle`](super::device::DeviceHandle)s.
+        refs: AtomicUsize,
         vdev: *mut bindings::virtio_device,
         pub(super) dispatch: unsafe fn(&DevState, usize),
+    }
+
+    /// One user of a live device, from [`DevState::enter`].
+    pub(crate) struct User<'a>(&'a DevState);
+
+    impl Drop for User<'_> {
+        fn drop(&mut self) {
+            self.0.users.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     impl DevState {
@@ -385,6 +426,8 @@ pub(crate) mod state {
                 vqs_found: AtomicBool::new(false),
                 deferred_kick: AtomicBool::new(false),
                 handles: AtomicUsize::new(0),
+                users: AtomicUsize::new(0),
+                refs: AtomicUsize::new(0),
                 vdev,
                 dispatch,
             }
@@ -413,6 +456,22 @@ pub(crate) mod state {
             self.vqs_found.store(true, Ordering::Relaxed);
         }
 
+        pub(super) fn clear_vqs_found(&self) {
+            self.vqs_found.store(false, Ordering::Relaxed);
+        }
+
+        pub(crate) fn get_ref(&self) {
+            self.refs.fetch_add(1, Ordering::Relaxed);
+        }
+
+        pub(crate) fn put_ref(&self) {
+            self.refs.fetch_sub(1, Ordering::Release);
+        }
+
+        pub(super) fn refs(&self) -> usize {
+            self.refs.load(Ordering::Acquire)
+        }
+
         pub(crate) fn defer_kick(&self) {
             self.deferred_kick.store(true, Ordering::SeqCst);
         }
@@ -427,6 +486,26 @@ pub(crate) mod state {
 
         pub(super) fn handles(&self) -> usize {
             self.handles.load(Ordering::Acquire)
+        }
+
+        pub(crate) fn vdev(&self) -> *mut bindings::virtio_device {
+            self.vdev
+        }
+
+        /// Enters the device as a user if it is live; teardown waits for users to leave.
+        pub(crate) fn enter(&self) -> Option<User<'_>> {
+            self.users.fetch_add(1, Ordering::SeqCst);
+            let user = User(self);
+            (self.get() == State::Live).then_some(user)
+        }
+
+        /// Waits until no user is inside. The state must already be past `Live`, so that no
+        /// new user gets in. Process context.
+        pub(super) fn wait_users(&self) {
+            while self.users.load(Ordering::SeqCst) != 0 {
+                // SAFETY: We are in process context (function requirement).
+                unsafe { bindings::msleep(1) };
+            }
         }
 
         /// Resets the device and waits for running callbacks, unless that was already done.
@@ -481,6 +560,8 @@ use state::{DevState, State};
 #[repr(C)]
 struct DriverData<T> {
     state: DevState,
+    /// Runs [`Driver::config_work`]; initialised in `setup`, cancelled in teardown and freeze.
+    config_work: Opaque<bindings::work_struct>,
     data: MaybeUninit<T>,
 }
 
@@ -530,11 +611,23 @@ impl<T: Driver> Adapter<T> {
         let dd = KBox::new(
             DriverData::<T> {
                 state: DevState::new(vdev, Self::dispatch),
+                config_work: Opaque::uninit(),
                 data: MaybeUninit::uninit(),
             },
             GFP_KERNEL,
         )?;
         let dd = KBox::into_raw(dd);
+        // SAFETY: `config_work` is valid for writes and never moves (the box is not moved out
+        // of); the name and key are static.
+        unsafe {
+            bindings::init_work_with_key(
+                (*dd).config_work.get(),
+                Some(Self::config_work_fn),
+                false,
+                crate::c_str!("virtio_rs_config_work").as_char_ptr(),
+                crate::static_lock_class!().as_ptr(),
+            )
+        };
         // SAFETY: `vdev` is valid; no queue exists yet, so no callback reads `priv`.
         unsafe { (*vdev).priv_ = dd.cast() };
         // SAFETY: We are in probe and `priv` is set.
@@ -593,10 +686,20 @@ impl<T: Driver> Adapter<T> {
         }
         // The device stops touching memory, and no callback runs from here on.
         state.ensure_reset();
+        state.wait_users();
+        // SAFETY: `config_work` was initialised in `setup`; config changes are disabled by the
+        // core before remove, and `enter` now fails, so it does not run or queue again.
+        unsafe { bindings::cancel_work_sync((*dd).config_work.get()) };
         if initialized {
             // SAFETY: `data` is initialised and no longer used: callbacks are over (above) and
             // the driver core serialises us with the other callbacks.
             unsafe { ptr::drop_in_place((*dd).data.as_mut_ptr()) };
+        }
+        if state.refs() != 0 {
+            // A `DeviceHandle` outlived the driver data: keep the state it points to.
+            state.set(State::Dead);
+            pr_warn!("virtio: a device handle outlived its driver data; leaking its state\n");
+            return;
         }
         if state.vqs_found() {
             if state.handles() != 0 {
@@ -668,7 +771,34 @@ impl<T: Driver> Adapter<T> {
         if let Some(data) = unsafe { Self::data(vdev) } {
             // SAFETY: `vdev` is valid; the core calls us in atomic context.
             T::config_changed(data, unsafe { Device::from_raw(vdev) });
+            // SAFETY: `data` exists, so `priv` points to our `DriverData`, whose work item is
+            // initialised; teardown cancels it before freeing it.
+            unsafe {
+                let dd = (*vdev).priv_.cast::<DriverData<T>>();
+                bindings::queue_work_on(
+                    bindings::wq_misc_consts_WORK_CPU_UNBOUND as _,
+                    bindings::system_wq,
+                    (*dd).config_work.get(),
+                );
+            }
         }
+    }
+
+    /// # Safety
+    ///
+    /// Called only by the workqueue, for the `config_work` of a `DriverData<T>`.
+    unsafe extern "C" fn config_work_fn(work: *mut bindings::work_struct) {
+        // SAFETY: `work` is the `config_work` field of a live `DriverData<T>` (teardown
+        // cancels the work before freeing it).
+        let dd = unsafe { &*crate::container_of!(work, DriverData<T>, config_work) };
+        let Some(_user) = dd.state.enter() else {
+            return;
+        };
+        // SAFETY: The state is `Live`, so `data` is initialised (type invariant), and it stays
+        // so while `_user` is inside: teardown waits for users before dropping it.
+        let data = unsafe { dd.data.assume_init_ref() };
+        // SAFETY: The device is live and bound while `_user` is inside; process context.
+        T::config_work(data, unsafe { Device::from_raw(dd.state.vdev()) });
     }
 
     #[cfg(CONFIG_PM_SLEEP)]
@@ -676,8 +806,42 @@ impl<T: Driver> Adapter<T> {
     ///
     /// Called only by the virtio core, in freeze, with a device bound to this adapter.
     unsafe extern "C" fn freeze_callback(vdev: *mut bindings::virtio_device) -> core::ffi::c_int {
+        if !T::KEEP_ON_FREEZE {
+            // SAFETY: Called by the virtio core in freeze with a valid device.
+            unsafe { Self::teardown_any(vdev) };
+            return 0;
+        }
         // SAFETY: Called by the virtio core in freeze with a valid device.
-        unsafe { Self::teardown_any(vdev) };
+        let dd = unsafe { (*vdev).priv_ }.cast::<DriverData<T>>();
+        if dd.is_null() {
+            return 0;
+        }
+        // SAFETY: A non-null `priv` is our `DriverData`; the driver core serialises us with
+        // remove and restore.
+        let dd = unsafe { &*dd };
+        let state = &dd.state;
+        if state.get() == State::Live {
+            // SAFETY: `data` is initialised while `Live`; the device is bound; process context.
+            T::freeze(unsafe { dd.data.assume_init_ref() }, unsafe {
+                Device::from_raw(vdev)
+            });
+        }
+        state.ensure_reset();
+        state.wait_users();
+        // SAFETY: `config_work` was initialised in `setup`; `enter` now fails, and the core
+        // disabled config changes, so it does not run or queue again.
+        unsafe { bindings::cancel_work_sync(dd.config_work.get()) };
+        if state.vqs_found() {
+            if state.handles() != 0 {
+                pr_warn!("virtio: a virtqueue is still alive after freeze; cannot suspend\n");
+                return EBUSY.to_errno();
+            }
+            // SAFETY: `vdev` is valid and reset; nothing refers to its queues.
+            unsafe { bindings::virtio_del_vqs(vdev) };
+            state.clear_vqs_found();
+        }
+        // INVARIANT: `data` stays initialised, but the state is `Reset`, so no callback or
+        // handle reaches it until restore makes the state `Initialized` again.
         0
     }
 
@@ -686,8 +850,39 @@ impl<T: Driver> Adapter<T> {
     ///
     /// Called only by the virtio core, in restore, with a device bound to this adapter.
     unsafe extern "C" fn restore_callback(vdev: *mut bindings::virtio_device) -> core::ffi::c_int {
+        if !T::KEEP_ON_FREEZE {
+            // SAFETY: Called by the virtio core in restore with a valid device.
+            return from_result(|| unsafe { Self::setup(vdev) }.map(|()| 0));
+        }
         // SAFETY: Called by the virtio core in restore with a valid device.
-        from_result(|| unsafe { Self::setup(vdev) }.map(|()| 0))
+        let dd = unsafe { (*vdev).priv_ }.cast::<DriverData<T>>();
+        if dd.is_null() {
+            return ENODEV.to_errno();
+        }
+        // SAFETY: A non-null `priv` is our `DriverData`, frozen by `freeze_callback`: `data` is
+        // initialised, the queues are gone, the state is `Reset`.
+        let dd = unsafe { &*dd };
+        let state = &dd.state;
+        state.set(State::Probing);
+        // SAFETY: We are in restore, which is like probe; `priv` is set.
+        let res = T::restore(unsafe { dd.data.assume_init_ref() }, unsafe {
+            Device::<Probe>::from_raw(vdev)
+        });
+        if let Err(e) = res {
+            // Leave it reset; remove will tear the rest down.
+            state.set(State::Reset);
+            return e.to_errno();
+        }
+        // INVARIANT: `data` is initialised.
+        state.set(State::Initialized);
+        // SAFETY: `vdev` is valid and in restore.
+        unsafe { bindings::virtio_device_ready(vdev) };
+        state.set(State::Live);
+        if state.vqs_found() {
+            // SAFETY: `vdev` is valid and its queues exist.
+            unsafe { bindings::virtio_notify_all(vdev) };
+        }
+        0
     }
 }
 

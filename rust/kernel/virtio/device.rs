@@ -233,6 +233,52 @@ impl Device<Bound> {
         }
     }
 
+    /// For `count` queues from index `first`, the queue each CPU should submit to, following
+    /// the interrupt affinity the transport gave the queues (what `blk_mq_virtio_map_queues`
+    /// does): entry `cpu` is a queue number relative to `first`. `None` if the transport does
+    /// not report an affinity for one of the queues (then spread the CPUs some other way).
+    /// The affinity exists only for queues found with [`QueueSpec::spread`].
+    pub fn queue_cpu_map(&self, first: usize, count: usize) -> Result<Option<KVec<u16>>> {
+        // SAFETY: Reading `nr_cpu_ids` has no requirements.
+        let cpus = unsafe { bindings::vrs_nr_cpu_ids() } as usize;
+        let mut map = KVec::with_capacity(cpus, GFP_KERNEL)?;
+        for _ in 0..cpus {
+            map.push(0u16, GFP_KERNEL)?;
+        }
+        for q in 0..count {
+            let index = i32::try_from(first + q).map_err(|_| EINVAL)?;
+            let q16 = u16::try_from(q).map_err(|_| EINVAL)?;
+            for (cpu, slot) in map.iter_mut().enumerate() {
+                // SAFETY: The device is valid and bound (type invariant) and its queues exist
+                // while the adapter hands out a bound `Device` after probe.
+                match unsafe { bindings::virtio_rs_vq_has_cpu(self.as_raw(), index, cpu as u32) } {
+                    r if r < 0 => return Ok(None),
+                    0 => {}
+                    _ => *slot = q16,
+                }
+            }
+        }
+        Ok(Some(map))
+    }
+
+    /// The largest DMA mapping the device can take in one segment (`virtio_max_dma_size`),
+    /// capped at `u32::MAX`.
+    pub fn max_dma_size(&self) -> u32 {
+        // SAFETY: The device is valid by the type invariant.
+        let n = unsafe { bindings::virtio_max_dma_size(self.as_raw()) };
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// A handle to this device that can be kept in the driver data, to reach the device
+    /// outside of the driver's callbacks (sysfs attributes, work items).
+    pub fn handle(&self) -> Result<DeviceHandle> {
+        let state = self.state()?;
+        // SAFETY: The state is valid while the adapter hands out `self`.
+        unsafe { state.as_ref() }.get_ref();
+        // INVARIANT: the handle was just counted.
+        Ok(DeviceHandle { state })
+    }
+
     /// The adapter's state for this device; `EINVAL` if there is none, which cannot happen
     /// while the adapter has handed out `self`.
     pub(super) fn state(&self) -> Result<NonNull<DevState>> {
@@ -259,6 +305,7 @@ impl Device<Validate> {
 pub struct QueueSpec {
     name: &'static CStr,
     callback: bool,
+    spread: bool,
 }
 
 impl QueueSpec {
@@ -268,6 +315,7 @@ impl QueueSpec {
         Self {
             name,
             callback: true,
+            spread: false,
         }
     }
 
@@ -275,6 +323,17 @@ impl QueueSpec {
     pub const fn without_callback(self) -> Self {
         Self {
             callback: false,
+            ..self
+        }
+    }
+
+    /// The same queue, with an interrupt the transport may give a CPU affinity of its own,
+    /// spread over the CPUs with the other queues asking for it (managed affinity, as C drivers
+    /// get by passing a `struct irq_affinity` to `virtio_find_vqs`). See
+    /// [`Device::queue_cpu_map`].
+    pub const fn spread(self) -> Self {
+        Self {
+            spread: true,
             ..self
         }
     }
@@ -297,6 +356,7 @@ impl Device<Probe> {
             return Err(EBUSY);
         }
         let n = specs.len();
+        let spread = specs.iter().any(|s| s.spread && s.callback);
         let mut infos = KVec::with_capacity(n, GFP_KERNEL)?;
         for s in specs {
             infos.push(
@@ -324,6 +384,7 @@ impl Device<Probe> {
                 n as u32,
                 vqs.as_mut_ptr(),
                 infos.as_mut_ptr(),
+                spread,
             )
         })?;
         st.set_vqs_found();
@@ -333,5 +394,42 @@ impl Device<Probe> {
         }
         // SAFETY: Every non-null entry is a virtqueue of this device that nothing wraps yet.
         Ok(unsafe { Queues::new(found, state) })
+    }
+}
+
+/// A counted handle to a device, kept in driver data, for use outside the driver's callbacks.
+/// See [`Device::handle`].
+///
+/// # Invariants
+///
+/// `state` is the adapter state of the device; `self` counts as one of its handles, so it stays
+/// allocated while `self` exists.
+pub struct DeviceHandle {
+    state: NonNull<DevState>,
+}
+
+// SAFETY: The handle only touches atomics and, through `with`, the device while it is live.
+unsafe impl Send for DeviceHandle {}
+// SAFETY: As above.
+unsafe impl Sync for DeviceHandle {}
+
+impl DeviceHandle {
+    /// Runs `f` with the device if it is live (`DRIVER_OK` set, not being removed or frozen);
+    /// `ENODEV` otherwise. Removal and freeze wait for `f` to return before they tear the
+    /// device down. Process context: `f` may sleep, and must not drop the device's queues.
+    pub fn with<R>(&self, f: impl FnOnce(&Device) -> R) -> Result<R> {
+        // SAFETY: `state` is allocated while `self` exists (type invariant).
+        let st = unsafe { self.state.as_ref() };
+        let _user = st.enter().ok_or(ENODEV)?;
+        // SAFETY: The device is live and stays bound until `_user` is dropped: teardown waits
+        // for users before it resets the device and lets the driver core unbind it.
+        Ok(f(unsafe { Device::from_raw(st.vdev()) }))
+    }
+}
+
+impl Drop for DeviceHandle {
+    fn drop(&mut self) {
+        // SAFETY: `state` is allocated while `self` exists (type invariant).
+        unsafe { self.state.as_ref() }.put_ref();
     }
 }

@@ -121,6 +121,104 @@ macro_rules! impl_tuples {
 }
 impl_tuples!((A 0, B 1), (A 0, B 1, C 2), (A 0, B 1, C 2, D 3));
 
+/// A request that describes all of its buffers itself: first those the device reads, then
+/// those it writes, possibly as prebuilt scatterlists. For requests whose two halves cannot be
+/// separate owned values (a block request whose header, data and status live in one place).
+/// Added with [`Virtqueue::add_request`].
+///
+/// # Safety
+///
+/// Everything reported to the [`SgSink`] must satisfy the contracts of [`DeviceReadable`] (for
+/// readable segments) and [`DeviceWritable`] (for writable ones), with `self` as the owner.
+pub unsafe trait DeviceRequest: Send + 'static {
+    /// Reports the request's segments to `sink`: every readable one before any writable one.
+    fn map(&mut self, sink: &mut SgSink) -> Result;
+}
+
+/// Collects the segments of one request for [`Virtqueue::add_request`].
+///
+/// Holds up to [`MAX_SEGMENTS`] single segments and prebuilt scatterlists in all.
+pub struct SgSink {
+    one: [Option<SgEntry<'static>>; MAX_SEGMENTS],
+    lists: [*mut bindings::scatterlist; MAX_SEGMENTS],
+    n: usize,
+    out: usize,
+    writing: bool,
+    cap: usize,
+}
+
+impl SgSink {
+    fn new() -> Self {
+        Self {
+            one: [const { None }; MAX_SEGMENTS],
+            lists: [core::ptr::null_mut(); MAX_SEGMENTS],
+            n: 0,
+            out: 0,
+            writing: false,
+            cap: 0,
+        }
+    }
+
+    fn direction(&mut self, writable: bool) -> Result {
+        if self.n == MAX_SEGMENTS {
+            return Err(E2BIG);
+        }
+        if writable {
+            self.writing = true;
+        } else if self.writing {
+            // A readable segment after a writable one: virtqueues cannot express that.
+            return Err(EINVAL);
+        } else {
+            self.out += 1;
+        }
+        Ok(())
+    }
+
+    /// Adds one segment of `len` bytes at `ptr`, readable or writable by the device.
+    ///
+    /// # Safety
+    ///
+    /// As for the segments of [`DeviceReadable`] or [`DeviceWritable`], by direction.
+    pub unsafe fn segment(&mut self, ptr: *const u8, len: usize, writable: bool) -> Result {
+        // SAFETY: By the safety requirements; the `'static` lifetime is confined to `add_sgs`,
+        // which drops the sink before it returns.
+        let sg = unsafe { SgEntry::from_raw(ptr, len) }?;
+        self.direction(writable)?;
+        if writable {
+            self.cap += len;
+        }
+        self.one[self.n] = Some(sg);
+        self.n += 1;
+        Ok(())
+    }
+
+    /// Adds a terminated scatterlist describing `len` bytes in all, readable or writable by the
+    /// device.
+    ///
+    /// # Safety
+    ///
+    /// `sgl` is a valid, terminated scatterlist that lives until [`Virtqueue::add_request`]
+    /// returns, and whose pages satisfy the contract of [`DeviceReadable`] or
+    /// [`DeviceWritable`], by direction.
+    pub unsafe fn list(
+        &mut self,
+        sgl: *mut bindings::scatterlist,
+        len: usize,
+        writable: bool,
+    ) -> Result {
+        if sgl.is_null() {
+            return Err(EINVAL);
+        }
+        self.direction(writable)?;
+        if writable {
+            self.cap += len;
+        }
+        self.lists[self.n] = sgl;
+        self.n += 1;
+        Ok(())
+    }
+}
+
 /// Buffers the device has finished with, as returned by [`Virtqueue::get_buf`].
 pub struct Used<R, W> {
     /// The device-readable buffers given to [`Virtqueue::add`].
@@ -177,7 +275,7 @@ const NO_SLOT: u32 = u32::MAX;
 ///   before it deletes the queues).
 /// - `slots.len()` is the ring size. Every buffer in the ring has a token `i + 1` where
 ///   `slots[i]` is `Busy` and holds its buffers; `Free` slots form a list from `free`.
-pub struct Virtqueue<R: DeviceReadable = (), W: DeviceWritable = ()> {
+pub struct Virtqueue<R = (), W = ()> {
     vq: NonNull<bindings::virtqueue>,
     state: NonNull<DevState>,
     slots: KVec<Slot<R, W>>,
@@ -186,12 +284,123 @@ pub struct Virtqueue<R: DeviceReadable = (), W: DeviceWritable = ()> {
 
 // SAFETY: The queue owns its buffers, which are `Send`; the C ring may be used from any thread as
 // long as calls are serialised, which `&mut self` ensures.
-unsafe impl<R: DeviceReadable, W: DeviceWritable> Send for Virtqueue<R, W> {}
+unsafe impl<R: Send, W: Send> Send for Virtqueue<R, W> {}
 // SAFETY: The `&self` methods only read fields that the `&mut self` methods update, or call C
 // functions that are safe to call concurrently with each other (`virtqueue_is_broken`).
-unsafe impl<R: DeviceReadable, W: DeviceWritable> Sync for Virtqueue<R, W> {}
+unsafe impl<R: Send, W: Send> Sync for Virtqueue<R, W> {}
 
 impl<R: DeviceReadable, W: DeviceWritable> Virtqueue<R, W> {
+    /// Makes `readable` and `writable` available to the device, as one request.
+    ///
+    /// The queue owns both until [`get_buf`](Self::get_buf) returns them (or until the queue is
+    /// dropped). On failure, they are handed back in the [`AddError`]. `gfp` is used if the ring
+    /// needs an indirect descriptor table: pass [`GFP_ATOMIC`] while holding a spinlock.
+    ///
+    /// The device does not see the request until [`kick`](Self::kick).
+    pub fn add(&mut self, readable: R, mut writable: W, gfp: Flags) -> Result<(), AddError<R, W>> {
+        let res = self.add_sgs(gfp, |sink| {
+            readable.segments(&mut |ptr, len| {
+                // SAFETY: `DeviceReadable` guarantees a linear-map allocation that stays in
+                // place while `readable` lives; `add` moves it into the slot on success, and it
+                // stays there until `get_buf` or `drop` has taken the request out of the ring.
+                unsafe { sink.segment(ptr, len, false) }
+            })?;
+            writable.segments(&mut |ptr, len| {
+                // SAFETY: As above, with `DeviceWritable`.
+                unsafe { sink.segment(ptr, len, true) }
+            })
+        });
+        match res {
+            Ok((slot, cap)) => {
+                self.fill(slot, readable, writable, cap);
+                Ok(())
+            }
+            Err(error) => Err(AddError {
+                error,
+                readable,
+                writable,
+            }),
+        }
+    }
+}
+
+impl<T: DeviceRequest> Virtqueue<T, ()> {
+    /// Makes `request` available to the device. As [`add`](Virtqueue::add), for a request that
+    /// describes its buffers itself; [`get_buf`](Virtqueue::get_buf) returns it as `readable`.
+    pub fn add_request(&mut self, mut request: T, gfp: Flags) -> Result<(), AddError<T, ()>> {
+        match self.add_sgs(gfp, |sink| request.map(sink)) {
+            Ok((slot, cap)) => {
+                self.fill(slot, request, (), cap);
+                Ok(())
+            }
+            Err(error) => Err(AddError {
+                error,
+                readable: request,
+                writable: (),
+            }),
+        }
+    }
+}
+
+impl<R, W> Virtqueue<R, W> {
+    /// Stores the buffers of a request just added to `slot`.
+    fn fill(&mut self, slot: usize, readable: R, writable: W, cap: usize) {
+        if let Slot::Free { next } = self.slots[slot] {
+            self.free = next;
+        }
+        // INVARIANT: the ring now holds token `slot + 1`, and the slot its buffers.
+        self.slots[slot] = Slot::Busy {
+            readable,
+            writable,
+            cap,
+        };
+    }
+
+    /// Collects the segments with `map` and adds them to the ring; returns the slot and the
+    /// writable size.
+    fn add_sgs(
+        &mut self,
+        gfp: Flags,
+        map: impl FnOnce(&mut SgSink) -> Result,
+    ) -> Result<(usize, usize)> {
+        if self.state().get() >= State::Dead {
+            return Err(ENODEV);
+        }
+        if self.free == NO_SLOT {
+            return Err(ENOSPC);
+        }
+        let slot = self.free as usize;
+        let mut sink = SgSink::new();
+        map(&mut sink)?;
+        let n = sink.n;
+        if n == 0 {
+            return Err(EINVAL);
+        }
+        let mut ptrs = [core::ptr::null_mut(); MAX_SEGMENTS];
+        for (i, p) in ptrs.iter_mut().enumerate().take(n) {
+            *p = match &sink.one[i] {
+                Some(sg) => sg.as_raw(),
+                None => sink.lists[i],
+            };
+        }
+        let token = (slot + 1) as *mut c_void;
+        // SAFETY: `vq` is valid by the type invariant and `&mut self` serialises ring operations.
+        // `ptrs[..n]` point to terminated, initialised scatterlists (`out` readable, then
+        // `n - out` writable) that live until the call returns (the sink's own entries, or lists
+        // the request keeps alive); the C ring copies them.
+        to_result(unsafe {
+            bindings::virtqueue_add_sgs(
+                self.vq.as_ptr(),
+                ptrs.as_mut_ptr(),
+                sink.out as u32,
+                (n - sink.out) as u32,
+                token,
+                gfp.as_raw(),
+            )
+        })?;
+        Ok((slot, sink.cap))
+    }
+
     /// # Safety
     ///
     /// `vq` is a virtqueue of the device of `state`, not wrapped by any other [`Virtqueue`].
@@ -223,90 +432,6 @@ impl<R: DeviceReadable, W: DeviceWritable> Virtqueue<R, W> {
     fn state(&self) -> &DevState {
         // SAFETY: The device state outlives every handle, by the type invariant.
         unsafe { self.state.as_ref() }
-    }
-
-    /// Makes `readable` and `writable` available to the device, as one request.
-    ///
-    /// The queue owns both until [`get_buf`](Self::get_buf) returns them (or until the queue is
-    /// dropped). On failure, they are handed back in the [`AddError`]. `gfp` is used if the ring
-    /// needs an indirect descriptor table: pass [`GFP_ATOMIC`] while holding a spinlock.
-    ///
-    /// The device does not see the request until [`kick`](Self::kick).
-    pub fn add(&mut self, readable: R, mut writable: W, gfp: Flags) -> Result<(), AddError<R, W>> {
-        match self.add_inner(&readable, &mut writable, gfp) {
-            Ok((slot, cap)) => {
-                if let Slot::Free { next } = self.slots[slot] {
-                    self.free = next;
-                }
-                // INVARIANT: the ring now holds token `slot + 1`, and the slot its buffers.
-                self.slots[slot] = Slot::Busy {
-                    readable,
-                    writable,
-                    cap,
-                };
-                Ok(())
-            }
-            Err(error) => Err(AddError {
-                error,
-                readable,
-                writable,
-            }),
-        }
-    }
-
-    /// Builds the scatterlist and adds it to the ring; returns the slot and the writable size.
-    fn add_inner(&mut self, readable: &R, writable: &mut W, gfp: Flags) -> Result<(usize, usize)> {
-        if self.state().get() >= State::Dead {
-            return Err(ENODEV);
-        }
-        if self.free == NO_SLOT {
-            return Err(ENOSPC);
-        }
-        let slot = self.free as usize;
-        let mut sgs: [Option<SgEntry<'static>>; MAX_SEGMENTS] = [const { None }; MAX_SEGMENTS];
-        let mut n = 0;
-        readable.segments(&mut |ptr, len| {
-            let sg = sgs.get_mut(n).ok_or(E2BIG)?;
-            // SAFETY: `DeviceReadable` guarantees a linear-map allocation that stays in place
-            // while `readable` lives; `add` moves `readable` into the slot on success, and it
-            // stays there until `get_buf` or `drop` has taken the request out of the ring. The
-            // `'static` lifetime is confined to this function.
-            *sg = Some(unsafe { SgEntry::from_raw(ptr, len) }?);
-            n += 1;
-            Ok(())
-        })?;
-        let out = n;
-        let mut cap = 0usize;
-        writable.segments(&mut |ptr, len| {
-            let sg = sgs.get_mut(n).ok_or(E2BIG)?;
-            // SAFETY: As above, with `DeviceWritable`.
-            *sg = Some(unsafe { SgEntry::from_raw(ptr, len) }?);
-            n += 1;
-            cap += len;
-            Ok(())
-        })?;
-        if n == 0 {
-            return Err(EINVAL);
-        }
-        let mut ptrs = [core::ptr::null_mut(); MAX_SEGMENTS];
-        for (p, sg) in ptrs.iter_mut().zip(sgs.iter().flatten()) {
-            *p = sg.as_raw();
-        }
-        let token = (slot + 1) as *mut c_void;
-        // SAFETY: `vq` is valid by the type invariant and `&mut self` serialises ring operations.
-        // `ptrs[..n]` point to terminated, initialised scatterlists (`out` readable, then
-        // `n - out` writable) that live until the call returns; the C ring copies them.
-        to_result(unsafe {
-            bindings::virtqueue_add_sgs(
-                self.vq.as_ptr(),
-                ptrs.as_mut_ptr(),
-                out as u32,
-                (n - out) as u32,
-                token,
-                gfp.as_raw(),
-            )
-        })?;
-        Ok((slot, cap))
     }
 
     /// Takes back a request that the device has finished with, if there is one.
@@ -445,7 +570,7 @@ impl<R: DeviceReadable, W: DeviceWritable> Virtqueue<R, W> {
     }
 }
 
-impl<R: DeviceReadable, W: DeviceWritable> Drop for Virtqueue<R, W> {
+impl<R, W> Drop for Virtqueue<R, W> {
     fn drop(&mut self) {
         // The device must not touch the buffers once they are freed: reset it first (a no-op
         // when the adapter already did so, which is the normal case). This may sleep.
@@ -543,7 +668,7 @@ impl Queues<'_> {
     /// readable buffers `R` and writable buffers `W`.
     ///
     /// Fails with `EINVAL` if there is no such queue or it was already taken.
-    pub fn take<R: DeviceReadable, W: DeviceWritable>(
+    pub fn take<R, W>(
         &mut self,
         index: usize,
     ) -> Result<Virtqueue<R, W>> {
