@@ -1,13 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Virtio block driver, in Rust: the twin of `virtio_blk.c` (first slice).
+//! Virtio block driver, in Rust: the twin of `virtio_blk.c`.
 //!
-//! One request queue (`req.0`), one blk-mq hardware queue. Each block request becomes one
-//! virtqueue request made of three parts: a 16-byte header the device reads (type, ioprio,
-//! sector), the request's data pages (read by the device for a write, written by it for a
-//! read), and a one-byte status the device writes. The data pages are not copied: the request
-//! itself ([`RequestBuf`]) is moved into the virtqueue, comes back with the status, and is
-//! ended from the queue callback.
+//! Each block request becomes one virtio-blk command ([`BlkCmd`]): a header the device reads,
+//! the request's data (or, for discard, write-zeroes and secure erase, its ranges), and a
+//! status byte the device writes. Header and status live in the request's own private data,
+//! so the I/O path allocates nothing. The command owns the request while the device has it,
+//! comes back from the virtqueue with the status, and the request is ended from the queue
+//! callback (or from `poll`, on poll queues).
+//!
+//! # Queues
+//!
+//! As in C: with `VIRTIO_BLK_F_MQ`, one request virtqueue per CPU at most (fewer with the
+//! `num_request_queues` parameter), the last `poll_queues` of them without interrupts. Each
+//! virtqueue is one blk-mq hardware queue; CPUs are mapped to queues after the interrupt
+//! affinity of the virtqueues (or by the block layer if the transport has none), poll queues
+//! by the block layer. The depth is the ring size (halved without indirect descriptors) or
+//! `queue_depth`. A full ring stops the hardware queue until a request completes.
 //!
 //! # Disk names
 //!
@@ -20,24 +29,25 @@
 //! # Features
 //!
 //! The driver offers exactly the C driver's feature table (without `ZONED`, which C offers only
-//! with `CONFIG_BLK_DEV_ZONED`, off here), so both negotiate the same bits. Of those, this
-//! slice uses `SEG_MAX`, `SIZE_MAX`, `RO`, `BLK_SIZE`, `FLUSH`, `TOPOLOGY` (physical block
-//! size) and `CONFIG_WCE` (initial cache mode); the others are negotiated but not acted upon
-//! yet (one queue even with `MQ`; no discard or write-zeroes limits are advertised, so the
-//! block layer never sends such requests).
+//! with `CONFIG_BLK_DEV_ZONED`, off here), so both negotiate the same bits, and acts on all of
+//! them as C does.
 
 use kernel::{
-    blk_virtio::{eopnotsupp, RequestBuf},
+    blk_virtio::{self, eopnotsupp, BlkCmd, BlkPdu, Payload, STATUS_UNSET},
     block::mq::{
-        gen_disk::{GenDisk, GenDiskBuilder},
-        Op, Operations, Request, TagSet,
+        gen_disk::{
+            AttrWriter, DiskAttribute, DiskAttributes, DiskOperations, GenDisk, GenDiskBuilder,
+            GenDiskRef,
+        },
+        Geometry, Op, Operations, QueueMap, Request, TagSet,
     },
     c_str, new_mutex,
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
+    str::CStr,
     sync::{Arc, ArcBorrow, Mutex},
     types::ARef,
-    virtio::{self, Device, Probe, QueueSpec, Virtqueue, MAX_SEGMENTS},
+    virtio::{self, Device, DeviceHandle, Probe, QueueSpec, Virtqueue},
 };
 
 kernel::module_virtio_driver! {
@@ -46,6 +56,22 @@ kernel::module_virtio_driver! {
     author: "virtio-rs authors",
     description: "Virtio block driver (Rust)",
     license: "GPL",
+}
+
+/// The module parameters of `virtio_blk.c` (0: the default).
+mod param {
+    /// Request queues at most (0: one per CPU).
+    pub(crate) fn num_request_queues() -> u32 {
+        0
+    }
+    /// Tags per hardware queue (0: fill the ring).
+    pub(crate) fn queue_depth() -> u32 {
+        0
+    }
+    /// Request queues without interrupts, for polled I/O.
+    pub(crate) fn poll_queues() -> u32 {
+        0
+    }
 }
 
 /// Feature bits (`include/uapi/linux/virtio_blk.h`).
@@ -62,6 +88,8 @@ mod f {
     pub(crate) const DISCARD: u32 = 13;
     pub(crate) const WRITE_ZEROES: u32 = 14;
     pub(crate) const SECURE_ERASE: u32 = 16;
+    /// `VIRTIO_RING_F_INDIRECT_DESC`.
+    pub(crate) const INDIRECT_DESC: u32 = 28;
 }
 
 /// Offsets in `struct virtio_blk_config`.
@@ -69,38 +97,108 @@ mod cfg {
     pub(crate) const CAPACITY: usize = 0;
     pub(crate) const SIZE_MAX: usize = 8;
     pub(crate) const SEG_MAX: usize = 12;
+    pub(crate) const GEO_CYLINDERS: usize = 16;
+    pub(crate) const GEO_HEADS: usize = 18;
+    pub(crate) const GEO_SECTORS: usize = 19;
     pub(crate) const BLK_SIZE: usize = 20;
     pub(crate) const PHYSICAL_BLOCK_EXP: usize = 24;
+    pub(crate) const ALIGNMENT_OFFSET: usize = 25;
+    pub(crate) const MIN_IO_SIZE: usize = 26;
+    pub(crate) const OPT_IO_SIZE: usize = 28;
     pub(crate) const WCE: usize = 32;
+    pub(crate) const NUM_QUEUES: usize = 34;
+    pub(crate) const MAX_DISCARD_SECTORS: usize = 36;
+    pub(crate) const MAX_DISCARD_SEG: usize = 40;
+    pub(crate) const DISCARD_SECTOR_ALIGNMENT: usize = 44;
+    pub(crate) const MAX_WRITE_ZEROES_SECTORS: usize = 48;
+    pub(crate) const MAX_SECURE_ERASE_SECTORS: usize = 60;
+    pub(crate) const MAX_SECURE_ERASE_SEG: usize = 64;
+    pub(crate) const SECURE_ERASE_SECTOR_ALIGNMENT: usize = 68;
 }
 
 /// Request types (`VIRTIO_BLK_T_*`).
-const T_IN: u32 = 0;
-const T_OUT: u32 = 1;
-const T_FLUSH: u32 = 4;
+mod t {
+    pub(crate) const IN: u32 = 0;
+    pub(crate) const OUT: u32 = 1;
+    pub(crate) const FLUSH: u32 = 4;
+    pub(crate) const GET_ID: u32 = 8;
+    pub(crate) const DISCARD: u32 = 11;
+    pub(crate) const WRITE_ZEROES: u32 = 13;
+    pub(crate) const SECURE_ERASE: u32 = 14;
+}
 
 /// Status values (`VIRTIO_BLK_S_*`).
 const S_OK: u8 = 0;
 const S_UNSUPP: u8 = 2;
-/// What the status byte holds until the device writes it: not a valid status.
-const S_UNSET: u8 = 0xff;
+/// `VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP`.
+const WZ_FLAG_UNMAP: u32 = 1;
+/// `VIRTIO_BLK_ID_BYTES`.
+const ID_BYTES: usize = 20;
+/// `MAX_DISCARD_SEGMENTS` of the block layer.
+const MAX_DISCARD_SEGMENTS: u32 = 256;
+/// `VIRTIO_BLK_MAX_SG_ELEMS`: the largest virtqueue.
+const MAX_SG_ELEMS: u32 = 32768;
 
-/// Segments of our own in each request: the header and the status.
-const OWN_SEGMENTS: usize = 2;
-/// Tags (requests in flight) at most.
-const MAX_DEPTH: usize = 256;
+/// Disk attribute ids.
+const ATTR_SERIAL: u32 = 0;
+const ATTR_CACHE_TYPE: u32 = 1;
+const CACHE_TYPES: [&str; 2] = ["write through", "write back"];
 
-type Header = KBox<[u8; 16]>;
-type Status = KBox<u8>;
-type ReqQueue = Virtqueue<(Header, RequestBuf<Blk>), (RequestBuf<Blk>, Status)>;
+static SERIAL: DiskAttribute<Blk> = DiskAttribute::new(c_str!("serial"), 0o444, ATTR_SERIAL);
+static CACHE_TYPE: DiskAttribute<Blk> =
+    DiskAttribute::new(c_str!("cache_type"), 0o644, ATTR_CACHE_TYPE);
+static ATTRS: DiskAttributes<Blk, 3> =
+    DiskAttributes::new([Some(&SERIAL), Some(&CACHE_TYPE), None]);
+static DISK_OPS: DiskOperations<Blk> =
+    DiskOperations::new(&THIS_MODULE).with_attributes(&ATTRS);
 
-/// State shared by the blk-mq callbacks and the virtqueue callback.
-#[pin_data]
+/// Static names for the virtqueues, which the virtio core keeps pointers to.
+const MAX_QUEUES: usize = 64;
+const NAME_LEN: usize = 16;
+
+const fn queue_names(prefix: &[u8]) -> [[u8; NAME_LEN]; MAX_QUEUES] {
+    let mut out = [[0u8; NAME_LEN]; MAX_QUEUES];
+    let mut i = 0;
+    while i < MAX_QUEUES {
+        let mut p = 0;
+        while p < prefix.len() {
+            out[i][p] = prefix[p];
+            p += 1;
+        }
+        if i >= 10 {
+            out[i][p] = b'0' + (i / 10) as u8;
+            p += 1;
+        }
+        out[i][p] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    out
+}
+
+static REQ_NAMES: [[u8; NAME_LEN]; MAX_QUEUES] = queue_names(b"req.");
+static POLL_NAMES: [[u8; NAME_LEN]; MAX_QUEUES] = queue_names(b"req_poll.");
+
+fn queue_name(table: &'static [[u8; NAME_LEN]; MAX_QUEUES], i: usize) -> Result<&'static CStr> {
+    let name = table.get(i).ok_or(EINVAL)?;
+    let end = name.iter().position(|&b| b == 0).ok_or(EINVAL)?;
+    CStr::from_bytes_with_nul(&name[..=end]).map_err(|_| EINVAL)
+}
+
+type ReqQueue = Virtqueue<BlkCmd<Blk>>;
+type QueueSlot = Pin<KBox<SpinLockIrq<Option<ReqQueue>>>>;
+
+/// State shared by the blk-mq callbacks, the queue callbacks and the disk attributes.
 struct Blk {
-    #[pin]
-    vq: SpinLockIrq<ReqQueue>,
-    /// Whether the device is modern (little-endian header) rather than legacy (guest order).
+    /// One per request virtqueue; `None` while frozen.
+    vqs: KVec<QueueSlot>,
+    /// Queues with an interrupt (the first ones); the rest are poll queues.
+    nr_irq: usize,
+    /// Whether the device is modern (little-endian commands) rather than legacy.
     le: bool,
+    /// Set when a full ring stopped a hardware queue; the next completion restarts it.
+    stopped: core::sync::atomic::AtomicBool,
+    /// For the disk attributes and `getgeo`, which run outside the virtio callbacks.
+    dev: DeviceHandle,
 }
 
 /// One device.
@@ -112,113 +210,325 @@ struct VirtioBlk {
     disk: Mutex<Option<GenDisk<Blk>>>,
 }
 
+fn result_of(status: u8) -> Result {
+    match status {
+        S_OK => Ok(()),
+        S_UNSUPP => Err(eopnotsupp()),
+        _ => Err(EIO),
+    }
+}
+
 impl Blk {
-    fn header(&self, ty: u32, sector: u64) -> [u8; 16] {
-        let mut h = [0u8; 16];
-        if self.le {
-            h[0..4].copy_from_slice(&ty.to_le_bytes());
-            h[8..16].copy_from_slice(&sector.to_le_bytes());
-        } else {
-            h[0..4].copy_from_slice(&ty.to_ne_bytes());
-            h[8..16].copy_from_slice(&sector.to_ne_bytes());
+    /// Ends the requests the device has finished with on queue `index`; returns how many.
+    fn complete(&self, index: usize, irq: bool) -> u32 {
+        let Some(slot) = self.vqs.get(index) else {
+            return 0;
+        };
+        let mut guard = slot.lock();
+        let Some(vq) = guard.as_mut() else {
+            return 0;
+        };
+        let mut done = 0;
+        loop {
+            if irq {
+                vq.disable_cb();
+            }
+            while let Some(used) = vq.get_buf() {
+                let Some((rq, status)) = used.readable.finish() else {
+                    continue;
+                };
+                if self.stopped.swap(false, core::sync::atomic::Ordering::Relaxed) {
+                    rq.start_stopped_hw_queues();
+                }
+                // A status the device never wrote is an error, like any unknown status.
+                let status = if status == STATUS_UNSET { 0xfe } else { status };
+                // We hold the only reference, so this cannot fail.
+                let _ = Request::end(rq, result_of(status));
+                done += 1;
+            }
+            if !irq || vq.enable_cb() {
+                break;
+            }
         }
-        h
+        done
+    }
+
+    /// Finds the request virtqueues and puts them in `vqs` (probe and restore).
+    fn find_queues(dev: &Device<Probe>, nr_irq: usize, nr_poll: usize) -> Result<KVec<ReqQueue>> {
+        let mut specs = KVec::with_capacity(nr_irq + nr_poll, GFP_KERNEL)?;
+        for i in 0..nr_irq {
+            specs.push(QueueSpec::new(queue_name(&REQ_NAMES, i)?).spread(), GFP_KERNEL)?;
+        }
+        for i in nr_irq..nr_irq + nr_poll {
+            specs.push(
+                QueueSpec::new(queue_name(&POLL_NAMES, i)?).without_callback(),
+                GFP_KERNEL,
+            )?;
+        }
+        let mut queues = dev.find_vqs(&specs)?;
+        let mut vqs = KVec::with_capacity(specs.len(), GFP_KERNEL)?;
+        for i in 0..specs.len() {
+            vqs.push(queues.take(i)?, GFP_KERNEL)?;
+        }
+        Ok(vqs)
+    }
+
+    /// The cache mode: the device's `wce` with `CONFIG_WCE`, else whether it has `FLUSH`.
+    fn writeback(dev: &Device) -> bool {
+        match dev.read_config_if::<u8>(f::CONFIG_WCE, cfg::WCE) {
+            Some(wce) => wce != 0,
+            None => dev.has_feature(f::FLUSH),
+        }
     }
 }
 
 #[vtable]
 impl Operations for Blk {
     type QueueData = Arc<Blk>;
+    type RequestData = BlkPdu;
 
-    // Atomic context (blk-mq runs this under RCU): allocate with GFP_ATOMIC.
+    // Atomic context (blk-mq runs this under RCU): nothing here sleeps.
     fn queue_rq(blk: ArcBorrow<'_, Blk>, rq: ARef<Request<Self>>, is_last: bool) -> Result {
-        let (ty, sector) = match rq.op() {
-            Op::Read => (T_IN, rq.sector()),
-            Op::Write => (T_OUT, rq.sector()),
-            Op::Flush => (T_FLUSH, 0),
-            _ => return Err(eopnotsupp()),
+        let (ty, sector, payload) = match rq.op() {
+            Op::Read => (t::IN, rq.sector(), Payload::DataIn),
+            Op::Write => (t::OUT, rq.sector(), Payload::DataOut),
+            Op::Flush => (t::FLUSH, 0, Payload::None),
+            Op::Discard => (t::DISCARD, 0, Payload::Ranges { flags: 0 }),
+            Op::SecureErase => (t::SECURE_ERASE, 0, Payload::Ranges { flags: 0 }),
+            Op::WriteZeroes => {
+                let flags = if rq.no_unmap() { 0 } else { WZ_FLAG_UNMAP };
+                (t::WRITE_ZEROES, 0, Payload::Ranges { flags })
+            }
+            Op::DrvIn => (t::GET_ID, 0, Payload::DataIn),
+            _ => return Err(EIO),
         };
+        let index = rq.hw_queue() as usize;
         // ENOMEM makes the block layer requeue the request and retry.
-        let hdr = KBox::new(blk.header(ty, sector), GFP_ATOMIC)?;
-        let status = KBox::new(S_UNSET, GFP_ATOMIC)?;
-        let (readable, writable) = if ty == T_IN {
-            ((hdr, RequestBuf::none()), (RequestBuf::new(rq), status))
-        } else {
-            ((hdr, RequestBuf::new(rq)), (RequestBuf::none(), status))
+        let cmd = BlkCmd::new(rq, ty, sector, payload, blk.le).map_err(|(e, _rq)| e)?;
+        let slot = blk.vqs.get(index).ok_or(EIO)?;
+        let mut guard = slot.lock();
+        let Some(vq) = guard.as_mut() else {
+            // Frozen: the queue is quiesced, so this does not happen; retry later.
+            drop(cmd.finish());
+            return Err(EBUSY);
         };
-        let mut vq = blk.vq.lock();
-        match vq.add(readable, writable, GFP_ATOMIC) {
+        match vq.add_request(cmd, GFP_ATOMIC) {
             Ok(()) => {
                 if is_last {
                     vq.kick();
                 }
                 Ok(())
             }
-            Err(mut e) => {
-                // Take the request back so that `RequestBuf::drop` does not end it: the block
-                // layer requeues it (full ring) or ends it with the error.
-                let rq = e.readable.1.take().or_else(|| e.writable.0.take());
+            Err(e) => {
                 vq.kick();
-                drop(vq);
-                drop(rq);
+                // Take the request back unended: the block layer requeues it (full ring) or
+                // ends it with the error.
+                let taken = e.readable.finish();
                 if e.error == ENOSPC {
-                    Err(ENOMEM)
+                    if let Some((rq, _)) = &taken {
+                        // Under the queue lock, so no completion can slip in between.
+                        rq.stop_hw_queue();
+                        blk.stopped
+                            .store(true, core::sync::atomic::Ordering::Relaxed);
+                    }
+                    drop(guard);
+                    drop(taken);
+                    Err(EBUSY)
                 } else {
+                    drop(guard);
+                    drop(taken);
                     Err(e.error)
                 }
             }
         }
     }
 
-    fn commit_rqs(blk: ArcBorrow<'_, Blk>) {
-        blk.vq.lock().kick();
+    fn commit_rqs(blk: ArcBorrow<'_, Blk>, hw_queue: u32) {
+        if let Some(slot) = blk.vqs.get(hw_queue as usize) {
+            if let Some(vq) = slot.lock().as_mut() {
+                vq.kick();
+            }
+        }
+    }
+
+    fn poll(blk: ArcBorrow<'_, Blk>, hw_queue: u32) -> u32 {
+        blk.complete(hw_queue as usize, false)
+    }
+
+    fn getgeo(blk: ArcBorrow<'_, Blk>, disk: &GenDiskRef<Self>) -> Result<Geometry> {
+        let capacity = disk.capacity();
+        blk.dev.with(|dev| {
+            if dev.has_feature(f::GEOMETRY) {
+                Geometry {
+                    cylinders: dev.read_config::<u16>(cfg::GEO_CYLINDERS),
+                    heads: dev.read_config::<u8>(cfg::GEO_HEADS),
+                    sectors: dev.read_config::<u8>(cfg::GEO_SECTORS),
+                }
+            } else {
+                // Some standard values, similar to sd (as C).
+                Geometry {
+                    heads: 1 << 6,
+                    sectors: 1 << 5,
+                    cylinders: (capacity >> 11) as u16,
+                }
+            }
+        })
+        .map_err(|_| ENXIO)
+    }
+
+    fn attr_show(
+        blk: ArcBorrow<'_, Blk>,
+        disk: &GenDiskRef<Self>,
+        id: u32,
+        out: &mut AttrWriter<'_>,
+    ) -> Result {
+        match id {
+            ATTR_SERIAL => {
+                let mut id = [0u8; ID_BYTES];
+                match disk.drv_in(&mut id) {
+                    Ok(()) => {
+                        let end = id.iter().position(|&b| b == 0).unwrap_or(ID_BYTES);
+                        out.write_bytes(&id[..end]);
+                        Ok(())
+                    }
+                    // Unsupported? Make it empty (as C).
+                    Err(e) if e == EIO => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            ATTR_CACHE_TYPE => {
+                let wb = blk.dev.with(Blk::writeback)?;
+                use core::fmt::Write;
+                writeln!(out, "{}", CACHE_TYPES[usize::from(wb)]).map_err(|_| EINVAL)
+            }
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn attr_store(
+        blk: ArcBorrow<'_, Blk>,
+        disk: &GenDiskRef<Self>,
+        id: u32,
+        input: &[u8],
+    ) -> Result {
+        if id != ATTR_CACHE_TYPE {
+            return Err(EINVAL);
+        }
+        // `sysfs_match_string`: one trailing newline is ignored.
+        let input = input.strip_suffix(b"\n").unwrap_or(input);
+        let i = CACHE_TYPES
+            .iter()
+            .position(|c| c.as_bytes() == input)
+            .ok_or(EINVAL)?;
+        let wb = blk.dev.with(|dev| {
+            dev.write_config::<u8>(cfg::WCE, i as u8);
+            Blk::writeback(dev)
+        })?;
+        disk.set_write_cache(wb)
+    }
+
+    fn attr_mode(blk: ArcBorrow<'_, Blk>, id: u32, declared: u16) -> u16 {
+        let wce = blk
+            .dev
+            .with(|dev| dev.has_feature(f::CONFIG_WCE))
+            .unwrap_or(false);
+        if id == ATTR_CACHE_TYPE && !wce {
+            0o444
+        } else {
+            declared
+        }
     }
 }
 
-/// The queue limits from config space.
+/// The queue limits from config space, as `virtblk_read_limits`.
 fn disk_builder(dev: &Device) -> Result<GenDiskBuilder> {
     let capacity = dev.read_config::<u64>(cfg::CAPACITY);
-    let mut max_segments = (MAX_SEGMENTS - OWN_SEGMENTS) as u32;
-    if let Some(seg_max) = dev.read_config_if::<u32>(f::SEG_MAX, cfg::SEG_MAX) {
-        if seg_max != 0 {
-            max_segments = max_segments.min(seg_max);
-        }
+    // We need at least one segment, whatever the device says.
+    let sg_elems = match dev.read_config_if::<u32>(f::SEG_MAX, cfg::SEG_MAX) {
+        Some(n) if n != 0 => n,
+        _ => 1,
     }
-    let mut max_segment_size = 0;
+    .min(MAX_SG_ELEMS - 2);
+    let mut max_size = dev.max_dma_size();
     if let Some(size_max) = dev.read_config_if::<u32>(f::SIZE_MAX, cfg::SIZE_MAX) {
-        if size_max == 0 {
-            pr_err!("virtio{}: zero sized size_max is invalid\n", dev.index());
-            return Err(EINVAL);
-        }
-        max_segment_size = size_max;
+        max_size = max_size.min(size_max);
     }
     let lbs = dev
         .read_config_if::<u32>(f::BLK_SIZE, cfg::BLK_SIZE)
         .unwrap_or(512);
-    let pbs = match dev.read_config_if::<u8>(f::TOPOLOGY, cfg::PHYSICAL_BLOCK_EXP) {
-        Some(exp) if exp < 8 => lbs << exp,
-        _ => lbs,
-    };
-    // The block layer takes physical block sizes up to a page.
-    let pbs = if pbs <= kernel::page::PAGE_SIZE as u32 {
-        pbs
-    } else {
-        lbs
-    };
-    let writeback = match dev.read_config_if::<u8>(f::CONFIG_WCE, cfg::WCE) {
-        Some(wce) => wce != 0,
-        None => dev.has_feature(f::FLUSH),
-    };
-    GenDiskBuilder::new()
+    let mut pbs = lbs;
+    let (mut align, mut io_min, mut io_opt) = (0, 0, 0);
+    if dev.has_feature(f::TOPOLOGY) {
+        let exp = dev.read_config::<u8>(cfg::PHYSICAL_BLOCK_EXP);
+        if exp != 0 {
+            pbs = lbs.checked_shl(u32::from(exp)).unwrap_or(0);
+        }
+        align = lbs * u32::from(dev.read_config::<u8>(cfg::ALIGNMENT_OFFSET));
+        io_min = lbs * u32::from(dev.read_config::<u16>(cfg::MIN_IO_SIZE));
+        io_opt = lbs.saturating_mul(dev.read_config::<u32>(cfg::OPT_IO_SIZE));
+    }
+    let mut builder = GenDiskBuilder::new()
         .capacity_sectors(capacity)
-        .max_segments(max_segments as u16)
-        .max_segment_size(max_segment_size)
+        .max_segments(sg_elems.min(u32::from(u16::MAX)) as u16)
+        .max_segment_size(max_size)
         .max_hw_sectors(u32::MAX)
         .read_only(dev.has_feature(f::RO))
-        .write_cache(writeback)
+        .write_cache(Blk::writeback(dev))
+        .topology(align, io_min, io_opt)
         .logical_block_size(lbs)
         .inspect_err(|_| pr_err!("virtio{}: invalid block size {}\n", dev.index(), lbs))?
         .physical_block_size(pbs)
+        .inspect_err(|_| pr_err!("virtio{}: invalid physical block size {}\n", dev.index(), pbs))?;
+
+    let discard = dev.has_feature(f::DISCARD);
+    let secure_erase = dev.has_feature(f::SECURE_ERASE);
+    let (mut granularity, mut max_discard_sectors, mut max_segs) = (0u32, 0u32, 0u32);
+    if discard {
+        granularity = dev.read_config::<u32>(cfg::DISCARD_SECTOR_ALIGNMENT);
+        let v = dev.read_config::<u32>(cfg::MAX_DISCARD_SECTORS);
+        max_discard_sectors = if v != 0 { v } else { u32::MAX };
+        max_segs = dev.read_config::<u32>(cfg::MAX_DISCARD_SEG);
+    }
+    if dev.has_feature(f::WRITE_ZEROES) {
+        let v = dev.read_config::<u32>(cfg::MAX_WRITE_ZEROES_SECTORS);
+        builder = builder.write_zeroes(if v != 0 { v } else { u32::MAX });
+    }
+    if secure_erase {
+        let align = dev.read_config::<u32>(cfg::SECURE_ERASE_SECTOR_ALIGNMENT);
+        let sectors = dev.read_config::<u32>(cfg::MAX_SECURE_ERASE_SECTORS);
+        let segs = dev.read_config::<u32>(cfg::MAX_SECURE_ERASE_SEG);
+        if align == 0 || sectors == 0 || segs == 0 {
+            pr_err!("virtio{}: invalid secure erase limits\n", dev.index());
+            return Err(EINVAL);
+        }
+        granularity = min_not_zero(granularity, align);
+        max_segs = min_not_zero(max_segs, segs);
+        builder = builder.secure_erase(sectors);
+    }
+    if discard || secure_erase {
+        if max_segs == 0 {
+            max_segs = sg_elems;
+        }
+        let granularity = if granularity != 0 {
+            granularity.saturating_mul(512)
+        } else {
+            lbs
+        };
+        builder = builder.discard(
+            max_discard_sectors,
+            max_segs.min(MAX_DISCARD_SEGMENTS) as u16,
+            granularity,
+        );
+    }
+    Ok(builder)
+}
+
+fn min_not_zero(a: u32, b: u32) -> u32 {
+    match (a, b) {
+        (0, b) => b,
+        (a, 0) => a,
+        (a, b) => a.min(b),
+    }
 }
 
 impl virtio::Driver for VirtioBlk {
@@ -239,13 +549,38 @@ impl virtio::Driver for VirtioBlk {
         f::SECURE_ERASE,
     ];
 
+    const KEEP_ON_FREEZE: bool = true;
+
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
-        let vq: ReqQueue = dev.find_vqs(&[QueueSpec::new(c_str!("req.0"))])?.take(0)?;
-        let blk = Arc::pin_init(
-            pin_init!(Blk {
-                vq <- new_spinlock_irq!(vq),
+        let mut num_vqs = match dev.read_config_if::<u16>(f::MQ, cfg::NUM_QUEUES) {
+            Some(0) => {
+                pr_err!("virtio{}: MQ advertised but zero queues reported\n", dev.index());
+                return Err(EINVAL);
+            }
+            Some(n) => u32::from(n),
+            None => 1,
+        };
+        let limit = match param::num_request_queues() {
+            0 => blk_virtio::nr_cpu_ids(),
+            n => n.min(blk_virtio::nr_cpu_ids()),
+        };
+        num_vqs = num_vqs.min(limit).min(MAX_QUEUES as u32);
+        let nr_poll = param::poll_queues().min(num_vqs - 1) as usize;
+        let nr_irq = num_vqs as usize - nr_poll;
+
+        let found = Blk::find_queues(dev, nr_irq, nr_poll)?;
+        let mut vqs = KVec::with_capacity(found.len(), GFP_KERNEL)?;
+        for vq in found {
+            vqs.push(KBox::pin_init(new_spinlock_irq!(Some(vq)), GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        let blk = Arc::new(
+            Blk {
+                vqs,
+                nr_irq,
                 le: dev.is_modern(),
-            }),
+                stopped: core::sync::atomic::AtomicBool::new(false),
+                dev: dev.handle()?,
+            },
             GFP_KERNEL,
         )?;
         Ok(try_pin_init!(Self {
@@ -255,45 +590,93 @@ impl virtio::Driver for VirtioBlk {
     }
 
     fn ready(&self, dev: &Device) -> Result {
+        let blk = &self.blk;
         let builder = disk_builder(dev)?;
-        let depth = self.blk.vq.lock().size().min(MAX_DEPTH) as u32;
-        let tagset = Arc::pin_init(TagSet::new(1, depth, 1), GFP_KERNEL)?;
+        let depth = match param::queue_depth() {
+            0 => {
+                let size = blk.vqs[0].lock().as_ref().map_or(0, |vq| vq.num_free());
+                // Without indirect descriptors, a request takes two descriptors at least.
+                if dev.has_feature(f::INDIRECT_DESC) {
+                    size
+                } else {
+                    size / 2
+                }
+            }
+            n => n as usize,
+        };
+        let nr_poll = blk.vqs.len() - blk.nr_irq;
+        let mut maps = KVec::with_capacity(3, GFP_KERNEL)?;
+        let default = match dev.queue_cpu_map(0, blk.nr_irq)? {
+            Some(cpus) => QueueMap::with_cpus(blk.nr_irq as u32, cpus),
+            None => QueueMap::new(blk.nr_irq as u32),
+        };
+        maps.push(default, GFP_KERNEL)?;
+        if nr_poll > 0 {
+            maps.push(QueueMap::new(0), GFP_KERNEL)?;
+            maps.push(QueueMap::new(nr_poll as u32), GFP_KERNEL)?;
+        }
+        let tagset = Arc::pin_init(TagSet::with_maps(maps, depth as u32, 0), GFP_KERNEL)?;
         let disk = builder.build_with_parent(
             format_args!("rvd{}", Letters(dev.index())),
             tagset,
-            self.blk.clone(),
+            blk.clone(),
             dev.as_dev(),
+            &DISK_OPS,
         )?;
         *self.disk.lock() = Some(disk);
         Ok(())
     }
 
-    fn queue_event(&self, _queue: usize) {
-        let mut vq = self.blk.vq.lock();
-        loop {
-            vq.disable_cb();
-            while let Some(mut used) = vq.get_buf() {
-                let status = *used.writable.1;
-                let Some(rq) = used.readable.1.take().or_else(|| used.writable.0.take()) else {
-                    continue;
-                };
-                let result = match status {
-                    S_OK => Ok(()),
-                    S_UNSUPP => Err(eopnotsupp()),
-                    _ => Err(EIO),
-                };
-                // We hold the only reference, so this cannot fail.
-                let _ = Request::end(rq, result);
-            }
-            if vq.enable_cb() {
-                break;
+    fn queue_event(&self, queue: usize) {
+        self.blk.complete(queue, true);
+    }
+
+    fn config_work(&self, dev: &Device) {
+        // The only config change the driver acts on: the capacity (a resize).
+        let capacity = dev.read_config::<u64>(cfg::CAPACITY);
+        let guard = self.disk.lock();
+        if let Some(disk) = guard.as_ref() {
+            if disk.capacity() != capacity {
+                pr_info!(
+                    "[{}] new size: {} 512-byte sectors ({} MiB)\n",
+                    disk.name(),
+                    capacity,
+                    capacity >> 11
+                );
+                disk.set_capacity_and_notify(capacity);
             }
         }
     }
 
     fn remove(&self, _dev: &Device) {
-        // The device is still live: deleting the disk waits for the requests in flight.
-        drop(self.disk.lock().take());
+        // The device is still live: deleting the disk waits for the requests in flight. Take
+        // the disk out first, so that nothing waits on the lock while it is deleted.
+        let disk = self.disk.lock().take();
+        drop(disk);
+    }
+
+    fn freeze(&self, _dev: &Device) {
+        // Let the requests in flight finish, and queue no more.
+        if let Some(disk) = self.disk.lock().as_ref() {
+            disk.quiesce_drained();
+        }
+        for slot in self.blk.vqs.iter() {
+            // Dropping a queue may sleep (it resets the device): not under the spinlock.
+            let vq = slot.lock().take();
+            drop(vq);
+        }
+    }
+
+    fn restore(&self, dev: &Device<Probe>) -> Result {
+        let blk = &self.blk;
+        let found = Blk::find_queues(dev, blk.nr_irq, blk.vqs.len() - blk.nr_irq)?;
+        for (slot, vq) in blk.vqs.iter().zip(found) {
+            *slot.lock() = Some(vq);
+        }
+        if let Some(disk) = self.disk.lock().as_ref() {
+            disk.unquiesce();
+        }
+        Ok(())
     }
 }
 
