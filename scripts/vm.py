@@ -84,6 +84,45 @@ def parse_devices(spec):
     return out
 
 
+def merge_opts(base, extra):
+    """QEMU "k=v,k=v" options with EXTRA's keys replacing BASE's (in place)."""
+    out = {}
+    for part in (base, extra):
+        for kv in filter(None, part.split(",")):
+            k, _, v = kv.partition("=")
+            out[k] = v
+    return ",".join(f"{k}={v}" if v else k for k, v in out.items())
+
+
+def drive_opts(args, name, opts):
+    """The -drive options of device NAME, with its --drive-props applied. A
+    driver= there (e.g. null-co) replaces the raw image: file= and format=
+    are dropped, and size= defaults to --disk-size."""
+    extra = args.drive_props.get(name, "")
+    if not extra:
+        return opts
+    keys = {kv.partition("=")[0] for kv in extra.split(",")}
+    if "driver" in keys:
+        opts = ",".join(kv for kv in opts.split(",")
+                        if kv.partition("=")[0] not in ("file", "format"))
+        if "size" not in keys:
+            extra += f",size={args.disk_size}M"
+    return merge_opts(opts, extra)
+
+
+def parse_props(items, devs, what):
+    """["NAME=k=v,k=v", ...] -> {NAME: "k=v,k=v"}; repeated NAMEs add up."""
+    out = {}
+    for item in items:
+        name, _, props = item.partition("=")
+        if not name or not props:
+            die(f"--{what} {item}: expected NAME=KEY=VALUE[,KEY=VALUE...]")
+        if name not in devs:
+            die(f"--{what} {item}: no device '{name}' in --devices ({','.join(devs) or 'none'})")
+        out[name] = f"{out[name]},{props}" if name in out else props
+    return out
+
+
 def kvm_works():
     """A short probe: KVM counts only if a guest actually boots with it."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -133,8 +172,12 @@ def qemu_device_args(args, devs, run):
                 prop += ",disable-modern=on,disable-legacy=off"
         if args.ring == "packed":
             prop += ",packed=on"
-        for e in extra:
-            qargs.append(e.format(run=run, id=dev_id))
+        for j, e in enumerate(extra):
+            e = e.format(run=run, id=dev_id)
+            qargs.append(drive_opts(args, name, e) if j and extra[j - 1] == "-drive" else e)
+        if name in args.device_props:
+            qdev_name, _, opts = prop.partition(",")
+            prop = f"{qdev_name},{merge_opts(opts, args.device_props[name])}"
         qargs += ["-device", prop]
         if base == "blk":
             img = os.path.join(run, f"blk{n or 0}.img")
@@ -146,7 +189,8 @@ def qemu_device_args(args, devs, run):
             img = os.path.join(run, f"scsi{n or 0}.img")
             with open(img, "wb") as f:
                 f.truncate(args.disk_size * 1024 * 1024)
-            qargs += ["-drive", f"if=none,id=scsidrv{n or 0},file={img},format=raw,cache=unsafe",
+            qargs += ["-drive", drive_opts(args, name, f"if=none,id=scsidrv{n or 0},file={img},"
+                                           "format=raw,cache=unsafe"),
                       "-device", f"scsi-hd,drive=scsidrv{n or 0},bus={dev_id}.0"]
         if base == "console":
             qargs += ["-chardev", f"file,id=vcon{n or 0},path={run}/vport{n or 0}.out",
@@ -385,6 +429,14 @@ def main():
     ap.add_argument("--smp", type=int, default=2)
     ap.add_argument("--mem", type=int, default=1024, help="guest memory in MiB")
     ap.add_argument("--disk-size", type=int, default=256, help="virtio-blk/scsi image size in MiB")
+    ap.add_argument("--device-props", action="append", default=[], metavar="NAME=PROPS",
+                    help="more QEMU -device properties for device NAME of --devices, replacing "
+                    "the defaults key by key, e.g. blk1=num-queues=2 (repeatable)")
+    ap.add_argument("--drive-props", action="append", default=[], metavar="NAME=OPTS",
+                    help="more -drive options for the disk of device NAME (blk, scsi), e.g. "
+                    "blk2=readonly=on, blk=cache=none,aio=threads,discard=unmap; a driver= "
+                    "(e.g. blk=driver=null-co,read-zeroes=on) replaces the raw image, and its "
+                    "size= defaults to --disk-size (repeatable)")
     ap.add_argument("--append", action="append", default=[], help="extra kernel command line")
     ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument")
     ap.add_argument("--badrng-lie", default="cycle", choices=BADRNG_LIES,
@@ -402,6 +454,11 @@ def main():
         if val not in valid:
             die(f"unknown {name} '{val}' (valid: {', '.join(valid)})")
     args.devs = parse_devices(args.devices)
+    args.device_props = parse_props(args.device_props, args.devs, "device-props")
+    args.drive_props = parse_props(args.drive_props, args.devs, "drive-props")
+    for name in args.drive_props:
+        if name.rstrip("0123456789") not in ("blk", "scsi"):
+            die(f"--drive-props {name}=...: only blk and scsi devices have a drive")
     if args.transport == "mmio" and len(args.devs) > 8:
         die(f"mmio (microvm) has 8 virtio-mmio slots and {len(args.devs)} devices were asked for:"
             " pass --devices with at most 8 (e.g. --devices rng,blk,net)")
