@@ -28,18 +28,31 @@ ALL_TRANSPORTS = [("pci", "split"), ("pci-legacy", "split"), ("mmio", "split"), 
 # microvm has 8 virtio-mmio slots, so "every device" takes two mmio guests.
 MMIO_HALVES = ["rng,blk,net,console,balloon,scsi,9p,gpu", "keyboard,mouse,tablet"]
 SELFTESTS = "/selftests/virtio_rs"
+# The blk suites' guest: blk0 with one queue, blk1 with two, blk2 read-only
+# (QEMU then offers VIRTIO_BLK_F_RO); discard reaches the image files.
+BLK_DEVICES = "blk,blk1,blk2"
+BLK_VM_ARGS = ["--device-props", "blk=num-queues=1", "--device-props", "blk1=num-queues=2",
+               "--drive-props", "blk=discard=unmap", "--drive-props", "blk1=discard=unmap",
+               "--drive-props", "blk2=readonly=on"]
 
-# name: the suite; script: what runs in the guest; runs: (transport, ring)
-# or (transport, ring, devices) tuples; devices/drivers: as scripts/vm takes
-# them; append: kernel command line; timeout: seconds per guest.
+# name: the suite; script: what runs in the guest (with its arguments);
+# runs: (transport, ring) or (transport, ring, devices) tuples;
+# devices/drivers: as scripts/vm takes them; vm_args: more scripts/vm
+# options; append: kernel command line; timeout: seconds per guest;
+# default=False: run only when named with --suite.
 SUITES = [
     dict(name="kunit", script="kunit.sh", runs=[("pci", "split")], devices="none",
          drivers="none", append=["kunit.enable=1"], timeout=900),
     dict(name="pipeline", script="pipeline.sh", runs=[("pci", "split")], devices="none",
          drivers="none"),
     dict(name="rng", script="rng.sh", runs=ALL_TRANSPORTS, devices="rng,rng1", drivers="none"),
-    # virtio_blk_rs is a first slice of issue 5: single queue, read/write/flush.
-    dict(name="blk", script="blk.sh", runs=ALL_TRANSPORTS, devices="blk", drivers="none"),
+    # virtio-blk on three devices: one queue, two queues, read-only. "blk"
+    # tests virtio_blk_rs; "blk-c" runs the same tests on the C virtio_blk,
+    # the reference every test must pass on.
+    dict(name="blk", script="blk.sh rust", runs=ALL_TRANSPORTS, devices=BLK_DEVICES,
+         drivers="none", vm_args=BLK_VM_ARGS),
+    dict(name="blk-c", script="blk.sh c", runs=ALL_TRANSPORTS, devices=BLK_DEVICES,
+         drivers="none", vm_args=BLK_VM_ARGS, default=False),
     dict(name="input", script="input.sh", runs=ALL_TRANSPORTS, devices="keyboard,mouse,tablet",
          drivers="none"),
     # A lying vhost-user rng (build/baddev): oversized, zero and huge used lengths.
@@ -105,7 +118,9 @@ def parse_ktap(text, parsed_log):
 
 def main():
     ap = argparse.ArgumentParser(prog="make check")
-    ap.add_argument("--suite", default="", help="comma-separated suites to run (default: all)")
+    ap.add_argument("--suite", default="",
+                    help="comma-separated suites to run (default: all but those --list marks "
+                    "as not run by default)")
     ap.add_argument("--transport", default="", help="only this transport")
     ap.add_argument("--flavour", default="debug")
     ap.add_argument("--list", action="store_true", help="list the runs and exit")
@@ -121,6 +136,8 @@ def main():
     for s in SUITES:
         if wanted and s["name"] not in wanted:
             continue
+        if not wanted and not s.get("default", True):
+            continue
         for run in s["runs"]:
             transport, ring = run[:2]
             devices = run[2] if len(run) > 2 else s["devices"]
@@ -130,6 +147,9 @@ def main():
     if args.list:
         for s, t, r, d in runs:
             print(f"{s['name']:14} {t}/{r:8} devices={d} drivers={s['drivers']}")
+        extra = [s["name"] for s in SUITES if not s.get("default", True) and s["name"] not in wanted]
+        if extra:
+            print(f"not run by default (name them with --suite): {', '.join(extra)}")
         return 0
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -153,6 +173,7 @@ def main():
                "--log", console, "--output", output, "--quiet-runner"]
         for a in s.get("append", []):
             cmd += ["--append", a]
+        cmd += s.get("vm_args", [])
         cmd += ["--", f"sh {SELFTESTS}/{s.get('script')}"]
         t0 = time.time()
         if "host" in s:
