@@ -149,8 +149,7 @@ static CACHE_TYPE: DiskAttribute<Blk> =
     DiskAttribute::new(c_str!("cache_type"), 0o644, ATTR_CACHE_TYPE);
 static ATTRS: DiskAttributes<Blk, 3> =
     DiskAttributes::new([Some(&SERIAL), Some(&CACHE_TYPE), None]);
-static DISK_OPS: DiskOperations<Blk> =
-    DiskOperations::new(&THIS_MODULE).with_attributes(&ATTRS);
+static DISK_OPS: DiskOperations<Blk> = DiskOperations::new(&THIS_MODULE).with_attributes(&ATTRS);
 
 /// Static names for the virtqueues, which the virtio core keeps pointers to.
 const MAX_QUEUES: usize = 64;
@@ -237,7 +236,10 @@ impl Blk {
                 let Some((rq, status)) = used.readable.finish() else {
                     continue;
                 };
-                if self.stopped.swap(false, core::sync::atomic::Ordering::Relaxed) {
+                if self
+                    .stopped
+                    .swap(false, core::sync::atomic::Ordering::Relaxed)
+                {
                     rq.start_stopped_hw_queues();
                 }
                 // A status the device never wrote is an error, like any unknown status.
@@ -257,7 +259,10 @@ impl Blk {
     fn find_queues(dev: &Device<Probe>, nr_irq: usize, nr_poll: usize) -> Result<KVec<ReqQueue>> {
         let mut specs = KVec::with_capacity(nr_irq + nr_poll, GFP_KERNEL)?;
         for i in 0..nr_irq {
-            specs.push(QueueSpec::new(queue_name(&REQ_NAMES, i)?).spread(), GFP_KERNEL)?;
+            specs.push(
+                QueueSpec::new(queue_name(&REQ_NAMES, i)?).spread(),
+                GFP_KERNEL,
+            )?;
         }
         for i in nr_irq..nr_irq + nr_poll {
             specs.push(
@@ -357,23 +362,24 @@ impl Operations for Blk {
 
     fn getgeo(blk: ArcBorrow<'_, Blk>, disk: &GenDiskRef<Self>) -> Result<Geometry> {
         let capacity = disk.capacity();
-        blk.dev.with(|dev| {
-            if dev.has_feature(f::GEOMETRY) {
-                Geometry {
-                    cylinders: dev.read_config::<u16>(cfg::GEO_CYLINDERS),
-                    heads: dev.read_config::<u8>(cfg::GEO_HEADS),
-                    sectors: dev.read_config::<u8>(cfg::GEO_SECTORS),
+        blk.dev
+            .with(|dev| {
+                if dev.has_feature(f::GEOMETRY) {
+                    Geometry {
+                        cylinders: dev.read_config::<u16>(cfg::GEO_CYLINDERS),
+                        heads: dev.read_config::<u8>(cfg::GEO_HEADS),
+                        sectors: dev.read_config::<u8>(cfg::GEO_SECTORS),
+                    }
+                } else {
+                    // Some standard values, similar to sd (as C).
+                    Geometry {
+                        heads: 1 << 6,
+                        sectors: 1 << 5,
+                        cylinders: (capacity >> 11) as u16,
+                    }
                 }
-            } else {
-                // Some standard values, similar to sd (as C).
-                Geometry {
-                    heads: 1 << 6,
-                    sectors: 1 << 5,
-                    cylinders: (capacity >> 11) as u16,
-                }
-            }
-        })
-        .map_err(|_| ENXIO)
+            })
+            .map_err(|_| ENXIO)
     }
 
     fn attr_show(
@@ -478,7 +484,13 @@ fn disk_builder(dev: &Device) -> Result<GenDiskBuilder> {
         .logical_block_size(lbs)
         .inspect_err(|_| pr_err!("virtio{}: invalid block size {}\n", dev.index(), lbs))?
         .physical_block_size(pbs)
-        .inspect_err(|_| pr_err!("virtio{}: invalid physical block size {}\n", dev.index(), pbs))?;
+        .inspect_err(|_| {
+            pr_err!(
+                "virtio{}: invalid physical block size {}\n",
+                dev.index(),
+                pbs
+            )
+        })?;
 
     let discard = dev.has_feature(f::DISCARD);
     let secure_erase = dev.has_feature(f::SECURE_ERASE);
@@ -554,7 +566,10 @@ impl virtio::Driver for VirtioBlk {
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
         let mut num_vqs = match dev.read_config_if::<u16>(f::MQ, cfg::NUM_QUEUES) {
             Some(0) => {
-                pr_err!("virtio{}: MQ advertised but zero queues reported\n", dev.index());
+                pr_err!(
+                    "virtio{}: MQ advertised but zero queues reported\n",
+                    dev.index()
+                );
                 return Err(EINVAL);
             }
             Some(n) => u32::from(n),
@@ -571,7 +586,10 @@ impl virtio::Driver for VirtioBlk {
         let found = Blk::find_queues(dev, nr_irq, nr_poll)?;
         let mut vqs = KVec::with_capacity(found.len(), GFP_KERNEL)?;
         for vq in found {
-            vqs.push(KBox::pin_init(new_spinlock_irq!(Some(vq)), GFP_KERNEL)?, GFP_KERNEL)?;
+            vqs.push(
+                KBox::pin_init(new_spinlock_irq!(Some(vq)), GFP_KERNEL)?,
+                GFP_KERNEL,
+            )?;
         }
         let blk = Arc::new(
             Blk {

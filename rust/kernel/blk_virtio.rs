@@ -197,9 +197,7 @@ impl<T: Operations<RequestData = BlkPdu> + 'static> BlkCmd<T> {
             if self.nsg > 0 {
                 // SAFETY: The table was mapped in `new` and the device is done with it (the
                 // queue handed the command back, or was reset before dropping it).
-                unsafe {
-                    bindings::vrs_blk_rq_unmap_sg(rq.data().table.get(), INLINE_SG as u32)
-                };
+                unsafe { bindings::vrs_blk_rq_unmap_sg(rq.data().table.get(), INLINE_SG as u32) };
                 self.nsg = 0;
             }
         }

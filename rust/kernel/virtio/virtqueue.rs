@@ -668,10 +668,7 @@ impl Queues<'_> {
     /// readable buffers `R` and writable buffers `W`.
     ///
     /// Fails with `EINVAL` if there is no such queue or it was already taken.
-    pub fn take<R, W>(
-        &mut self,
-        index: usize,
-    ) -> Result<Virtqueue<R, W>> {
+    pub fn take<R, W>(&mut self, index: usize) -> Result<Virtqueue<R, W>> {
         let vq = self
             .vqs
             .get_mut(index)
