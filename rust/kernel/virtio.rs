@@ -954,6 +954,10 @@ impl<T: Driver> PinnedDrop for Registration<T> {
 /// Declares a kernel module that registers a virtio driver, and emits one `.modinfo` alias per
 /// id of its table (`virtio:dNNNNNNNNv*`), so that udev and modprobe load it on demand.
 ///
+/// Every field after `name` goes to [`module!`](macros::module) as it is, `params` included: the
+/// driver reads its parameters as `module_parameters::<name>.value()`, from `probe` or later (see
+/// [`module_param`](crate::module_param)).
+///
 /// ```ignore
 /// kernel::module_virtio_driver! {
 ///     type: MyDriver,
@@ -961,7 +965,19 @@ impl<T: Driver> PinnedDrop for Registration<T> {
 ///     author: "...",
 ///     description: "...",
 ///     license: "GPL",
+///     params: {
+///         queue_depth: u32 {
+///             default: 0,
+///             description: "Requests per queue (0: the ring size)",
+///         },
+///     },
 /// }
+///
+/// // In `MyDriver::probe`, with the virtqueue `vq` found:
+/// let depth = match *module_parameters::queue_depth.value() {
+///     0 => vq.size(),
+///     n => n as usize,
+/// };
 /// ```
 #[macro_export]
 macro_rules! module_virtio_driver {
