@@ -32,6 +32,7 @@
 //! with `CONFIG_BLK_DEV_ZONED`, off here), so both negotiate the same bits, and acts on all of
 //! them as C does.
 
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     blk_virtio::{self, eopnotsupp, BlkCmd, BlkPdu, Payload, STATUS_UNSET},
     block::mq::{
@@ -56,21 +57,37 @@ kernel::module_virtio_driver! {
     author: "virtio-rs authors",
     description: "Virtio block driver (Rust)",
     license: "GPL",
+    params: {
+        num_request_queues: u32 {
+            default: 0,
+            description: "Limit the number of request queues to use for blk device. 0 for no limit. Values > nr_cpu_ids truncated to nr_cpu_ids.",
+        },
+        poll_queues: u32 {
+            default: 0,
+            description: "The number of dedicated virtqueues for polling I/O",
+        },
+        queue_depth: u32 {
+            default: 0,
+            description: "Requests per hardware queue (0: the ring size, halved without indirect descriptors)",
+        },
+    },
 }
 
-/// The module parameters of `virtio_blk.c` (0: the default).
+/// The module parameters, as in `virtio_blk.c` (0: the default).
 mod param {
+    use super::module_parameters as p;
+
     /// Request queues at most (0: one per CPU).
     pub(crate) fn num_request_queues() -> u32 {
-        0
+        *p::num_request_queues.value()
     }
     /// Tags per hardware queue (0: fill the ring).
     pub(crate) fn queue_depth() -> u32 {
-        0
+        *p::queue_depth.value()
     }
     /// Request queues without interrupts, for polled I/O.
     pub(crate) fn poll_queues() -> u32 {
-        0
+        *p::poll_queues.value()
     }
 }
 
@@ -195,7 +212,7 @@ struct Blk {
     /// Whether the device is modern (little-endian commands) rather than legacy.
     le: bool,
     /// Set when a full ring stopped a hardware queue; the next completion restarts it.
-    stopped: core::sync::atomic::AtomicBool,
+    stopped: AtomicBool,
     /// For the disk attributes and `getgeo`, which run outside the virtio callbacks.
     dev: DeviceHandle,
 }
@@ -236,9 +253,8 @@ impl Blk {
                 let Some((rq, status)) = used.readable.finish() else {
                     continue;
                 };
-                if self
-                    .stopped
-                    .swap(false, core::sync::atomic::Ordering::Relaxed)
+                if self.stopped.load(Ordering::Relaxed)
+                    && self.stopped.swap(false, Ordering::Relaxed)
                 {
                     rq.start_stopped_hw_queues();
                 }
@@ -333,8 +349,7 @@ impl Operations for Blk {
                     if let Some((rq, _)) = &taken {
                         // Under the queue lock, so no completion can slip in between.
                         rq.stop_hw_queue();
-                        blk.stopped
-                            .store(true, core::sync::atomic::Ordering::Relaxed);
+                        blk.stopped.store(true, Ordering::Relaxed);
                     }
                     drop(guard);
                     drop(taken);
@@ -596,7 +611,7 @@ impl virtio::Driver for VirtioBlk {
                 vqs,
                 nr_irq,
                 le: dev.is_modern(),
-                stopped: core::sync::atomic::AtomicBool::new(false),
+                stopped: AtomicBool::new(false),
                 dev: dev.handle()?,
             },
             GFP_KERNEL,
