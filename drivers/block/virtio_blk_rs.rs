@@ -40,12 +40,13 @@ use kernel::{
             AttrWriter, DiskAttribute, DiskAttributes, DiskOperations, GenDisk, GenDiskBuilder,
             GenDiskRef,
         },
-        Geometry, Op, Operations, QueueMap, Request, TagSet,
+        Geometry, Op, Operations, QueueMap, Request, RqBatch, TagSet,
     },
     c_str, new_mutex,
     prelude::*,
-    spinlock_irq::{new_spinlock_irq, SpinLockIrq},
+    spinlock_irq::{new_spinlock_irq, SpinLockIrq, SpinLockIrqBackend},
     str::CStr,
+    sync::lock::Guard,
     sync::{Arc, ArcBorrow, Mutex},
     types::ARef,
     virtio::{self, Device, DeviceHandle, Probe, QueueSpec, Virtqueue},
@@ -271,6 +272,27 @@ impl Blk {
         done
     }
 
+    /// The virtio-blk command for `rq`.
+    fn command(
+        rq: ARef<Request<Self>>,
+        le: bool,
+    ) -> Result<BlkCmd<Blk>, (Error, ARef<Request<Self>>)> {
+        let (ty, sector, payload) = match rq.op() {
+            Op::Read => (t::IN, rq.sector(), Payload::DataIn),
+            Op::Write => (t::OUT, rq.sector(), Payload::DataOut),
+            Op::Flush => (t::FLUSH, 0, Payload::None),
+            Op::Discard => (t::DISCARD, 0, Payload::Ranges { flags: 0 }),
+            Op::SecureErase => (t::SECURE_ERASE, 0, Payload::Ranges { flags: 0 }),
+            Op::WriteZeroes => {
+                let flags = if rq.no_unmap() { 0 } else { WZ_FLAG_UNMAP };
+                (t::WRITE_ZEROES, 0, Payload::Ranges { flags })
+            }
+            Op::DrvIn => (t::GET_ID, 0, Payload::DataIn),
+            _ => return Err((EIO, rq)),
+        };
+        BlkCmd::new(rq, ty, sector, payload, le)
+    }
+
     /// Finds the request virtqueues and puts them in `vqs` (probe and restore).
     fn find_queues(dev: &Device<Probe>, nr_irq: usize, nr_poll: usize) -> Result<KVec<ReqQueue>> {
         let mut specs = KVec::with_capacity(nr_irq + nr_poll, GFP_KERNEL)?;
@@ -310,22 +332,9 @@ impl Operations for Blk {
 
     // Atomic context (blk-mq runs this under RCU): nothing here sleeps.
     fn queue_rq(blk: ArcBorrow<'_, Blk>, rq: ARef<Request<Self>>, is_last: bool) -> Result {
-        let (ty, sector, payload) = match rq.op() {
-            Op::Read => (t::IN, rq.sector(), Payload::DataIn),
-            Op::Write => (t::OUT, rq.sector(), Payload::DataOut),
-            Op::Flush => (t::FLUSH, 0, Payload::None),
-            Op::Discard => (t::DISCARD, 0, Payload::Ranges { flags: 0 }),
-            Op::SecureErase => (t::SECURE_ERASE, 0, Payload::Ranges { flags: 0 }),
-            Op::WriteZeroes => {
-                let flags = if rq.no_unmap() { 0 } else { WZ_FLAG_UNMAP };
-                (t::WRITE_ZEROES, 0, Payload::Ranges { flags })
-            }
-            Op::DrvIn => (t::GET_ID, 0, Payload::DataIn),
-            _ => return Err(EIO),
-        };
         let index = rq.hw_queue() as usize;
         // ENOMEM makes the block layer requeue the request and retry.
-        let cmd = BlkCmd::new(rq, ty, sector, payload, blk.le).map_err(|(e, _rq)| e)?;
+        let cmd = Blk::command(rq, blk.le).map_err(|(e, _rq)| e)?;
         let slot = blk.vqs.get(index).ok_or(EIO)?;
         let mut guard = slot.lock();
         let Some(vq) = guard.as_mut() else {
@@ -359,6 +368,55 @@ impl Operations for Blk {
                     drop(taken);
                     Err(e.error)
                 }
+            }
+        }
+    }
+
+    // A plugged batch: one lock and one kick per run of requests on the same queue.
+    fn queue_rqs(blk: ArcBorrow<'_, Blk>, batch: &mut RqBatch<'_, Self>) {
+        let mut cur: Option<(usize, Guard<'_, Option<ReqQueue>, SpinLockIrqBackend>)> = None;
+        while let Some(rq) = batch.next() {
+            let index = rq.hw_queue() as usize;
+            let cmd = match Blk::command(rq, blk.le) {
+                Ok(cmd) => cmd,
+                Err((_, rq)) => {
+                    let _ = Request::requeue(rq);
+                    continue;
+                }
+            };
+            if cur.as_ref().map(|(i, _)| *i) != Some(index) {
+                if let Some((_, mut guard)) = cur.take() {
+                    if let Some(vq) = guard.as_mut() {
+                        vq.kick();
+                    }
+                }
+                match blk.vqs.get(index) {
+                    Some(slot) => cur = Some((index, slot.lock())),
+                    None => {
+                        if let Some((rq, _)) = cmd.finish() {
+                            let _ = Request::requeue(rq);
+                        }
+                        continue;
+                    }
+                }
+            }
+            let Some((_, guard)) = cur.as_mut() else {
+                continue;
+            };
+            let res = match guard.as_mut() {
+                Some(vq) => vq.add_request(cmd, GFP_ATOMIC).map_err(|e| e.readable),
+                None => Err(cmd),
+            };
+            if let Err(cmd) = res {
+                // Full ring, or frozen: the block layer sends it again later.
+                if let Some((rq, _)) = cmd.finish() {
+                    let _ = Request::requeue(rq);
+                }
+            }
+        }
+        if let Some((_, mut guard)) = cur {
+            if let Some(vq) = guard.as_mut() {
+                vq.kick();
             }
         }
     }
