@@ -72,6 +72,9 @@ class Device:
     workloads: list
     smoke: str          # the workload --smoke runs
     vm_args: list = dataclasses.field(default_factory=list)  # more scripts/vm options
+    # Called before the guest boots: returns (vm_args, backend), e.g. to
+    # adapt to what the host supports.
+    setup: object = None
 
 
 MIB = 1 << 20
@@ -79,6 +82,44 @@ MIB = 1 << 20
 
 def rng_read(size, label):
     return Workload(f"read-{size}", str(size), label, "MiB/s", 1 / MIB, "KiB", 1024)
+
+
+def blk_fio(backend, rw, bs, qd):
+    """One fio job (bench/guest/vrs-bench-blk): 4 KiB ones in IOPS, the rest in MiB/s.
+    The guest reports bytes; CPU time is per I/O either way."""
+    size = {"4k": 4096, "128k": 131072}[bs]
+    iops = size == 4096
+    return Workload(f"{backend}-{rw}-{bs}-qd{qd}", f"{backend}:{rw}:{bs}:{qd}",
+                    f"{backend} {rw} {bs} QD{qd}", "IOPS" if iops else "MiB/s",
+                    1 / size if iops else 1 / MIB, "I/O", size)
+
+
+BLK_WORKLOADS = [("randread", "4k", 1), ("randread", "4k", 32), ("randwrite", "4k", 32),
+                 ("read", "128k", 8), ("write", "128k", 8)]
+
+
+def blk_setup(dev):
+    """The file backend uses O_DIRECT on the host (cache=none) if the host
+    filesystem under build/runs supports it, and host page cache otherwise."""
+    runs = os.path.join(BUILD, "runs")
+    os.makedirs(runs, exist_ok=True)
+    direct = True
+    try:
+        fd, path = tempfile.mkstemp(dir=runs, prefix="odirect-")
+        os.close(fd)
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_DIRECT))
+        except OSError:
+            direct = False
+        os.remove(path)
+    except OSError:
+        direct = False
+    if direct:
+        return dev.vm_args, dev.backend
+    note(f"blk: {runs} does not support O_DIRECT: the file backend uses cache=writeback "
+         "(host page cache) instead of cache=none")
+    return ([a.replace("cache=none", "cache=writeback") for a in dev.vm_args],
+            dev.backend.replace("cache=none", "cache=writeback (no O_DIRECT on the host)"))
 
 
 # Adding a device: add an entry here and write bench/guest/vrs-bench-<name>.
@@ -89,6 +130,18 @@ DEVICES = {
         workloads=[rng_read(64, "read 64 B"), rng_read(4096, "read 4 KiB"),
                    rng_read(65536, "read 64 KiB")],
         smoke="read-4096"),
+    # Two disks, switched together: "null" (QEMU null-co, no storage behind
+    # it: driver and virtqueue cost) and "file" (a raw image, O_DIRECT on
+    # the host). fio, libaio, O_DIRECT in the guest.
+    "blk": Device(
+        vm_devices="blk,blk1", virtio_id=2, c_module="virtio_blk", rust_module="virtio_blk_rs",
+        backend="virtio-blk-pci x2: QEMU null-co (read-zeroes) and a raw file "
+        "(cache=none, aio=threads); fio libaio, O_DIRECT, 64 MiB region",
+        workloads=[blk_fio(b, rw, bs, qd) for b in ("null", "file") for rw, bs, qd in BLK_WORKLOADS],
+        smoke="null-randread-4k-qd32",
+        vm_args=["--drive-props", "blk=driver=null-co,read-zeroes=on",
+                 "--drive-props", "blk1=cache=none,aio=threads"],
+        setup=blk_setup),
 }
 
 SIDES = ("c", "rust")
@@ -155,6 +208,7 @@ def parse_kv(text):
 def run_guest(name, dev, workloads, args, accel, stamp):
     """Boot one guest for DEVICE and collect what vrs-bench printed."""
     rust = args.rust_modules[name]
+    vm_args, res_backend = dev.setup(dev) if dev.setup else (dev.vm_args, dev.backend)
     log = os.path.join(BUILD, "logs", f"bench-{stamp}-{name}.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     guest_cmd = shlex.join(["sh", "/usr/local/bin/vrs-bench", name, str(dev.virtio_id),
@@ -168,10 +222,11 @@ def run_guest(name, dev, workloads, args, accel, stamp):
           dev.vm_devices, "--drivers", "none", "--accel", accel.lower(), "--smp", str(args.smp),
           "--timeout", str(timeout), "--log", log, "--quiet", "--quiet-runner",
           "--add-bin", os.path.join(GUEST_DIR, "vrs-bench"),
-          "--add-bin", os.path.join(GUEST_DIR, f"vrs-bench-{name}"), *dev.vm_args,
+          "--add-bin", os.path.join(GUEST_DIR, f"vrs-bench-{name}"), *vm_args,
           "--", guest_cmd]
     res = {"info": {}, "drivers": {}, "params": {}, "results": [], "failures": [],
-           "done": False, "console_log": log, "vm_command": shlex.join(vm), "other_output": []}
+           "done": False, "console_log": log, "vm_command": shlex.join(vm), "other_output": [],
+           "backend": res_backend}
     units = {w.name: w for w in workloads}
     t0 = time.time()
     errf = tempfile.TemporaryFile(mode="w+")
@@ -287,7 +342,7 @@ def print_table(name, dev, summary, res, meta, settings):
     rust = res["drivers"].get("rust", {}).get("status") == "ok"
     order = "C, Rust, C, Rust, ..." if rust else "C only: no Rust driver"
     print()
-    print(f"{name}: {dev.backend}; {settings['flavour']} kernel "
+    print(f"{name}: {res['backend']}; {settings['flavour']} kernel "
           f"{res['info'].get('guest_kernel', '?')}; {accel}; {rounds} round(s) per driver ({order})")
     print(f"  {meta['qemu']}; host {meta['host_cpu']} x{meta['host_cpus']}; "
           f"commit {meta['commit'][:12]}{' (dirty)' if meta['dirty'] else ''}")
@@ -348,11 +403,14 @@ def draw_svg(path, name, summary, meta, settings):
                     f'{rel(c, "cpu_ns_per_op_", cbase)} {rel(r, "cpu_ns_per_op_", cbase)} '
                     f'"{clabel}"\n')
     has_rust = any(e["rust"] for e in summary)
-    ratios = ", ".join(f"{e['label']} {e['ratio']:.2f}" for e in summary if e["ratio"] is not None)
+    ratios = [f"{e['label']} {e['ratio']:.2f}" for e in summary if e["ratio"] is not None]
+    # Many workloads (blk): the ratios on lines of their own, five to a line.
+    sep = "\n" if len(ratios) > 5 else "; "
+    ratios = ",\n".join(", ".join(ratios[i:i + 5]) for i in range(0, len(ratios), 5))
     title = (f"virtio-{name}: Rust vs C driver ({meta['accelerator']}, {settings['rounds']} "
              f"round(s) each, {settings['flavour']} kernel, {settings['smp']} vCPU)")
     sub = (f"{meta['qemu'].split('(')[0].strip()}, commit {meta['commit'][:12]}, {meta['date']}"
-           + (f"; throughput Rust/C: {ratios}" if ratios else "; no Rust driver"))
+           + (f"{sep}throughput Rust/C: {ratios}" if ratios else "; no Rust driver"))
 
     def plot(first, label, ylabel, title):
         rust = f', "" using {first + 3}:{first + 4}:{first + 5} title "Rust" lc rgb "#e15759"'
@@ -363,8 +421,14 @@ def draw_svg(path, name, summary, meta, settings):
     spread = [e[k] for e in summary for k in ("ratio", "cpu_ratio") if e[k]]
     logscale = "set logscale y\nset yrange [*:*]" if spread and (
         max(spread) > 8 or min(spread) < 1 / 8) else "set yrange [0:*]"
+    # Many workloads (blk has ten): the panels one above the other, each
+    # the full width, with slanted labels.
+    many = len(summary) > 4
+    size, layout = ("1400,1200", "2,1") if many else ("1200,560", "1,2")
+    xtics = "set xtics noenhanced rotate by 25 right\nset bmargin 9" if many else \
+        "set xtics noenhanced\nset bmargin 5"
     script = f"""
-set terminal svg size 1200,560 dynamic enhanced font "sans,12" background rgb "white"
+set terminal svg size {size} dynamic enhanced font "sans,12" background rgb "white"
 set output {json.dumps(path)}
 set style data histogram
 set style histogram errorbars gap 2 lw 1
@@ -373,9 +437,8 @@ set boxwidth 0.9
 {logscale}
 set grid ytics
 set key top left
-set xtics noenhanced
-set bmargin 5
-set multiplot layout 1,2 title {json.dumps(title + chr(10) + sub)} noenhanced
+{xtics}
+set multiplot layout {layout} title {json.dumps(title + chr(10) + sub)} noenhanced
 {plot(2, 1, "% of the C median (bar: median, whiskers: min-max)", "throughput (higher is better)")}
 {plot(8, 14, "% of the C median (bar: median, whiskers: min-max)",
       "guest CPU time per op (lower is better)")}
@@ -485,7 +548,7 @@ def main():
              f"{len(workloads)} workload(s), ~{args.seconds:g} s each")
         res = run_guest(n, dev, workloads, args, meta["accelerator"], stamp)
         summary = summarise(workloads, res)
-        entry = {"backend": dev.backend, "guest": res["info"], "drivers": res["drivers"],
+        entry = {"backend": res["backend"], "guest": res["info"], "drivers": res["drivers"],
                  "calibrated_work": res["params"], "failures": res["failures"],
                  "guest_status": res["status"], "guest_finished": res["done"],
                  "console_log": res["console_log"], "vm_command": res["vm_command"],
