@@ -344,8 +344,11 @@ impl Operations for Blk {
         };
         match vq.add_request(cmd, GFP_ATOMIC) {
             Ok(()) => {
-                if is_last {
-                    vq.kick();
+                // As C: decide under the lock, notify after dropping it.
+                let notify = (is_last && vq.kick_prepare()).then(|| vq.notifier());
+                drop(guard);
+                if let Some(n) = notify {
+                    n.notify();
                 }
                 Ok(())
             }
@@ -385,10 +388,8 @@ impl Operations for Blk {
                 }
             };
             if cur.as_ref().map(|(i, _)| *i) != Some(index) {
-                if let Some((_, mut guard)) = cur.take() {
-                    if let Some(vq) = guard.as_mut() {
-                        vq.kick();
-                    }
+                if let Some((_, guard)) = cur.take() {
+                    kick_unlocked(guard);
                 }
                 match blk.vqs.get(index) {
                     Some(slot) => cur = Some((index, slot.lock())),
@@ -414,17 +415,19 @@ impl Operations for Blk {
                 }
             }
         }
-        if let Some((_, mut guard)) = cur {
-            if let Some(vq) = guard.as_mut() {
-                vq.kick();
-            }
+        if let Some((_, guard)) = cur {
+            kick_unlocked(guard);
         }
     }
 
     fn commit_rqs(blk: ArcBorrow<'_, Blk>, hw_queue: u32) {
         if let Some(slot) = blk.vqs.get(hw_queue as usize) {
-            if let Some(vq) = slot.lock().as_mut() {
-                vq.kick();
+            let notify = slot
+                .lock()
+                .as_mut()
+                .and_then(|vq| vq.kick_prepare().then(|| vq.notifier()));
+            if let Some(n) = notify {
+                n.notify();
             }
         }
     }
@@ -519,6 +522,18 @@ impl Operations for Blk {
     }
 }
 
+/// Notifies the device of the requests added under `guard`, if it needs it, after dropping the
+/// lock (as C does: the notification is a trap to the hypervisor).
+fn kick_unlocked(mut guard: Guard<'_, Option<ReqQueue>, SpinLockIrqBackend>) {
+    let notify = guard
+        .as_mut()
+        .and_then(|vq| vq.kick_prepare().then(|| vq.notifier()));
+    drop(guard);
+    if let Some(n) = notify {
+        n.notify();
+    }
+}
+
 /// The queue limits from config space, as `virtblk_read_limits`.
 fn disk_builder(dev: &Device) -> Result<GenDiskBuilder> {
     let capacity = dev.read_config::<u64>(cfg::CAPACITY);
@@ -551,6 +566,8 @@ fn disk_builder(dev: &Device) -> Result<GenDiskBuilder> {
         .max_segments(sg_elems.min(u32::from(u16::MAX)) as u16)
         .max_segment_size(max_size)
         .max_hw_sectors(u32::MAX)
+        // As C: the block layer treats the disk as rotational unless told otherwise.
+        .rotational(true)
         .read_only(dev.has_feature(f::RO))
         .write_cache(Blk::writeback(dev))
         .topology(align, io_min, io_opt)
