@@ -38,7 +38,7 @@ pub fn eopnotsupp() -> Error {
 }
 
 /// Scatterlist entries kept in each request; more are chained from a mempool.
-pub const INLINE_SG: usize = 8;
+pub const INLINE_SG: usize = 2;
 
 /// What the status byte holds until the device writes it: not a valid status.
 pub const STATUS_UNSET: u8 = 0xff;

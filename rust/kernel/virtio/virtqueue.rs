@@ -25,7 +25,7 @@ use crate::{
     scatterlist::SgEntry,
     types::{AsBytes, FromBytes},
 };
-use core::{ffi::c_void, marker::PhantomData, ptr::NonNull};
+use core::{ffi::c_void, marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
 
 /// The largest number of segments (readable plus writable) one [`Virtqueue::add`] can carry.
 pub const MAX_SEGMENTS: usize = 16;
@@ -139,8 +139,10 @@ pub unsafe trait DeviceRequest: Send + 'static {
 ///
 /// Holds up to [`MAX_SEGMENTS`] single segments and prebuilt scatterlists in all.
 pub struct SgSink {
-    one: [Option<SgEntry<'static>>; MAX_SEGMENTS],
-    lists: [*mut bindings::scatterlist; MAX_SEGMENTS],
+    /// Entries `..n` are initialised where `lists[i]` is null.
+    one: [MaybeUninit<SgEntry<'static>>; MAX_SEGMENTS],
+    /// Entries `..n` are initialised: a prebuilt list, or null for `one[i]`.
+    lists: [MaybeUninit<*mut bindings::scatterlist>; MAX_SEGMENTS],
     n: usize,
     out: usize,
     writing: bool,
@@ -149,13 +151,28 @@ pub struct SgSink {
 
 impl SgSink {
     fn new() -> Self {
+        // Nothing to zero: entries are written as they are added (this runs for every request).
         Self {
-            one: [const { None }; MAX_SEGMENTS],
-            lists: [core::ptr::null_mut(); MAX_SEGMENTS],
+            one: [const { MaybeUninit::uninit() }; MAX_SEGMENTS],
+            lists: [const { MaybeUninit::uninit() }; MAX_SEGMENTS],
             n: 0,
             out: 0,
             writing: false,
             cap: 0,
+        }
+    }
+
+    /// The scatterlist of entry `i < n`.
+    fn ptr(&self, i: usize) -> *mut bindings::scatterlist {
+        // SAFETY: Entries `..n` of `lists` are initialised, and so is `one[i]` where the list
+        // entry is null (type invariant).
+        unsafe {
+            let list = self.lists[i].assume_init();
+            if list.is_null() {
+                self.one[i].assume_init_ref().as_raw()
+            } else {
+                list
+            }
         }
     }
 
@@ -187,7 +204,8 @@ impl SgSink {
         if writable {
             self.cap += len;
         }
-        self.one[self.n] = Some(sg);
+        self.one[self.n].write(sg);
+        self.lists[self.n].write(core::ptr::null_mut());
         self.n += 1;
         Ok(())
     }
@@ -213,7 +231,7 @@ impl SgSink {
         if writable {
             self.cap += len;
         }
-        self.lists[self.n] = sgl;
+        self.lists[self.n].write(sgl);
         self.n += 1;
         Ok(())
     }
@@ -378,10 +396,7 @@ impl<R, W> Virtqueue<R, W> {
         }
         let mut ptrs = [core::ptr::null_mut(); MAX_SEGMENTS];
         for (i, p) in ptrs.iter_mut().enumerate().take(n) {
-            *p = match &sink.one[i] {
-                Some(sg) => sg.as_raw(),
-                None => sink.lists[i],
-            };
+            *p = sink.ptr(i);
         }
         let token = (slot + 1) as *mut c_void;
         // SAFETY: `vq` is valid by the type invariant and `&mut self` serialises ring operations.
