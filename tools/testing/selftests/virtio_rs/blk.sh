@@ -21,8 +21,10 @@
 # write-zeroes, the write cache and flushes, cache_type, ext4 with a
 # remount and e2fsck, QMP block_resize, freeze/restore with I/O on both
 # sides, features identical to the C driver's (with C itself this compares
-# C with C, so it is skipped), rmmod while fio runs, QMP device_del while
-# fio runs (pci only: virtio-mmio has no hot-unplug), and rmmod.
+# C with C, so it is skipped), rmmod while fio runs, the module parameters
+# (num_request_queues, queue_depth, poll_queues with polled I/O), the
+# HDIO_GETGEO geometry against C's, QMP device_del while fio runs (pci
+# only: virtio-mmio has no hot-unplug), and rmmod.
 # Variables below are read by the code strings vrs_test evaluates.
 # shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
@@ -147,7 +149,7 @@ flushes_after() {
 }
 
 ktap_print_header
-ktap_set_plan 34
+ktap_set_plan 37
 
 vrs_test "three virtio-blk devices present" 'test -n "$D0" && test -n "$D1" && test -n "$D2"'
 vrs_test "modprobe $DRV binds all three" 'modprobe $DRV && all_bound_by $DRV'
@@ -341,6 +343,37 @@ vrs_test "rmmod $DRV while fio runs on a disk: fails cleanly (in use) or succeed
 	test ! -d /sys/module/$DRV || timeout 30 rmmod $DRV'
 vrs_test "modprobe $DRV again binds all three, and the disk works" '
 	modprobe $DRV && all_bound_by $DRV && roundtrip "$(disk_of $D0)" 8'
+
+# Module parameters, as virtio_blk.c has them, on blk1 (num-queues=2).
+vrs_test "num_request_queues=1 queue_depth=64: one hardware queue of 64 tags on a num-queues=2 disk" '
+	rmmod $DRV && modprobe $DRV num_request_queues=1 queue_depth=64 && all_bound_by $DRV || exit 1
+	n=$(disk_of $D1); ls /sys/block/$n/mq | tr "\n" " "; echo "tags: $(cat /sys/block/$n/mq/0/nr_tags)"
+	test "$(ls /sys/block/$n/mq | wc -l)" -eq 1 && test "$(cat /sys/block/$n/mq/0/nr_tags)" -eq 64 &&
+		roundtrip "$n" 4'
+vrs_test "poll_queues=1: the num-queues=2 disk polls (io_poll 1), and polled I/O verifies" '
+	rmmod $DRV && modprobe $DRV poll_queues=1 && all_bound_by $DRV || exit 1
+	n=$(disk_of $D1); echo "io_poll $(cat /sys/block/$n/queue/io_poll), hw queues $(ls /sys/block/$n/mq | wc -l)"
+	test "$(cat /sys/block/$n/queue/io_poll)" = 1 && test "$(ls /sys/block/$n/mq | wc -l)" -eq 2 || exit 1
+	fio --name=hipri --filename=/dev/$n --rw=randwrite --bs=4k --size=8M --direct=1 \
+		--ioengine=pvsync2 --hipri --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--output-format=terse >$TMP/hipri.out 2>&1; rc=$?
+	tail -n 2 $TMP/hipri.out | cut -c1-120
+	rmmod $DRV && modprobe $DRV && all_bound_by $DRV && test $rc -eq 0'
+
+# HDIO_GETGEO (busybox fdisk prints it): the geometry C reports.
+geometry() { fdisk -l "/dev/$1" 2>/dev/null | grep -i "heads"; }
+if [ "$KIND" = c ]; then
+	vrs_test "getgeo: HDIO_GETGEO reports a geometry" 'g=$(geometry "$(disk_of $D0)"); echo "$g"; test -n "$g"'
+elif ! have_module virtio_blk; then
+	ktap_test_skip "getgeo: the geometry C reports (virtio_blk is not built)"
+else
+	vrs_test "getgeo: the geometry C reports" '
+		g=$(geometry "$(disk_of $D0)")
+		rmmod $DRV && modprobe virtio_blk && all_bound_by virtio_blk || exit 1
+		c=$(geometry "$(disk_of $D0)")
+		echo "$DRV: $g"; echo "virtio_blk: $c"
+		rmmod virtio_blk && modprobe $DRV && all_bound_by $DRV && test -n "$g" && test "$g" = "$c"'
+fi
 
 # Hot-unplug of blk1 (two queues) under fio (PCI only: virtio-mmio does not unplug).
 if [ "$VRS_TRANSPORT" = mmio ]; then
