@@ -34,7 +34,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
-    blk_virtio::{self, eopnotsupp, BlkCmd, BlkPdu, Payload, STATUS_UNSET},
+    blk_virtio::{self, eopnotsupp, BlkCmd, BlkPdu, Payload},
     block::mq::{
         gen_disk::{
             AttrWriter, DiskAttribute, DiskAttributes, DiskOperations, GenDisk, GenDiskBuilder,
@@ -259,8 +259,7 @@ impl Blk {
                 {
                     rq.start_stopped_hw_queues();
                 }
-                // A status the device never wrote is an error, like any unknown status.
-                let status = if status == STATUS_UNSET { 0xfe } else { status };
+                // A status the device never wrote (`STATUS_UNSET`) is an error, like any other.
                 // We hold the only reference, so this cannot fail.
                 let _ = Request::end(rq, result_of(status));
                 done += 1;
