@@ -29,6 +29,7 @@ if [ -f "$STAMP" ] && [ "$STAMP" -nt "$0" ] && [ -z "${VRS_DEPS_FORCE:-}" ]; the
 fi
 
 step "checking host dependencies"
+mkdir -p "$BUILD"
 [ "$(id -u)" -eq 0 ] || die "installing packages needs root: rerun as root (sudo make ...)"
 [ -r /etc/debian_version ] || die "this script supports Debian 12 only"
 
@@ -45,7 +46,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	pins=()
 	for p in "${missing[@]}"; do
 		if [ "$p" = "$KDEB_PKG" ]; then
-			if apt-cache madison "$KDEB_PKG" | grep -q " $KDEB_VER "; then
+			# Not `apt-cache | grep -q`: under pipefail, grep's early exit
+			# gives apt-cache a SIGPIPE and fails the whole test.
+			if apt-cache madison "$KDEB_PKG" | awk -v v="$KDEB_VER" '$3 == v { f = 1 } END { exit !f }'; then
 				pins+=("$KDEB_PKG=$KDEB_VER")
 			else
 				die "$KDEB_PKG $KDEB_VER is no longer in the Debian archive; update KDEB_VER/KVER in scripts/lib.sh to a version 'apt-cache madison $KDEB_PKG' lists, and retest"
