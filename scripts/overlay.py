@@ -143,12 +143,23 @@ def main():
     for p in patches:
         ppath = os.path.join(pdir, p)
         touched = []
+        created = set()
+        source = None
         for line in read(ppath).decode().splitlines():
-            if line.startswith("+++ "):
+            if line.startswith("--- "):
+                source = line[4:].split("\t")[0]
+            elif line.startswith("+++ "):
                 path = line[4:].split("\t")[0]
-                touched.append(path[2:] if path.startswith("b/") else path)
+                rel = path[2:] if path.startswith("b/") else path
+                touched.append(rel)
+                if source == "/dev/null":
+                    created.add(rel)
         with tempfile.TemporaryDirectory() as tmp:
             for rel in touched:
+                if rel in created:
+                    if want.get(rel, pristine(rel)) is not None:
+                        sys.exit(f"overlay: {p} creates {rel}, which already exists")
+                    continue
                 cur = want.get(rel, pristine(rel))
                 if cur is None:
                     sys.exit(f"overlay: {p} patches {rel}, which the kernel lacks")
@@ -161,7 +172,7 @@ def main():
                 sys.exit(f"overlay: {p} does not apply to {', '.join(touched)}:\n{r.stdout}{r.stderr}")
             for rel in touched:
                 want[rel] = read(os.path.join(tmp, rel))
-                status.setdefault(rel, "modified")
+                status.setdefault(rel, "new" if rel in created else "modified")
 
     # 4. Write what changed; restore what is no longer managed.
     changed = 0
