@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 #include <linux/completion.h>
+#include <linux/interrupt_rc.h>
 #include <linux/hw_random.h>
 #include <linux/scatterlist.h>
 #include <linux/virtio.h>

@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-#include <linux/spinlock.h>
+#include <linux/interrupt_rc.h>
 
-unsigned long rust_helper_spin_lock_irqsave(spinlock_t *lock)
+void rust_helper_spin_lock_irq_disable(spinlock_t *lock)
 {
-	unsigned long flags;
-
-	spin_lock_irqsave(lock, flags);
-	return flags;
+	spin_lock_irq_disable(lock);
 }
 
-void rust_helper_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
+void rust_helper_spin_unlock_irq_enable(spinlock_t *lock)
 {
-	spin_unlock_irqrestore(lock, flags);
+	spin_unlock_irq_enable(lock);
+}
+
+bool rust_helper_irqs_disabled(void)
+{
+	return irqs_disabled();
 }

@@ -2,16 +2,36 @@
 
 //! An interrupt-safe spinlock.
 //!
-//! [`SpinLockIrq`] is the kernel's `spinlock_t` taken with `spin_lock_irqsave()`: local interrupts
-//! stay disabled while the guard lives and are restored to their previous state when it drops.
-//! Use it for state shared between process context and a hard-IRQ handler, such as a virtqueue
-//! callback (see [`crate::virtio`]). A plain [`SpinLock`](crate::sync::SpinLock) there would
-//! deadlock when the interrupt arrives on the CPU that holds the lock.
+//! [`SpinLockIrq`] is the kernel's `spinlock_t` taken with local interrupts disabled. Use it for
+//! state shared between process context and a hard-IRQ handler, such as a virtqueue callback
+//! (see [`crate::virtio`]). A plain [`SpinLock`](crate::sync::SpinLock) there would deadlock when
+//! the interrupt arrives on the CPU that holds the lock.
 //!
-//! The lock works with [`CondVar`](crate::sync::CondVar): waiting releases the lock (and restores
-//! interrupts) before sleeping, and takes it again afterwards.
+//! Guards may be dropped in any order. Interrupts are disabled with the counted
+//! `local_interrupt_disable()` (`rust/patches/0004`), not with `spin_lock_irqsave()`: they come
+//! back on only when the last `SpinLockIrq` guard of this CPU is dropped. With `irqsave` flags in
+//! each guard, dropping an outer guard before an inner one would turn interrupts on while the
+//! inner lock is still held:
 //!
-//! C header: [`include/linux/spinlock.h`](srctree/include/linux/spinlock.h)
+//! ```
+//! use kernel::spinlock_irq::{new_spinlock_irq, SpinLockIrq};
+//!
+//! let a = KBox::pin_init(new_spinlock_irq!(0u32), GFP_KERNEL)?;
+//! let b = KBox::pin_init(new_spinlock_irq!(0u32), GFP_KERNEL)?;
+//! let ga = a.lock();
+//! let gb = b.lock();
+//! drop(ga);
+//! // `b` is still held: interrupts must still be off.
+//! assert!(kernel::spinlock_irq::irqs_disabled());
+//! drop(gb);
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! The lock works with [`CondVar`](crate::sync::CondVar): waiting releases the lock (and, if it
+//! is the last one, turns interrupts back on) before sleeping, and takes it again afterwards.
+//!
+//! C headers: [`include/linux/spinlock.h`](srctree/include/linux/spinlock.h),
+//! [`include/linux/interrupt_rc.h`](srctree/include/linux/interrupt_rc.h)
 
 use crate::{bindings, sync::lock::Backend};
 
@@ -54,15 +74,22 @@ pub use new_spinlock_irq;
 /// ```
 pub type SpinLockIrq<T> = crate::sync::lock::Lock<T, SpinLockIrqBackend>;
 
-/// A kernel `spinlock_t` lock backend that saves and disables local interrupts.
+/// Whether local interrupts are disabled on this CPU.
+pub fn irqs_disabled() -> bool {
+    // SAFETY: Reading the interrupt state has no requirements.
+    unsafe { bindings::irqs_disabled() }
+}
+
+/// A kernel `spinlock_t` lock backend that disables local interrupts, counted per CPU.
 pub struct SpinLockIrqBackend;
 
-// SAFETY: The underlying kernel `spinlock_t` object ensures mutual exclusion. `GuardState` holds
-// the interrupt flags saved by `lock` (or `relock`) and handed back to `unlock`, so every unlock
-// restores exactly the state its lock saved.
+// SAFETY: The underlying kernel `spinlock_t` object ensures mutual exclusion. Interrupts are
+// disabled by `lock` (counted per CPU) and enabled again by the `unlock` that brings the count
+// back to zero, so they stay off while any guard of this backend is alive on this CPU, in
+// whatever order the guards are dropped.
 unsafe impl Backend for SpinLockIrqBackend {
     type State = bindings::spinlock_t;
-    type GuardState = crate::ffi::c_ulong;
+    type GuardState = ();
 
     unsafe fn init(
         ptr: *mut Self::State,
@@ -77,12 +104,12 @@ unsafe impl Backend for SpinLockIrqBackend {
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
         // SAFETY: The safety requirements of this function ensure that `ptr` points to valid
         // memory, and that it has been initialised before.
-        unsafe { bindings::spin_lock_irqsave(ptr) }
+        unsafe { bindings::spin_lock_irq_disable(ptr) }
     }
 
-    unsafe fn unlock(ptr: *mut Self::State, guard_state: &Self::GuardState) {
+    unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
         // SAFETY: The safety requirements of this function ensure that `ptr` is valid and that the
-        // caller owns the lock; `guard_state` holds the flags its `lock` saved.
-        unsafe { bindings::spin_unlock_irqrestore(ptr, *guard_state) }
+        // caller owns the lock, which it took with `spin_lock_irq_disable`.
+        unsafe { bindings::spin_unlock_irq_enable(ptr) }
     }
 }
