@@ -76,6 +76,15 @@ impl Completion {
         unsafe { bindings::wait_for_completion(self.inner.get()) }
     }
 
+    /// Sleeps (uninterruptibly) until the completion is done, for at most `ms` milliseconds.
+    /// Returns whether it is done.
+    pub fn wait_timeout_ms(&self, ms: u32) -> bool {
+        // SAFETY: `__msecs_to_jiffies` has no requirements.
+        let timeout = unsafe { bindings::__msecs_to_jiffies(ms) };
+        // SAFETY: `inner` is valid and initialised by the type invariant.
+        unsafe { bindings::wait_for_completion_timeout(self.inner.get(), timeout) != 0 }
+    }
+
     /// Sleeps until the completion is done or a signal arrives (then `ERESTARTSYS`).
     pub fn wait_interruptible(&self) -> Result {
         // SAFETY: `inner` is valid and initialised by the type invariant.
