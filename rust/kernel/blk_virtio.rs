@@ -143,18 +143,11 @@ impl<T: Operations<RequestData = BlkPdu> + 'static> BlkCmd<T> {
             Payload::DataOut | Payload::DataIn if rq.data_len() > 0 => {
                 // SAFETY: We own the request; `table` and `sg` are ours to fill, and the
                 // mapping is undone before the request is ended (`finish`, `drop`).
-                let n = unsafe {
-                    bindings::vrs_blk_rq_map_sg(
-                        rq.as_raw(),
-                        pdu.table.get(),
-                        pdu.sg.get().cast(),
-                        INLINE_SG as u32,
-                    )
-                };
-                if n < 0 {
-                    return Err((Error::from_errno(n), rq));
+                let n = unsafe { map_sg(rq.as_raw(), pdu.table.get(), pdu.sg.get().cast()) };
+                match n {
+                    Ok(n) => cmd.nsg = n,
+                    Err(e) => return Err((e, rq)),
                 }
-                cmd.nsg = n as usize;
             }
             Payload::Ranges { flags } => {
                 let n = usize::from(rq.nr_discard_segments()).max(1);
@@ -197,7 +190,7 @@ impl<T: Operations<RequestData = BlkPdu> + 'static> BlkCmd<T> {
             if self.nsg > 0 {
                 // SAFETY: The table was mapped in `new` and the device is done with it (the
                 // queue handed the command back, or was reset before dropping it).
-                unsafe { bindings::vrs_blk_rq_unmap_sg(rq.data().table.get(), INLINE_SG as u32) };
+                unsafe { bindings::sg_free_table_chained(rq.data().table.get(), INLINE_SG as u32) };
                 self.nsg = 0;
             }
         }
@@ -263,6 +256,39 @@ unsafe impl<T: Operations<RequestData = BlkPdu> + 'static> DeviceRequest for Blk
 /// The number of possible CPU ids (`nr_cpu_ids`): an upper bound for the number of queues worth
 /// having.
 pub fn nr_cpu_ids() -> u32 {
-    // SAFETY: Reading `nr_cpu_ids` has no requirements.
-    unsafe { bindings::vrs_nr_cpu_ids() }
+    // SAFETY: `nr_cpu_ids` is set during boot and never changes afterwards.
+    unsafe { bindings::nr_cpu_ids }
+}
+
+/// Maps the data of `rq` into `table`, using the `INLINE_SG` entries at `first` first and
+/// chaining a `GFP_ATOMIC` allocation for more, as `virtio_blk.c` does. Returns the number of
+/// entries used (0 for no data); with entries, free them with `sg_free_table_chained`.
+///
+/// # Safety
+///
+/// The caller owns `rq`, and `table` and `first` (`INLINE_SG` entries) are its to fill.
+unsafe fn map_sg(
+    rq: *mut bindings::request,
+    table: *mut bindings::sg_table,
+    first: *mut bindings::scatterlist,
+) -> Result<usize> {
+    // SAFETY: By the safety requirements.
+    unsafe {
+        let segs = bindings::blk_rq_nr_phys_segments(rq);
+        (*table).sgl = first;
+        (*table).nents = 0;
+        (*table).orig_nents = 0;
+        if segs == 0 {
+            return Ok(0);
+        }
+        if bindings::sg_alloc_table_chained(table, segs.into(), first, INLINE_SG as u32) != 0 {
+            return Err(ENOMEM);
+        }
+        let n = bindings::blk_rq_map_sg((*rq).q, rq, (*table).sgl);
+        if n <= 0 {
+            bindings::sg_free_table_chained(table, INLINE_SG as u32);
+            return Err(if n < 0 { Error::from_errno(n) } else { EINVAL });
+        }
+        Ok(n as usize)
+    }
 }
