@@ -43,13 +43,16 @@ use kernel::{
         Geometry, Op, Operations, QueueMap, Request, RqBatch, TagSet,
     },
     c_str, new_mutex,
+    page::PAGE_SIZE,
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq, SpinLockIrqBackend},
     str::CStr,
     sync::lock::Guard,
     sync::{Arc, ArcBorrow, Mutex},
     types::ARef,
-    virtio::{self, Device, DeviceHandle, Probe, QueueSpec, Virtqueue},
+    virtio::{
+        self, config::BlkConfig, config_field, Device, DeviceHandle, Probe, QueueSpec, Virtqueue,
+    },
 };
 
 kernel::module_virtio_driver! {
@@ -111,29 +114,6 @@ mod f {
 }
 
 /// Offsets in `struct virtio_blk_config`.
-mod cfg {
-    pub(crate) const CAPACITY: usize = 0;
-    pub(crate) const SIZE_MAX: usize = 8;
-    pub(crate) const SEG_MAX: usize = 12;
-    pub(crate) const GEO_CYLINDERS: usize = 16;
-    pub(crate) const GEO_HEADS: usize = 18;
-    pub(crate) const GEO_SECTORS: usize = 19;
-    pub(crate) const BLK_SIZE: usize = 20;
-    pub(crate) const PHYSICAL_BLOCK_EXP: usize = 24;
-    pub(crate) const ALIGNMENT_OFFSET: usize = 25;
-    pub(crate) const MIN_IO_SIZE: usize = 26;
-    pub(crate) const OPT_IO_SIZE: usize = 28;
-    pub(crate) const WCE: usize = 32;
-    pub(crate) const NUM_QUEUES: usize = 34;
-    pub(crate) const MAX_DISCARD_SECTORS: usize = 36;
-    pub(crate) const MAX_DISCARD_SEG: usize = 40;
-    pub(crate) const DISCARD_SECTOR_ALIGNMENT: usize = 44;
-    pub(crate) const MAX_WRITE_ZEROES_SECTORS: usize = 48;
-    pub(crate) const MAX_SECURE_ERASE_SECTORS: usize = 60;
-    pub(crate) const MAX_SECURE_ERASE_SEG: usize = 64;
-    pub(crate) const SECURE_ERASE_SECTOR_ALIGNMENT: usize = 68;
-}
-
 /// Request types (`VIRTIO_BLK_T_*`).
 mod t {
     pub(crate) const IN: u32 = 0;
@@ -317,9 +297,9 @@ impl Blk {
 
     /// The cache mode: the device's `wce` with `CONFIG_WCE`, else whether it has `FLUSH`.
     fn writeback(dev: &Device) -> bool {
-        match dev.read_config_if::<u8>(f::CONFIG_WCE, cfg::WCE) {
-            Some(wce) => wce != 0,
-            None => dev.has_feature(f::FLUSH),
+        match dev.read(config_field!(BlkConfig, wce)) {
+            Ok(wce) => wce != 0,
+            Err(_) => dev.has_feature(f::FLUSH),
         }
     }
 }
@@ -440,21 +420,21 @@ impl Operations for Blk {
         blk.dev
             .with(|dev| {
                 if dev.has_feature(f::GEOMETRY) {
-                    Geometry {
-                        cylinders: dev.read_config::<u16>(cfg::GEO_CYLINDERS),
-                        heads: dev.read_config::<u8>(cfg::GEO_HEADS),
-                        sectors: dev.read_config::<u8>(cfg::GEO_SECTORS),
-                    }
+                    Ok(Geometry {
+                        cylinders: dev.read(config_field!(BlkConfig, geometry.cylinders))?,
+                        heads: dev.read(config_field!(BlkConfig, geometry.heads))?,
+                        sectors: dev.read(config_field!(BlkConfig, geometry.sectors))?,
+                    })
                 } else {
                     // Some standard values, similar to sd (as C).
-                    Geometry {
+                    Ok(Geometry {
                         heads: 1 << 6,
                         sectors: 1 << 5,
                         cylinders: (capacity >> 11) as u16,
-                    }
+                    })
                 }
             })
-            .map_err(|_| ENXIO)
+            .map_err(|_| ENXIO)?
     }
 
     fn attr_show(
@@ -502,9 +482,9 @@ impl Operations for Blk {
             .position(|c| c.as_bytes() == input)
             .ok_or(EINVAL)?;
         let wb = blk.dev.with(|dev| {
-            dev.write_config::<u8>(cfg::WCE, i as u8);
-            Blk::writeback(dev)
-        })?;
+            dev.write(config_field!(BlkConfig, wce), i as u8)?;
+            Ok::<_, Error>(Blk::writeback(dev))
+        })??;
         disk.set_write_cache(wb)
     }
 
@@ -533,32 +513,96 @@ fn kick_unlocked(mut guard: Guard<'_, Option<ReqQueue>, SpinLockIrqBackend>) {
     }
 }
 
-/// The queue limits from config space, as `virtblk_read_limits`.
+/// The largest capacity, in 512-byte sectors, whose size in bytes fits a `loff_t`.
+const MAX_CAPACITY: u64 = (i64::MAX as u64) >> 9;
+
+/// The device's capacity, clamped to what the block layer can represent (C takes any value).
+fn capacity(dev: &Device) -> Result<u64> {
+    let capacity = dev.read(config_field!(BlkConfig, capacity))?;
+    if capacity > MAX_CAPACITY {
+        pr_warn!(
+            "virtio{}: capacity of {} sectors is too large, clamped to {}\n",
+            dev.index(),
+            capacity,
+            MAX_CAPACITY
+        );
+        return Ok(MAX_CAPACITY);
+    }
+    Ok(capacity)
+}
+
+/// `lbs * n` for a topology hint, or 0 (no hint) with a warning if the device's value does
+/// not fit.
+fn blocks(dev: &Device, what: &str, lbs: u32, n: u32) -> u32 {
+    lbs.checked_mul(n).unwrap_or_else(|| {
+        pr_warn!(
+            "virtio{}: ignoring {} of {} blocks: too large\n",
+            dev.index(),
+            what,
+            n
+        );
+        0
+    })
+}
+
+/// The queue limits from config space, as `virtblk_read_limits`. Every value is checked
+/// before it is used in arithmetic: a device can lie.
 fn disk_builder(dev: &Device) -> Result<GenDiskBuilder> {
-    let capacity = dev.read_config::<u64>(cfg::CAPACITY);
+    let capacity = capacity(dev)?;
     // We need at least one segment, whatever the device says.
-    let sg_elems = match dev.read_config_if::<u32>(f::SEG_MAX, cfg::SEG_MAX) {
+    let sg_elems = match dev.read_opt(config_field!(BlkConfig, seg_max))? {
         Some(n) if n != 0 => n,
         _ => 1,
     }
     .min(MAX_SG_ELEMS - 2);
     let mut max_size = dev.max_dma_size();
-    if let Some(size_max) = dev.read_config_if::<u32>(f::SIZE_MAX, cfg::SIZE_MAX) {
-        max_size = max_size.min(size_max);
+    match dev.read_opt(config_field!(BlkConfig, size_max))? {
+        // 0 is no limit, as for C (the block layer's default).
+        None | Some(0) => {}
+        Some(n) if n < PAGE_SIZE as u32 => {
+            // The block layer cannot split below a page (C trips a WARN in
+            // `blk_validate_limits` here).
+            pr_err!(
+                "virtio{}: segment size limit {} below a page\n",
+                dev.index(),
+                n
+            );
+            return Err(EINVAL);
+        }
+        Some(n) => max_size = max_size.min(n),
     }
-    let lbs = dev
-        .read_config_if::<u32>(f::BLK_SIZE, cfg::BLK_SIZE)
-        .unwrap_or(512);
+    let lbs = match dev.read_opt(config_field!(BlkConfig, blk_size))? {
+        // 0 is the default, as the block layer takes it for C.
+        None | Some(0) => 512,
+        Some(n) if n.is_power_of_two() && (512..=PAGE_SIZE as u32).contains(&n) => n,
+        Some(n) => {
+            pr_err!("virtio{}: invalid block size {}\n", dev.index(), n);
+            return Err(EINVAL);
+        }
+    };
     let mut pbs = lbs;
     let (mut align, mut io_min, mut io_opt) = (0, 0, 0);
     if dev.has_feature(f::TOPOLOGY) {
-        let exp = dev.read_config::<u8>(cfg::PHYSICAL_BLOCK_EXP);
+        let exp = dev.read(config_field!(BlkConfig, physical_block_exp))?;
         if exp != 0 {
-            pbs = lbs.checked_shl(u32::from(exp)).unwrap_or(0);
+            pbs = match lbs.checked_shl(u32::from(exp)) {
+                Some(v) if v >> exp == lbs => v,
+                _ => {
+                    pr_warn!(
+                        "virtio{}: ignoring physical block exponent {}\n",
+                        dev.index(),
+                        exp
+                    );
+                    lbs
+                }
+            };
         }
-        align = lbs * u32::from(dev.read_config::<u8>(cfg::ALIGNMENT_OFFSET));
-        io_min = lbs * u32::from(dev.read_config::<u16>(cfg::MIN_IO_SIZE));
-        io_opt = lbs.saturating_mul(dev.read_config::<u32>(cfg::OPT_IO_SIZE));
+        let offset = dev.read(config_field!(BlkConfig, alignment_offset))?;
+        align = blocks(dev, "alignment offset", lbs, u32::from(offset));
+        let min = dev.read(config_field!(BlkConfig, min_io_size))?;
+        io_min = blocks(dev, "minimum I/O size", lbs, u32::from(min));
+        let opt = dev.read(config_field!(BlkConfig, opt_io_size))?;
+        io_opt = blocks(dev, "optimal I/O size", lbs, opt);
     }
     let mut builder = GenDiskBuilder::new()
         .capacity_sectors(capacity)
@@ -585,19 +629,19 @@ fn disk_builder(dev: &Device) -> Result<GenDiskBuilder> {
     let secure_erase = dev.has_feature(f::SECURE_ERASE);
     let (mut granularity, mut max_discard_sectors, mut max_segs) = (0u32, 0u32, 0u32);
     if discard {
-        granularity = dev.read_config::<u32>(cfg::DISCARD_SECTOR_ALIGNMENT);
-        let v = dev.read_config::<u32>(cfg::MAX_DISCARD_SECTORS);
+        granularity = dev.read(config_field!(BlkConfig, discard_sector_alignment))?;
+        let v = dev.read(config_field!(BlkConfig, max_discard_sectors))?;
         max_discard_sectors = if v != 0 { v } else { u32::MAX };
-        max_segs = dev.read_config::<u32>(cfg::MAX_DISCARD_SEG);
+        max_segs = dev.read(config_field!(BlkConfig, max_discard_seg))?;
     }
     if dev.has_feature(f::WRITE_ZEROES) {
-        let v = dev.read_config::<u32>(cfg::MAX_WRITE_ZEROES_SECTORS);
+        let v = dev.read(config_field!(BlkConfig, max_write_zeroes_sectors))?;
         builder = builder.write_zeroes(if v != 0 { v } else { u32::MAX });
     }
     if secure_erase {
-        let align = dev.read_config::<u32>(cfg::SECURE_ERASE_SECTOR_ALIGNMENT);
-        let sectors = dev.read_config::<u32>(cfg::MAX_SECURE_ERASE_SECTORS);
-        let segs = dev.read_config::<u32>(cfg::MAX_SECURE_ERASE_SEG);
+        let align = dev.read(config_field!(BlkConfig, secure_erase_sector_alignment))?;
+        let sectors = dev.read(config_field!(BlkConfig, max_secure_erase_sectors))?;
+        let segs = dev.read(config_field!(BlkConfig, max_secure_erase_seg))?;
         if align == 0 || sectors == 0 || segs == 0 {
             pr_err!("virtio{}: invalid secure erase limits\n", dev.index());
             return Err(EINVAL);
@@ -632,6 +676,7 @@ fn min_not_zero(a: u32, b: u32) -> u32 {
     }
 }
 
+#[vtable]
 impl virtio::Driver for VirtioBlk {
     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::BLOCK)];
 
@@ -650,10 +695,8 @@ impl virtio::Driver for VirtioBlk {
         f::SECURE_ERASE,
     ];
 
-    const KEEP_ON_FREEZE: bool = true;
-
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
-        let mut num_vqs = match dev.read_config_if::<u16>(f::MQ, cfg::NUM_QUEUES) {
+        let mut num_vqs = match dev.read_opt(config_field!(BlkConfig, num_queues))? {
             Some(0) => {
                 pr_err!(
                     "virtio{}: MQ advertised but zero queues reported\n",
@@ -740,7 +783,9 @@ impl virtio::Driver for VirtioBlk {
 
     fn config_work(&self, dev: &Device) {
         // The only config change the driver acts on: the capacity (a resize).
-        let capacity = dev.read_config::<u64>(cfg::CAPACITY);
+        let Ok(capacity) = capacity(dev) else {
+            return;
+        };
         let guard = self.disk.lock();
         if let Some(disk) = guard.as_ref() {
             if disk.capacity() != capacity {
@@ -762,16 +807,17 @@ impl virtio::Driver for VirtioBlk {
         drop(disk);
     }
 
-    fn freeze(&self, _dev: &Device) {
+    fn freeze(&self, _dev: &Device) -> Result {
         // Let the requests in flight finish, and queue no more.
         if let Some(disk) = self.disk.lock().as_ref() {
             disk.quiesce_drained();
         }
         for slot in self.blk.vqs.iter() {
-            // Dropping a queue may sleep (it resets the device): not under the spinlock.
+            // The adapter resets the device next; the queues' buffers are freed after that.
             let vq = slot.lock().take();
             drop(vq);
         }
+        Ok(())
     }
 
     fn restore(&self, dev: &Device<Probe>) -> Result {

@@ -24,7 +24,11 @@ use kernel::{
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
     str::CString,
-    virtio::{self, Device, Probe, QueueSpec, Virtqueue},
+    virtio::{
+        self,
+        config::{InputAbsConfig, InputConfig, InputDevidsConfig, INPUT_UNION},
+        config_field, Device, Probe, QueueSpec, Virtqueue,
+    },
 };
 
 kernel::module_virtio_driver! {
@@ -43,15 +47,9 @@ const NR_EVENT_BUFS: usize = 64;
 /// Refuse devices that claim more multi-touch slots than this.
 const MAX_MT_SLOTS: i32 = 256;
 
-/// `struct virtio_input_config`: `select`, `subsel`, `size`, 5 reserved bytes, then a 128-byte
-/// union (`string`, `bitmap`, `abs`, `ids`).
+/// `VIRTIO_INPUT_CFG_*`: what the config union shows (`struct virtio_input_config`, laid out
+/// in [`kernel::virtio::config::InputConfig`]).
 mod cfg {
-    pub(crate) const SELECT: usize = 0;
-    pub(crate) const SUBSEL: usize = 1;
-    pub(crate) const SIZE: usize = 2;
-    pub(crate) const U: usize = 8;
-    pub(crate) const U_LEN: usize = 128;
-
     pub(crate) const ID_NAME: u8 = 0x01;
     pub(crate) const ID_SERIAL: u8 = 0x02;
     pub(crate) const ID_DEVIDS: u8 = 0x03;
@@ -129,27 +127,26 @@ struct Config<'a>(&'a Device);
 
 impl Config<'_> {
     /// Selects `select`/`subsel`; returns the size of the answer.
-    fn select(&self, select: u8, subsel: u8) -> usize {
-        self.0.write_config(cfg::SELECT, select);
-        self.0.write_config(cfg::SUBSEL, subsel);
-        usize::from(self.0.read_config::<u8>(cfg::SIZE)).min(cfg::U_LEN)
+    fn select(&self, select: u8, subsel: u8) -> Result<usize> {
+        self.0.write(config_field!(InputConfig, select), select)?;
+        self.0.write(config_field!(InputConfig, subsel), subsel)?;
+        let size = self.0.read(config_field!(InputConfig, size))?;
+        Ok(usize::from(size).min(INPUT_UNION))
     }
 
     /// The answer to `select`/`subsel`, and its length.
-    fn bytes(&self, select: u8, subsel: u8) -> ([u8; cfg::U_LEN], usize) {
-        let mut buf = [0u8; cfg::U_LEN];
-        let len = self.select(select, subsel);
-        // Byte by byte, as `virtio_cread_bytes()` does: transports take 1, 2, 4 or 8-byte
-        // accesses only.
-        for (i, b) in buf[..len].iter_mut().enumerate() {
-            *b = self.0.read_config(cfg::U + i);
-        }
-        (buf, len)
+    fn bytes(&self, select: u8, subsel: u8) -> Result<([u8; INPUT_UNION], usize)> {
+        let mut buf = [0u8; INPUT_UNION];
+        let len = self.select(select, subsel)?;
+        let len = self
+            .0
+            .read_prefix(config_field!(InputConfig, u), &mut buf[..len])?;
+        Ok((buf, len))
     }
 
     /// A string, as the C driver reads it: at most 63 bytes, up to the first NUL.
     fn string(&self, select: u8) -> Result<CString> {
-        let (buf, len) = self.bytes(select, 0);
+        let (buf, len) = self.bytes(select, 0)?;
         let len = len.min(63);
         let end = buf[..len].iter().position(|&c| c == 0).unwrap_or(len);
         let mut s = [0u8; 64];
@@ -165,7 +162,7 @@ impl Config<'_> {
         select: u8,
         subsel: u8,
     ) -> Result<bool> {
-        let (buf, len) = self.bytes(select, subsel);
+        let (buf, len) = self.bytes(select, subsel)?;
         for bit in 0..(len as u32 * 8).min(cap.count()) {
             if buf[bit as usize / 8] & (1 << (bit % 8)) != 0 {
                 idev.set_bit(cap, bit)?;
@@ -182,32 +179,30 @@ impl Config<'_> {
         Ok(())
     }
 
-    fn abs(&self, axis: u8) -> AbsInfo {
-        self.select(cfg::ABS_INFO, axis);
-        let field = |i: usize| self.0.read_config::<u32>(cfg::U + 4 * i) as i32;
-        AbsInfo {
-            minimum: field(0),
-            maximum: field(1),
-            fuzz: field(2),
-            flat: field(3),
-            resolution: field(4),
-        }
+    fn abs(&self, axis: u8) -> Result<AbsInfo> {
+        self.select(cfg::ABS_INFO, axis)?;
+        Ok(AbsInfo {
+            minimum: self.0.read(config_field!(InputAbsConfig, min))? as i32,
+            maximum: self.0.read(config_field!(InputAbsConfig, max))? as i32,
+            fuzz: self.0.read(config_field!(InputAbsConfig, fuzz))? as i32,
+            flat: self.0.read(config_field!(InputAbsConfig, flat))? as i32,
+            resolution: self.0.read(config_field!(InputAbsConfig, res))? as i32,
+        })
     }
 
-    fn id(&self) -> Id {
-        if self.select(cfg::ID_DEVIDS, 0) < 8 {
-            return Id {
+    fn id(&self) -> Result<Id> {
+        if self.select(cfg::ID_DEVIDS, 0)? < 8 {
+            return Ok(Id {
                 bustype: input::BUS_VIRTUAL,
                 ..Id::default()
-            };
+            });
         }
-        let field = |i: usize| self.0.read_config::<u16>(cfg::U + 2 * i);
-        Id {
-            bustype: field(0),
-            vendor: field(1),
-            product: field(2),
-            version: field(3),
-        }
+        Ok(Id {
+            bustype: self.0.read(config_field!(InputDevidsConfig, bustype))?,
+            vendor: self.0.read(config_field!(InputDevidsConfig, vendor))?,
+            product: self.0.read(config_field!(InputDevidsConfig, product))?,
+            version: self.0.read(config_field!(InputDevidsConfig, version))?,
+        })
     }
 }
 
@@ -221,11 +216,11 @@ fn describe(dev: &Device) -> Result<input::Device> {
         "virtio{}/input0",
         dev.index()
     ))?)?;
-    idev.set_id(config.id());
+    idev.set_id(config.id()?);
     idev.set_parent(dev.as_dev());
 
     config.bits(&mut idev, Capability::Prop, cfg::PROP_BITS, 0)?;
-    if config.select(cfg::EV_BITS, input::EV_REP as u8) != 0 {
+    if config.select(cfg::EV_BITS, input::EV_REP as u8)? != 0 {
         idev.set_bit(Capability::Ev, input::EV_REP.into())?;
     }
     // Device to kernel...
@@ -241,7 +236,7 @@ fn describe(dev: &Device) -> Result<input::Device> {
     if idev.test_bit(Capability::Ev, input::EV_ABS.into()) {
         for axis in 0..Capability::Abs.count() {
             if idev.test_bit(Capability::Abs, axis) {
-                idev.set_abs_params(axis, &config.abs(axis as u8))?;
+                idev.set_abs_params(axis, &config.abs(axis as u8)?)?;
             }
         }
         if let Some(slot) = idev.abs_params(input::ABS_MT_SLOT.into()) {
@@ -259,6 +254,7 @@ fn describe(dev: &Device) -> Result<input::Device> {
     Ok(idev)
 }
 
+#[vtable]
 impl virtio::Driver for VirtioInput {
     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::INPUT)];
 

@@ -10,23 +10,25 @@
 //!    [`KVec`](crate::alloc::KVec)) into the queue; [`Virtqueue::get_buf`] gives them back, typed,
 //!    with a used length already checked against their size. Drivers never hold a reference to
 //!    memory the device may write, and there is no `unsafe` in the interface.
-//! 2. **Teardown.** On remove (and freeze), the adapter calls [`Driver::remove`], resets the
-//!    device and waits for running callbacks, drops the driver data (each [`Virtqueue`] detaches
-//!    and drops the buffers still in its ring), deletes the virtqueues, and frees the rest, in
-//!    that order.
+//! 2. **Teardown.** On remove (and freeze), the adapter calls [`Driver::remove`], closes the
+//!    device to its handles and waits for the users inside, resets the device and waits for
+//!    running callbacks, revokes every queue and detaches the buffers left in the rings, drops
+//!    the driver data (each [`Virtqueue`] frees its buffers), deletes the virtqueues, and frees
+//!    the rest, in that order. Only the adapter resets the device.
 //! 3. **Ordering.** [`Driver::probe`] returns an initialiser; the adapter puts the driver data
 //!    in place *before* it sets `DRIVER_OK`, so no callback ever sees a half-built driver.
-//!    Queue notifications issued before `DRIVER_OK` are deferred until it is set, so a queue
-//!    can never notify a device that is not ready. Drivers cannot set `DRIVER_OK` or reset the
-//!    device themselves: only the adapter can.
+//!    Queue notifications issued before `DRIVER_OK` are held back until it is set, so a queue
+//!    can never notify a device that is not ready.
 //! 4. **Context.** [`Driver::queue_event`] runs in hard-IRQ context with `&self`: the state it
 //!    shares is behind a [`SpinLockIrq`](crate::spinlock_irq::SpinLockIrq) or atomics. The
 //!    [`Device`] context types keep sleeping config-space accesses out of atomic callbacks.
-//! 5. **The device is untrusted.** Used lengths are clamped (with a rate-limited warning),
-//!    tokens are checked, feature queries never `BUG()`.
-//! 6. **Config space.** [`Device::read_config`] retries on generation changes and converts from
-//!    the legacy (guest) or modern (little-endian) byte order; [`Device::read_config_if`] reads a
-//!    field only if its feature was negotiated.
+//! 5. **The device is untrusted.** Used lengths are clamped (with a warning), tokens are
+//!    checked, feature queries never `BUG()`, config generation retries are bounded.
+//! 6. **Config space.** Fields are named through typed [`config`] layouts, bounded at compile
+//!    time and gated on their feature at run time; there is no raw-offset accessor.
+//! 7. **Handles never outlive the device.** A [`Virtqueue`], [`Notifier`] or [`DeviceHandle`]
+//!    kept anywhere (a work item, a leak, an `Arc` cycle) becomes inert when the device goes:
+//!    it then fails with `ENODEV` and touches no C object.
 //!
 //! C headers: [`include/linux/virtio.h`](srctree/include/linux/virtio.h),
 //! [`include/linux/virtio_config.h`](srctree/include/linux/virtio_config.h)
@@ -46,6 +48,7 @@
 //!     vq: SpinLockIrq<Virtqueue<(), KBox<[u8; 16]>>>,
 //! }
 //!
+//! #[vtable]
 //! impl virtio::Driver for Sample {
 //!     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::RNG)];
 //!
@@ -79,21 +82,43 @@ use crate::{
     init::PinInit,
     prelude::*,
     str::CStr,
+    sync::Arc,
     types::Opaque,
     ThisModule,
 };
 use core::{marker::PhantomData, mem::MaybeUninit, ptr};
 
+pub mod config;
 pub mod device;
+mod gate;
 pub mod virtqueue;
 
-pub use device::{
-    Atomic, Bound, ConfigValue, Device, DeviceContext, DeviceHandle, Probe, QueueSpec, Validate,
-};
+pub use config::{config_field, ConfigValue};
+pub use device::{Atomic, Bound, Device, DeviceContext, DeviceHandle, Probe, QueueSpec, Validate};
 pub use virtqueue::{
     AddError, DeviceReadable, DeviceRequest, DeviceWritable, Notifier, Queues, SgSink, Used,
     Virtqueue, MAX_SEGMENTS,
 };
+
+/// Reports a call from atomic context of code that may sleep, on kernels built with
+/// `CONFIG_DEBUG_ATOMIC_SLEEP` (the `might_sleep()` check, without its reschedule).
+#[inline]
+#[track_caller]
+pub(crate) fn might_sleep() {
+    #[cfg(CONFIG_DEBUG_ATOMIC_SLEEP)]
+    {
+        let loc = core::panic::Location::caller();
+        // The file name need not be NUL-terminated for `%s` with a precision, but
+        // `__might_sleep` prints it with a plain `%s`: pass a fixed, terminated name.
+        // SAFETY: The name is a static, NUL-terminated string; `__might_sleep` only prints.
+        unsafe {
+            bindings::__might_sleep(
+                crate::c_str!("rust/kernel/virtio").as_char_ptr(),
+                loc.line() as i32,
+            )
+        };
+    }
+}
 
 /// Virtio device ids (`include/uapi/linux/virtio_ids.h`).
 pub mod id {
@@ -285,19 +310,29 @@ pub use virtio_id_table as id_table;
 /// A virtio driver.
 ///
 /// `Self` is the per-device driver data. [`probe`](Driver::probe) builds it; the adapter pins it
-/// and keeps it until the device goes away (or is frozen). All other methods get `&self`, and
-/// may run concurrently with each other and with the driver's other entry points, so `Self` is
-/// `Send + Sync`.
+/// and keeps it until the device goes away (or is frozen, for a driver without
+/// [`restore`](Driver::restore)). All other methods get `&self`, and may run concurrently with
+/// each other and with the driver's other entry points, so `Self` is `Send + Sync`.
 ///
-/// Lifecycle of one device (and again after each freeze/restore):
+/// It is a `#[vtable]` trait: implement only the callbacks the driver needs, in an impl block
+/// marked `#[vtable]`.
+///
+/// Lifecycle of one device:
 ///
 /// 1. [`validate`](Driver::validate) (optional), before features are final;
 /// 2. [`probe`](Driver::probe), then the adapter stores the driver data and sets `DRIVER_OK`;
 /// 3. [`ready`](Driver::ready): the device is live; register with other subsystems here;
 /// 4. [`queue_event`](Driver::queue_event) and [`config_changed`](Driver::config_changed), any
 ///    time from (2) on, in interrupt context;
-/// 5. [`remove`](Driver::remove) (also on freeze), then the adapter resets the device, waits
-///    for callbacks, drops the driver data and deletes the queues.
+/// 5. [`remove`](Driver::remove); then the adapter closes the device to its handles (waiting for
+///    the users inside), resets it, revokes and detaches the queues, drops the driver data and
+///    deletes the queues.
+///
+/// Suspend: a driver that implements [`freeze`](Driver::freeze) and
+/// [`restore`](Driver::restore) keeps its data (and whatever it registered with other
+/// subsystems: disks, input devices); one that does not is removed on freeze and probed again
+/// on restore.
+#[vtable]
 pub trait Driver: Send + Sync + Sized + 'static {
     /// The devices this driver binds to.
     const ID_TABLE: IdTable;
@@ -330,7 +365,7 @@ pub trait Driver: Send + Sync + Sized + 'static {
     fn queue_event(&self, _queue: usize) {}
 
     /// The device's config space changed. Runs in atomic context: do not sleep (defer
-    /// config-space reads to a work item).
+    /// config-space reads to [`config_work`](Driver::config_work)).
     fn config_changed(&self, _dev: &Device<Atomic>) {}
 
     /// The config change that [`config_changed`](Driver::config_changed) reported, again, in
@@ -339,97 +374,86 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// freeze wait for it.
     fn config_work(&self, _dev: &Device) {}
 
-    /// The device is going away (unbind, unplug, module unload) or, unless
-    /// [`KEEP_ON_FREEZE`](Driver::KEEP_ON_FREEZE) is set, being frozen. The device is still
-    /// live: wake waiters, stop using the queues. Teardown follows.
+    /// The device is going away (unbind, unplug, module unload), or being frozen by a driver
+    /// without [`restore`](Driver::restore). The device is still live: wake waiters, stop using
+    /// the queues. Teardown follows.
     fn remove(&self, _dev: &Device) {}
 
-    /// Whether the driver data survives suspend: if `true`, freeze calls
-    /// [`freeze`](Driver::freeze) and restore calls [`restore`](Driver::restore), and the data
-    /// (and whatever the driver registered with other subsystems: disks, input devices) stays.
-    /// If `false` (the default), freeze is a [`remove`](Driver::remove) and restore a new probe.
-    const KEEP_ON_FREEZE: bool = false;
+    /// Suspend: stop submitting. The driver data stays. On success the adapter then closes the
+    /// device to its handles, resets it and revokes every [`Virtqueue`] and [`Notifier`] (a
+    /// queue kept across freeze fails with `ENODEV` from then on: drop the queues here, or
+    /// replace them in [`restore`](Driver::restore)). On error the suspend is aborted and the
+    /// device stays live, untouched: undo whatever was stopped before returning it.
+    /// Implement both or neither of `freeze` and `restore`.
+    fn freeze(&self, _dev: &Device) -> Result {
+        Ok(())
+    }
 
-    /// Suspend, with [`KEEP_ON_FREEZE`](Driver::KEEP_ON_FREEZE): stop submitting, then drop
-    /// every [`Virtqueue`] and [`Notifier`] of the device (the adapter then resets the device
-    /// and deletes the queues; if a queue is still alive, freeze fails with `EBUSY`).
-    fn freeze(&self, _dev: &Device) {}
-
-    /// Resume, with [`KEEP_ON_FREEZE`](Driver::KEEP_ON_FREEZE): find the queues again, as in
-    /// probe, and start submitting. The adapter sets `DRIVER_OK` after this returns, and kicks
-    /// issued meanwhile reach the device then.
+    /// Resume after [`freeze`](Driver::freeze): find the queues again, as in probe, and start
+    /// submitting. The adapter sets `DRIVER_OK` after this returns, and kicks issued meanwhile
+    /// reach the device then. On error, the device is left reset, with no queues.
     fn restore(&self, _dev: &Device<Probe>) -> Result {
         Ok(())
     }
 }
 
 pub(crate) mod state {
-    //! The per-device state shared by the adapter and the queues.
+    //! The per-device state of the adapter.
 
-    use crate::bindings;
-    use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use super::device::DevShared;
+    use super::virtqueue::QueueShared;
+    use crate::{alloc::KVec, bindings, sync::Arc};
+    use core::{
+        cell::UnsafeCell,
+        sync::atomic::{AtomicU8, Ordering},
+    };
 
-    /// Where a device is in its lifecycle. Ordered.
+    /// Where a device is in its lifecycle, as far as callbacks are concerned.
     #[repr(u8)]
-    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    #[derive(Clone, Copy, PartialEq, Eq)]
     pub(crate) enum State {
-        /// Probe is running; the driver data does not exist yet.
+        /// Probe (or restore) is running; the driver data may not exist yet.
         Probing = 0,
         /// The driver data is in place; `DRIVER_OK` is not set yet.
         Initialized = 1,
         /// `DRIVER_OK` is set.
         Live = 2,
-        /// Being reset: callbacks are no longer delivered.
-        Dying = 3,
-        /// Reset, and callbacks synchronised.
-        Reset = 4,
-        /// The queues are deleted (or leaked: see [`DevState::put_handle`]).
-        Dead = 5,
+        /// Reset, and callbacks synchronised: nothing reaches the driver data.
+        Reset = 3,
     }
 
-    /// Device state, at the start of the adapter's per-device allocation; `vdev->priv` points
-    /// to it.
+    /// Device state, at the start of the adapter's per-device allocation (`DriverData`);
+    /// `vdev->priv` points to that allocation.
     ///
     /// # Invariants
     ///
-    /// `vdev` is the device this state belongs to. `dispatch` may be called with `self` while
-    /// the state is `Initialized` or `Live`.
+    /// - `vdev` is the device this state belongs to, valid while the state exists.
+    /// - `dispatch` may be called with a pointer to the whole allocation while the state is
+    ///   `Initialized` or `Live`.
+    /// - `queues` holds the queues found since the last deletion; it is only accessed by the
+    ///   adapter and `find_vqs`, in probe, restore, freeze and remove, which the driver core
+    ///   serialises, and by `Device` methods while `shared`'s gate is open, which it never is
+    ///   while those change `queues`.
     pub(crate) struct DevState {
         state: AtomicU8,
-        vqs_found: AtomicBool,
-        deferred_kick: AtomicBool,
-        handles: AtomicUsize,
-        /// Users inside [`DeviceHandle::with`](super::device::DeviceHandle::with).
-        users: AtomicUsize,
-        /// Live [`DeviceHandle`](super::device::DeviceHandle)s.
-        refs: AtomicUsize,
         vdev: *mut bindings::virtio_device,
-        pub(super) dispatch: unsafe fn(&DevState, usize),
-    }
-
-    /// One user of a live device, from [`DevState::enter`].
-    pub(crate) struct User<'a>(&'a DevState);
-
-    impl Drop for User<'_> {
-        fn drop(&mut self) {
-            self.0.users.fetch_sub(1, Ordering::SeqCst);
-        }
+        dispatch: unsafe fn(*const DevState, usize),
+        queues: UnsafeCell<KVec<Arc<QueueShared>>>,
+        pub(crate) shared: Arc<DevShared>,
     }
 
     impl DevState {
         pub(super) fn new(
             vdev: *mut bindings::virtio_device,
-            dispatch: unsafe fn(&DevState, usize),
+            dispatch: unsafe fn(*const DevState, usize),
+            shared: Arc<DevShared>,
         ) -> Self {
             Self {
                 state: AtomicU8::new(State::Probing as u8),
-                vqs_found: AtomicBool::new(false),
-                deferred_kick: AtomicBool::new(false),
-                handles: AtomicUsize::new(0),
-                users: AtomicUsize::new(0),
-                refs: AtomicUsize::new(0),
                 vdev,
                 dispatch,
+                queues: UnsafeCell::new(KVec::new()),
+                shared,
             }
         }
 
@@ -438,9 +462,7 @@ pub(crate) mod state {
                 0 => State::Probing,
                 1 => State::Initialized,
                 2 => State::Live,
-                3 => State::Dying,
-                4 => State::Reset,
-                _ => State::Dead,
+                _ => State::Reset,
             }
         }
 
@@ -448,80 +470,73 @@ pub(crate) mod state {
             self.state.store(s as u8, Ordering::SeqCst);
         }
 
-        pub(crate) fn vqs_found(&self) -> bool {
-            self.vqs_found.load(Ordering::Relaxed)
+        /// The queues found since the last deletion.
+        ///
+        /// # Safety
+        ///
+        /// The caller is one of the serialised users of `queues` (type invariant), and nothing
+        /// else borrows it meanwhile.
+        #[allow(clippy::mut_from_ref)]
+        pub(crate) unsafe fn queues(&self) -> &mut KVec<Arc<QueueShared>> {
+            // SAFETY: By the safety requirements.
+            unsafe { &mut *self.queues.get() }
         }
 
-        pub(crate) fn set_vqs_found(&self) {
-            self.vqs_found.store(true, Ordering::Relaxed);
-        }
-
-        pub(super) fn clear_vqs_found(&self) {
-            self.vqs_found.store(false, Ordering::Relaxed);
-        }
-
-        pub(crate) fn get_ref(&self) {
-            self.refs.fetch_add(1, Ordering::Relaxed);
-        }
-
-        pub(crate) fn put_ref(&self) {
-            self.refs.fetch_sub(1, Ordering::Release);
-        }
-
-        pub(super) fn refs(&self) -> usize {
-            self.refs.load(Ordering::Acquire)
-        }
-
-        pub(crate) fn defer_kick(&self) {
-            self.deferred_kick.store(true, Ordering::SeqCst);
-        }
-
-        pub(crate) fn get_handle(&self) {
-            self.handles.fetch_add(1, Ordering::Relaxed);
-        }
-
-        pub(crate) fn put_handle(&self) {
-            self.handles.fetch_sub(1, Ordering::Release);
-        }
-
-        pub(super) fn handles(&self) -> usize {
-            self.handles.load(Ordering::Acquire)
-        }
-
-        pub(crate) fn vdev(&self) -> *mut bindings::virtio_device {
-            self.vdev
-        }
-
-        /// Enters the device as a user if it is live; teardown waits for users to leave.
-        pub(crate) fn enter(&self) -> Option<User<'_>> {
-            self.users.fetch_add(1, Ordering::SeqCst);
-            let user = User(self);
-            (self.get() == State::Live).then_some(user)
-        }
-
-        /// Waits until no user is inside. The state must already be past `Live`, so that no
-        /// new user gets in. Process context.
-        pub(super) fn wait_users(&self) {
-            while self.users.load(Ordering::SeqCst) != 0 {
-                // SAFETY: We are in process context (function requirement).
-                unsafe { bindings::msleep(1) };
+        /// Marks every queue live after `DRIVER_OK`, notifying each once.
+        ///
+        /// # Safety
+        ///
+        /// As for [`DevState::queues`].
+        pub(super) unsafe fn queues_live(&self) {
+            // SAFETY: By the safety requirements.
+            for q in unsafe { self.queues() }.iter() {
+                q.set_live();
             }
         }
 
-        /// Resets the device and waits for running callbacks, unless that was already done.
-        /// Process context only: may sleep.
-        pub(crate) fn ensure_reset(&self) {
-            if self.get() >= State::Reset {
+        /// Quiesces the device, in the only order that is safe: closes it to its handles and
+        /// waits for the users inside, resets it and waits for running callbacks, then revokes
+        /// every queue (waiting for the queue users inside) and detaches the buffers left in
+        /// the rings. Process context. Idempotent.
+        ///
+        /// # Safety
+        ///
+        /// As for [`DevState::queues`]; the device is bound.
+        pub(super) unsafe fn quiesce(&self) {
+            self.shared.gate.close();
+            if self.get() != State::Reset {
+                // SAFETY: `vdev` is valid (type invariant) and bound; process context.
+                unsafe {
+                    bindings::virtio_reset_device(self.vdev);
+                    bindings::virtio_synchronize_cbs(self.vdev);
+                }
+                self.set(State::Reset);
+            }
+            // SAFETY: By the safety requirements.
+            for q in unsafe { self.queues() }.iter() {
+                q.revoke();
+            }
+        }
+
+        /// Deletes the queues, which [`DevState::quiesce`] revoked.
+        ///
+        /// # Safety
+        ///
+        /// As for [`DevState::queues`]; `quiesce` ran since the queues were found.
+        pub(super) unsafe fn delete_queues(&self) {
+            // SAFETY: By the safety requirements.
+            let queues = unsafe { self.queues() };
+            if queues.is_empty() {
                 return;
             }
-            self.set(State::Dying);
-            // SAFETY: `vdev` is valid by the type invariant (the state lives inside the driver's
-            // binding to it); we are in process context.
+            // SAFETY: `vdev` is valid (type invariant), reset, and its queues are revoked:
+            // nothing uses them any more. `config` is set by the transport at registration.
             unsafe {
-                bindings::virtio_reset_device(self.vdev);
-                bindings::virtio_synchronize_cbs(self.vdev);
+                if let Some(del_vqs) = (*(*self.vdev).config).del_vqs {
+                    del_vqs(self.vdev);
+                }
             }
-            self.set(State::Reset);
+            *queues = KVec::new();
         }
     }
 
@@ -533,23 +548,23 @@ pub(crate) mod state {
     pub(crate) unsafe extern "C" fn vq_callback(vq: *mut bindings::virtqueue) {
         // SAFETY: `vq` and its device are valid (function safety requirement). `priv` is written
         // only before the queues exist and after they are deleted, so this read cannot race.
-        let (vdev_priv, index) = unsafe { ((*(*vq).vdev).priv_, (*vq).index) };
-        let Some(state) = core::ptr::NonNull::new(vdev_priv.cast::<DevState>()) else {
+        let (dd, index) = unsafe { ((*(*vq).vdev).priv_.cast::<DevState>(), (*vq).index) };
+        if dd.is_null() {
             return;
-        };
+        }
         // SAFETY: The adapter frees the state only after deleting the queues, which waits for
         // their callbacks.
-        let state = unsafe { state.as_ref() };
+        let state = unsafe { &*dd };
         if matches!(state.get(), State::Initialized | State::Live) {
-            // SAFETY: The state is `Initialized` or `Live` (type invariant of `DevState`);
-            // `ensure_reset` changes it and then waits for this callback before the driver data
-            // goes away.
-            unsafe { (state.dispatch)(state, index as usize) };
+            // SAFETY: The state is `Initialized` or `Live`, and `dd` (from `priv`) points to the
+            // whole allocation (type invariant of `DevState`); `quiesce` changes the state and
+            // waits for this callback before the driver data goes away.
+            unsafe { (state.dispatch)(dd, index as usize) };
         }
     }
 }
 
-use state::{DevState, State};
+use state::{DevShared, DevState, State};
 
 /// The adapter's per-device allocation: the state, then the driver data.
 ///
@@ -569,14 +584,23 @@ struct DriverData<T> {
 struct Adapter<T: Driver>(PhantomData<T>);
 
 impl<T: Driver> Adapter<T> {
+    /// Whether the driver keeps its data across suspend.
+    const KEEP_ON_FREEZE: bool = {
+        assert!(
+            T::HAS_FREEZE == T::HAS_RESTORE,
+            "a virtio driver implements both or neither of freeze and restore"
+        );
+        T::HAS_RESTORE
+    };
+
     /// # Safety
     ///
-    /// `state` is the `state` field of a `DriverData<T>` whose `data` is initialised.
-    unsafe fn dispatch(state: &DevState, queue: usize) {
-        // SAFETY: `state` is the first field of a `#[repr(C)]` `DriverData<T>` (safety
-        // requirement), whose `data` is initialised.
-        let dd = unsafe { &*(state as *const DevState).cast::<DriverData<T>>() };
-        // SAFETY: As above.
+    /// `dd` points to a whole `DriverData<T>` whose `data` is initialised.
+    unsafe fn dispatch(dd: *const DevState, queue: usize) {
+        // SAFETY: `dd` points to a `#[repr(C)]` `DriverData<T>`, whose first field is the state
+        // (safety requirement), and its provenance covers the whole allocation.
+        let dd = unsafe { &*dd.cast::<DriverData<T>>() };
+        // SAFETY: `data` is initialised (safety requirement).
         T::queue_event(unsafe { dd.data.assume_init_ref() }, queue);
     }
 
@@ -602,26 +626,39 @@ impl<T: Driver> Adapter<T> {
         }
     }
 
-    /// Probes (or restores) `vdev`.
+    /// Sets `DRIVER_OK`, then lets the queues and the handles reach the device.
+    ///
+    /// # Safety
+    ///
+    /// `vdev` is valid and in probe or restore; `state` is its state, with the driver data
+    /// initialised.
+    unsafe fn go_live(vdev: *mut bindings::virtio_device, state: &DevState) {
+        // INVARIANT: `data` is initialised.
+        state.set(State::Initialized);
+        // SAFETY: `vdev` is valid and in probe or restore (safety requirement).
+        unsafe { bindings::virtio_device_ready(vdev) };
+        state.set(State::Live);
+        // SAFETY: We are in probe or restore, which the driver core serialises.
+        unsafe { state.queues_live() };
+        state.shared.gate.open();
+    }
+
+    /// Probes (or restores, for a driver that does not keep its data) `vdev`.
     ///
     /// # Safety
     ///
     /// `vdev` is valid, in probe or restore, and bound to this adapter.
     unsafe fn setup(vdev: *mut bindings::virtio_device) -> Result {
-        let dd = KBox::new(
-            DriverData::<T> {
-                state: DevState::new(vdev, Self::dispatch),
-                config_work: Opaque::uninit(),
-                data: MaybeUninit::uninit(),
-            },
-            GFP_KERNEL,
-        )?;
-        let dd = KBox::into_raw(dd);
-        // SAFETY: `config_work` is valid for writes and never moves (the box is not moved out
-        // of); the name and key are static.
+        let shared = Arc::pin_init(DevShared::new(vdev), GFP_KERNEL)?;
+        // Allocated in place: the driver data can be large.
+        let dd =
+            KBox::into_raw(KBox::<DriverData<T>>::new_uninit(GFP_KERNEL)?).cast::<DriverData<T>>();
+        // SAFETY: `dd` is valid for writes and never moves (it is not moved out of until it is
+        // freed); the work's name and key are static.
         unsafe {
+            ptr::addr_of_mut!((*dd).state).write(DevState::new(vdev, Self::dispatch, shared));
             bindings::init_work_with_key(
-                (*dd).config_work.get(),
+                Opaque::raw_get(ptr::addr_of!((*dd).config_work)),
                 Some(Self::config_work_fn),
                 false,
                 crate::c_str!("virtio_rs_config_work").as_char_ptr(),
@@ -642,18 +679,8 @@ impl<T: Driver> Adapter<T> {
             unsafe { Self::teardown(vdev, dd, false) };
             return Err(e);
         }
-        // SAFETY: `dd` is valid.
-        let state = unsafe { &(*dd).state };
-        // INVARIANT: `data` is initialised.
-        state.set(State::Initialized);
-        // SAFETY: `vdev` is valid and in probe.
-        unsafe { bindings::virtio_device_ready(vdev) };
-        state.set(State::Live);
-        if state.vqs_found() {
-            // Flush the notifications deferred until `DRIVER_OK`.
-            // SAFETY: `vdev` is valid and its queues exist.
-            unsafe { bindings::virtio_notify_all(vdev) };
-        }
+        // SAFETY: `dd` is valid; `data` was initialised above.
+        unsafe { Self::go_live(vdev, &(*dd).state) };
         // SAFETY: `data` was initialised above.
         let data = unsafe { (*dd).data.assume_init_ref() };
         // SAFETY: `vdev` is valid, we are in process context, bound.
@@ -665,7 +692,22 @@ impl<T: Driver> Adapter<T> {
         Ok(())
     }
 
-    /// Removes (or freezes) `vdev`: remove hook, reset, drop the data, delete the queues, free.
+    /// Quiesces the device (see [`DevState::quiesce`]) and cancels the config work.
+    ///
+    /// # Safety
+    ///
+    /// `dd` is the valid `DriverData<T>` of `vdev`, in probe, restore, freeze or remove.
+    unsafe fn quiesce(dd: *mut DriverData<T>) {
+        // SAFETY: `dd` is valid (safety requirement), and we are one of the serialised users of
+        // the queues.
+        unsafe { (*dd).state.quiesce() };
+        // SAFETY: `config_work` was initialised in `setup`. The handle gate is closed, so the
+        // work returns at once if it runs again; the core disabled config changes.
+        unsafe { bindings::cancel_work_sync(Opaque::raw_get(ptr::addr_of!((*dd).config_work))) };
+    }
+
+    /// Removes (or freezes, for a driver that does not keep its data) `vdev`: remove hook,
+    /// quiesce, drop the data, delete the queues, free.
     ///
     /// # Safety
     ///
@@ -676,46 +718,26 @@ impl<T: Driver> Adapter<T> {
         dd: *mut DriverData<T>,
         initialized: bool,
     ) {
-        // SAFETY: `dd` is valid (safety requirement).
-        let state = unsafe { &(*dd).state };
         if initialized {
             // SAFETY: `data` is initialised; `vdev` is valid and bound; process context.
             T::remove(unsafe { (*dd).data.assume_init_ref() }, unsafe {
                 Device::from_raw(vdev)
             });
         }
-        // The device stops touching memory, and no callback runs from here on.
-        state.ensure_reset();
-        state.wait_users();
-        // SAFETY: `config_work` was initialised in `setup`; config changes are disabled by the
-        // core before remove, and `enter` now fails, so it does not run or queue again.
-        unsafe { bindings::cancel_work_sync((*dd).config_work.get()) };
+        // SAFETY: `dd` is the valid `DriverData<T>` of `vdev`, in remove (or a failed probe).
+        unsafe { Self::quiesce(dd) };
         if initialized {
-            // SAFETY: `data` is initialised and no longer used: callbacks are over (above) and
-            // the driver core serialises us with the other callbacks.
+            // SAFETY: `data` is initialised and no longer used: handles are closed, callbacks
+            // are over, and the driver core serialises us with the other callbacks. Queues it
+            // holds are revoked, so dropping them frees their buffers.
             unsafe { ptr::drop_in_place((*dd).data.as_mut_ptr()) };
         }
-        if state.refs() != 0 {
-            // A `DeviceHandle` outlived the driver data: keep the state it points to.
-            state.set(State::Dead);
-            pr_warn!("virtio: a device handle outlived its driver data; leaking its state\n");
-            return;
-        }
-        if state.vqs_found() {
-            if state.handles() != 0 {
-                // A queue (or notifier) was moved out of the driver data and is still alive:
-                // deleting the queues would leave it dangling. Leak them, and the state.
-                state.set(State::Dead);
-                pr_warn!("virtio: a virtqueue outlived its driver data; leaking the queues\n");
-                return;
-            }
-            // SAFETY: `vdev` is valid, reset, its queues exist and nothing refers to them.
-            unsafe { bindings::virtio_del_vqs(vdev) };
-        }
-        state.set(State::Dead);
+        // SAFETY: `quiesce` ran; we are in remove.
+        unsafe { (*dd).state.delete_queues() };
         // SAFETY: `vdev` is valid; its queues are gone, so no callback reads `priv`.
         unsafe { (*vdev).priv_ = ptr::null_mut() };
         // SAFETY: `dd` came from `KBox::into_raw` and `data` is dropped (or was never there).
+        // Handles keep their own references to what they use (`DevShared`, `QueueShared`).
         drop(unsafe { KBox::from_raw(dd) });
     }
 
@@ -771,15 +793,17 @@ impl<T: Driver> Adapter<T> {
         if let Some(data) = unsafe { Self::data(vdev) } {
             // SAFETY: `vdev` is valid; the core calls us in atomic context.
             T::config_changed(data, unsafe { Device::from_raw(vdev) });
-            // SAFETY: `data` exists, so `priv` points to our `DriverData`, whose work item is
-            // initialised; teardown cancels it before freeing it.
-            unsafe {
-                let dd = (*vdev).priv_.cast::<DriverData<T>>();
-                bindings::queue_work_on(
-                    bindings::wq_misc_consts_WORK_CPU_UNBOUND as _,
-                    bindings::system_wq,
-                    (*dd).config_work.get(),
-                );
+            if T::HAS_CONFIG_WORK {
+                // SAFETY: `data` exists, so `priv` points to our `DriverData`, whose work item
+                // is initialised; teardown cancels it before freeing it.
+                unsafe {
+                    let dd = (*vdev).priv_.cast::<DriverData<T>>();
+                    bindings::queue_work_on(
+                        bindings::wq_misc_consts_WORK_CPU_UNBOUND as _,
+                        bindings::system_wq,
+                        Opaque::raw_get(ptr::addr_of!((*dd).config_work)),
+                    );
+                }
             }
         }
     }
@@ -791,14 +815,15 @@ impl<T: Driver> Adapter<T> {
         // SAFETY: `work` is the `config_work` field of a live `DriverData<T>` (teardown
         // cancels the work before freeing it).
         let dd = unsafe { &*crate::container_of!(work, DriverData<T>, config_work) };
-        let Some(_user) = dd.state.enter() else {
+        let Some(_pass) = dd.state.shared.gate.enter() else {
             return;
         };
-        // SAFETY: The state is `Live`, so `data` is initialised (type invariant), and it stays
-        // so while `_user` is inside: teardown waits for users before dropping it.
+        // SAFETY: The gate is open only while the state is `Live`, so `data` is initialised
+        // (type invariant), and it stays so while `_pass` is inside: teardown closes the gate,
+        // waiting for us, before it drops the data.
         let data = unsafe { dd.data.assume_init_ref() };
-        // SAFETY: The device is live and bound while `_user` is inside; process context.
-        T::config_work(data, unsafe { Device::from_raw(dd.state.vdev()) });
+        // SAFETY: The device is live and bound while `_pass` is inside; process context.
+        T::config_work(data, unsafe { Device::from_raw(dd.state.shared.vdev()) });
     }
 
     #[cfg(CONFIG_PM_SLEEP)]
@@ -806,7 +831,7 @@ impl<T: Driver> Adapter<T> {
     ///
     /// Called only by the virtio core, in freeze, with a device bound to this adapter.
     unsafe extern "C" fn freeze_callback(vdev: *mut bindings::virtio_device) -> core::ffi::c_int {
-        if !T::KEEP_ON_FREEZE {
+        if !Self::KEEP_ON_FREEZE {
             // SAFETY: Called by the virtio core in freeze with a valid device.
             unsafe { Self::teardown_any(vdev) };
             return 0;
@@ -818,27 +843,22 @@ impl<T: Driver> Adapter<T> {
         }
         // SAFETY: A non-null `priv` is our `DriverData`; the driver core serialises us with
         // remove and restore.
-        let dd = unsafe { &*dd };
-        let state = &dd.state;
-        if state.get() == State::Live {
+        if unsafe { (*dd).state.get() } == State::Live {
             // SAFETY: `data` is initialised while `Live`; the device is bound; process context.
-            T::freeze(unsafe { dd.data.assume_init_ref() }, unsafe {
+            let res = T::freeze(unsafe { (*dd).data.assume_init_ref() }, unsafe {
                 Device::from_raw(vdev)
             });
-        }
-        state.ensure_reset();
-        state.wait_users();
-        // SAFETY: `config_work` was initialised in `setup`; `enter` now fails, and the core
-        // disabled config changes, so it does not run or queue again.
-        unsafe { bindings::cancel_work_sync(dd.config_work.get()) };
-        if state.vqs_found() {
-            if state.handles() != 0 {
-                pr_warn!("virtio: a virtqueue is still alive after freeze; cannot suspend\n");
-                return EBUSY.to_errno();
+            if let Err(e) = res {
+                // Nothing was torn down: the device stays live (the core re-enables config
+                // changes).
+                return e.to_errno();
             }
-            // SAFETY: `vdev` is valid and reset; nothing refers to its queues.
-            unsafe { bindings::virtio_del_vqs(vdev) };
-            state.clear_vqs_found();
+        }
+        // SAFETY: `dd` is the valid `DriverData<T>` of `vdev`, in freeze. Queues the driver
+        // kept are revoked: they fail from now on, and free their buffers when dropped.
+        unsafe {
+            Self::quiesce(dd);
+            (*dd).state.delete_queues();
         }
         // INVARIANT: `data` stays initialised, but the state is `Reset`, so no callback or
         // handle reaches it until restore makes the state `Initialized` again.
@@ -850,7 +870,7 @@ impl<T: Driver> Adapter<T> {
     ///
     /// Called only by the virtio core, in restore, with a device bound to this adapter.
     unsafe extern "C" fn restore_callback(vdev: *mut bindings::virtio_device) -> core::ffi::c_int {
-        if !T::KEEP_ON_FREEZE {
+        if !Self::KEEP_ON_FREEZE {
             // SAFETY: Called by the virtio core in restore with a valid device.
             return from_result(|| unsafe { Self::setup(vdev) }.map(|()| 0));
         }
@@ -861,27 +881,23 @@ impl<T: Driver> Adapter<T> {
         }
         // SAFETY: A non-null `priv` is our `DriverData`, frozen by `freeze_callback`: `data` is
         // initialised, the queues are gone, the state is `Reset`.
-        let dd = unsafe { &*dd };
-        let state = &dd.state;
+        let state = unsafe { &(*dd).state };
         state.set(State::Probing);
         // SAFETY: We are in restore, which is like probe; `priv` is set.
-        let res = T::restore(unsafe { dd.data.assume_init_ref() }, unsafe {
+        let res = T::restore(unsafe { (*dd).data.assume_init_ref() }, unsafe {
             Device::<Probe>::from_raw(vdev)
         });
         if let Err(e) = res {
-            // Leave it reset; remove will tear the rest down.
-            state.set(State::Reset);
+            // Leave the device reset, with no queues; remove tears the rest down.
+            // SAFETY: `dd` is the valid `DriverData<T>` of `vdev`, in restore.
+            unsafe {
+                Self::quiesce(dd);
+                state.delete_queues();
+            }
             return e.to_errno();
         }
-        // INVARIANT: `data` is initialised.
-        state.set(State::Initialized);
-        // SAFETY: `vdev` is valid and in restore.
-        unsafe { bindings::virtio_device_ready(vdev) };
-        state.set(State::Live);
-        if state.vqs_found() {
-            // SAFETY: `vdev` is valid and its queues exist.
-            unsafe { bindings::virtio_notify_all(vdev) };
-        }
+        // SAFETY: `vdev` is valid and in restore; `data` is initialised.
+        unsafe { Self::go_live(vdev, state) };
         0
     }
 }
@@ -921,12 +937,19 @@ impl<T: Driver> Registration<T> {
                 drv.feature_table_legacy = legacy.as_ptr();
                 drv.feature_table_size_legacy = legacy.len() as u32;
             }
-            drv.validate = Some(Adapter::<T>::validate_callback);
+            if T::HAS_VALIDATE {
+                drv.validate = Some(Adapter::<T>::validate_callback);
+            }
             drv.probe = Some(Adapter::<T>::probe_callback);
             drv.remove = Some(Adapter::<T>::remove_callback);
-            drv.config_changed = Some(Adapter::<T>::config_changed_callback);
+            if T::HAS_CONFIG_CHANGED || T::HAS_CONFIG_WORK {
+                drv.config_changed = Some(Adapter::<T>::config_changed_callback);
+            }
             #[cfg(CONFIG_PM_SLEEP)]
             {
+                // Evaluated at compile time: also checks that `freeze` and `restore` come as a
+                // pair.
+                let _ = Adapter::<T>::KEEP_ON_FREEZE;
                 drv.freeze = Some(Adapter::<T>::freeze_callback);
                 drv.restore = Some(Adapter::<T>::restore_callback);
             }

@@ -44,6 +44,7 @@ struct Sample {
     vq: SpinLockIrq<Virtqueue<(), Buffer>>,
 }
 
+#[vtable]
 impl virtio::Driver for Sample {
     // The devices we bind to: virtio id 4, any vendor. The macro adds the terminator.
     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::RNG)];

@@ -120,6 +120,7 @@ impl hw_random::Operations for Entropy {
     }
 }
 
+#[vtable]
 impl virtio::Driver for VirtioRng {
     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::RNG)];
 

@@ -19,8 +19,13 @@
 //!
 //! C header: [`include/linux/virtio_config.h`](srctree/include/linux/virtio_config.h)
 
-use super::{state::DevState, virtqueue::Queues};
-use crate::{alloc::KVec, bindings, error::to_result, prelude::*, types::Opaque};
+use super::{
+    config::{self, ConfigValue, Field, Layout},
+    gate::Gate,
+    state::DevState,
+    virtqueue::{QueueShared, Queues},
+};
+use crate::{alloc::KVec, bindings, error::to_result, prelude::*, sync::Arc, types::Opaque};
 use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
 
 mod private {
@@ -132,129 +137,177 @@ impl Device<Atomic> {
     }
 }
 
-/// A value in device config space: `u8`, `u16`, `u32` or `u64`.
-///
-/// Modern devices store values little-endian, legacy devices in guest byte order;
-/// [`Device::read_config`] converts either way.
-pub trait ConfigValue: private::Sealed + Copy {
-    #[doc(hidden)]
-    const SIZE: usize;
-    #[doc(hidden)]
-    fn from_bytes(b: &[u8; 8], le: bool) -> Self;
-    #[doc(hidden)]
-    fn to_bytes(self, le: bool) -> [u8; 8];
-}
-
-macro_rules! config_value {
-    ($($t:ty),*) => {$(
-        impl private::Sealed for $t {}
-        impl ConfigValue for $t {
-            const SIZE: usize = core::mem::size_of::<$t>();
-            fn from_bytes(b: &[u8; 8], le: bool) -> Self {
-                let mut v = [0u8; core::mem::size_of::<$t>()];
-                v.copy_from_slice(&b[..Self::SIZE]);
-                if le { <$t>::from_le_bytes(v) } else { <$t>::from_ne_bytes(v) }
-            }
-            fn to_bytes(self, le: bool) -> [u8; 8] {
-                let mut b = [0u8; 8];
-                b[..Self::SIZE].copy_from_slice(&if le { self.to_le_bytes() } else { self.to_ne_bytes() });
-                b
-            }
-        }
-    )*};
-}
-config_value!(u8, u16, u32, u64);
-
 impl Device<Bound> {
     fn little_endian(&self) -> bool {
         // SAFETY: The device is valid by the type invariant.
         unsafe { bindings::virtio_is_little_endian(self.as_raw()) }
     }
 
-    /// Reads `buf.len()` bytes of config space at `offset`, one byte at a time, retrying until
-    /// the device's generation counter shows a consistent snapshot. May sleep. For a multi-byte
-    /// field, use [`Device::read_config`], which reads it in one access of its width.
+    /// Reads `buf.len()` bytes at `offset` in accesses of `width` bytes, retrying while the
+    /// config generation changes, at most [`config::GENERATION_TRIES`] times.
     ///
-    /// `offset` is relative to the device-specific config space; reading past the end of what
-    /// the device implements is a driver bug (transports may `BUG()` on it).
-    pub fn read_config_bytes(&self, offset: usize, buf: &mut [u8]) {
-        if buf.is_empty() {
-            return;
+    /// # Safety
+    ///
+    /// `[offset, offset + buf.len())` exists in the device's config space; `width` is 1, 2, 4
+    /// or 8 and divides `buf.len()`.
+    unsafe fn get_raw(&self, offset: usize, buf: &mut [u8], width: usize) -> Result {
+        let vdev = self.as_raw();
+        // SAFETY: The device is valid by the type invariant; `config` is set by the transport
+        // before registration and never changes.
+        let ops = unsafe { &*(*vdev).config };
+        let get = ops.get.ok_or(EINVAL)?;
+        // SAFETY: `vdev` is valid; process context (type invariant).
+        let generation = || ops.generation.map_or(0, |g| unsafe { g(vdev) });
+        let mut gen = generation();
+        for _ in 0..config::GENERATION_TRIES {
+            for (i, chunk) in buf.chunks_mut(width).enumerate() {
+                // SAFETY: The range exists (safety requirement) and `chunk` is valid for
+                // writes of `width` bytes; process context.
+                unsafe {
+                    get(
+                        vdev,
+                        (offset + i * width) as u32,
+                        chunk.as_mut_ptr().cast(),
+                        width as u32,
+                    )
+                };
+            }
+            let now = generation();
+            if now == gen {
+                return Ok(());
+            }
+            gen = now;
         }
-        let Ok(offset) = u32::try_from(offset) else {
-            buf.fill(0);
-            return;
-        };
-        // SAFETY: The device is valid and we are in process context (type invariant); `buf` is
-        // valid for writes of `buf.len()` bytes.
-        unsafe {
-            bindings::virtio_cread_bytes(self.as_raw(), offset, buf.as_mut_ptr().cast(), buf.len())
-        }
+        crate::pr_warn!(
+            "virtio{}: config space generation kept changing over {} reads; giving up\n",
+            self.index(),
+            config::GENERATION_TRIES
+        );
+        Err(EIO)
     }
 
-    /// Reads one field of config space at `offset`, in the device's byte order (little-endian
-    /// for modern devices, guest order for legacy ones), with the generation-counter retry.
-    /// May sleep.
+    /// Reads a config field (see [`config`]): one access of its width (a byte at a time for
+    /// arrays), in the device's byte order, as a consistent snapshot. May sleep.
+    ///
+    /// Fails with `ENODEV` if the layout is not this device's, `EOPNOTSUPP` if the field
+    /// depends on a feature that was not negotiated, and `EIO` if the config generation never
+    /// settles.
     ///
     /// ```
-    /// # use kernel::virtio::Device;
-    /// // struct virtio_blk_config { __virtio64 capacity; ... }
-    /// fn capacity(dev: &Device) -> u64 {
-    ///     dev.read_config::<u64>(0)
+    /// # use kernel::prelude::*;
+    /// use kernel::virtio::{config::BlkConfig, config_field, Device};
+    ///
+    /// fn block_size(dev: &Device) -> u32 {
+    ///     dev.read(config_field!(BlkConfig, blk_size)).unwrap_or(512)
     /// }
     /// ```
-    pub fn read_config<V: ConfigValue>(&self, offset: usize) -> V {
+    pub fn read<L: Layout, F: ConfigValue, const OFF: usize>(
+        &self,
+        _field: Field<L, F, OFF>,
+    ) -> Result<F> {
+        super::might_sleep();
+        config::check::<L>(self, OFF, F::SIZE)?;
         let mut b = [0u8; 8];
-        if let Ok(offset) = u32::try_from(offset) {
-            // SAFETY: The device is valid and we are in process context (type invariant); `b`
-            // is valid for writes of `V::SIZE <= 8` bytes, a size transports can access at once.
-            unsafe {
-                bindings::virtio_cread_field(self.as_raw(), offset, b.as_mut_ptr().cast(), V::SIZE)
-            }
+        if F::WIDTH == F::SIZE {
+            // SAFETY: The field lies inside `L` (an invariant of `Field`), and `check` showed
+            // that it exists on this device (safety requirement of `Layout`); one access.
+            unsafe { self.get_raw(OFF, &mut b[..F::SIZE], F::SIZE) }?;
+            Ok(F::from_raw(&b, self.little_endian()))
+        } else {
+            let mut v = KVec::from_elem(0u8, F::SIZE, GFP_KERNEL)?;
+            // SAFETY: As above, a byte at a time.
+            unsafe { self.get_raw(OFF, &mut v, 1) }?;
+            Ok(F::from_raw(&v, self.little_endian()))
         }
-        V::from_bytes(&b, self.little_endian())
     }
 
-    /// Reads a field that exists only if `feature` was negotiated; `None` otherwise.
-    pub fn read_config_if<V: ConfigValue>(&self, feature: u32, offset: usize) -> Option<V> {
-        self.has_feature(feature).then(|| self.read_config(offset))
+    /// Reads a field that exists only with a feature: `None` if the feature was not negotiated,
+    /// otherwise as [`read`](Self::read).
+    pub fn read_opt<L: Layout, F: ConfigValue, const OFF: usize>(
+        &self,
+        field: Field<L, F, OFF>,
+    ) -> Result<Option<F>> {
+        match self.read(field) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e == config::not_negotiated() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Writes one field of config space at `offset`, in the device's byte order. May sleep.
-    pub fn write_config<V: ConfigValue>(&self, offset: usize, value: V) {
-        let Ok(offset) = u32::try_from(offset) else {
-            return;
-        };
-        let b = value.to_bytes(self.little_endian());
-        // SAFETY: The device is valid and we are in process context (type invariant); `b` is
-        // valid for reads of `V::SIZE <= 8` bytes.
-        unsafe {
-            bindings::virtio_cwrite_bytes(self.as_raw(), offset, b.as_ptr().cast(), V::SIZE as u32)
+    /// Reads the first `buf.len()` bytes (at most `N`) of a byte-array config field, a byte at a
+    /// time, as a consistent snapshot. Returns how many bytes were read. May sleep.
+    pub fn read_prefix<L: Layout, const N: usize, const OFF: usize>(
+        &self,
+        _field: Field<L, [u8; N], OFF>,
+        buf: &mut [u8],
+    ) -> Result<usize> {
+        super::might_sleep();
+        let n = buf.len().min(N);
+        config::check::<L>(self, OFF, n)?;
+        // SAFETY: `[OFF, OFF + n)` is a prefix of the field, which lies inside `L`, and `check`
+        // showed that it exists on this device.
+        unsafe { self.get_raw(OFF, &mut buf[..n], 1) }?;
+        Ok(n)
+    }
+
+    /// Writes a config field, in the device's byte order. May sleep. Fails as
+    /// [`read`](Self::read) does.
+    pub fn write<L: Layout, F: ConfigValue, const OFF: usize>(
+        &self,
+        _field: Field<L, F, OFF>,
+        value: F,
+    ) -> Result {
+        super::might_sleep();
+        config::check::<L>(self, OFF, F::SIZE)?;
+        let vdev = self.as_raw();
+        // SAFETY: The device is valid by the type invariant; `config` never changes.
+        let set = unsafe { (*(*vdev).config).set }.ok_or(EINVAL)?;
+        let mut b = [0u8; 8];
+        if F::WIDTH != F::SIZE {
+            // Byte arrays are read-only: no device defines a writable one.
+            return Err(EINVAL);
         }
+        value.to_raw(self.little_endian(), &mut b);
+        // SAFETY: The field lies inside `L` and exists on this device (see `read`); `b` is
+        // valid for reads of `F::SIZE <= 8` bytes; process context.
+        unsafe { set(vdev, OFF as u32, b.as_ptr().cast(), F::SIZE as u32) };
+        Ok(())
     }
 
     /// For `count` queues from index `first`, the queue each CPU should submit to, following
     /// the interrupt affinity the transport gave the queues (what `blk_mq_virtio_map_queues`
     /// does): entry `cpu` is a queue number relative to `first`. `None` if the transport does
     /// not report an affinity for one of the queues (then spread the CPUs some other way).
-    /// The affinity exists only for queues found with [`QueueSpec::spread`].
+    /// The affinity exists only for queues found with [`QueueSpec::spread`]. `EINVAL` if the
+    /// queues `first..first + count` were not found.
     pub fn queue_cpu_map(&self, first: usize, count: usize) -> Result<Option<KVec<u16>>> {
-        // SAFETY: Reading `nr_cpu_ids` has no requirements.
-        let cpus = unsafe { bindings::vrs_nr_cpu_ids() } as usize;
-        let mut map = KVec::with_capacity(cpus, GFP_KERNEL)?;
-        for _ in 0..cpus {
-            map.push(0u16, GFP_KERNEL)?;
+        let state = self.state()?;
+        // SAFETY: The state is valid while the adapter hands out `self`, and a `Device<Bound>`
+        // exists only where the queue list is not being changed (invariant of `DevState`).
+        let found = unsafe { state.as_ref().queues() }.len();
+        if first.checked_add(count).map_or(true, |end| end > found) {
+            return Err(EINVAL);
         }
+        let vdev = self.as_raw();
+        // SAFETY: The device is valid by the type invariant; `config` never changes.
+        let Some(affinity) = (unsafe { (*(*vdev).config).get_vq_affinity }) else {
+            return Ok(None);
+        };
+        // SAFETY: `nr_cpu_ids` is set at boot and never changes afterwards.
+        let cpus = unsafe { bindings::nr_cpu_ids } as usize;
+        let mut map = KVec::from_elem(0u16, cpus, GFP_KERNEL)?;
         for q in 0..count {
-            let index = i32::try_from(first + q).map_err(|_| EINVAL)?;
             let q16 = u16::try_from(q).map_err(|_| EINVAL)?;
+            // SAFETY: Queue `first + q` exists (checked above) and stays while `self` is
+            // handed out.
+            let mask = unsafe { affinity(vdev, (first + q) as i32) };
+            if mask.is_null() {
+                return Ok(None);
+            }
             for (cpu, slot) in map.iter_mut().enumerate() {
-                // SAFETY: The device is valid and bound (type invariant) and its queues exist
-                // while the adapter hands out a bound `Device` after probe.
-                match unsafe { bindings::virtio_rs_vq_has_cpu(self.as_raw(), index, cpu as u32) } {
-                    r if r < 0 => return Ok(None),
-                    0 => {}
-                    _ => *slot = q16,
+                // SAFETY: `mask` is a valid cpumask of the transport; `cpu < nr_cpu_ids`.
+                if unsafe { bindings::cpumask_test_cpu(cpu as i32, mask) } {
+                    *slot = q16;
                 }
             }
         }
@@ -270,13 +323,13 @@ impl Device<Bound> {
     }
 
     /// A handle to this device that can be kept in the driver data, to reach the device
-    /// outside of the driver's callbacks (sysfs attributes, work items).
+    /// outside of the driver's callbacks (sysfs attributes, work items). It never keeps the
+    /// device alive: once the device is removed, [`DeviceHandle::with`] fails with `ENODEV`.
     pub fn handle(&self) -> Result<DeviceHandle> {
         let state = self.state()?;
         // SAFETY: The state is valid while the adapter hands out `self`.
-        unsafe { state.as_ref() }.get_ref();
-        // INVARIANT: the handle was just counted.
-        Ok(DeviceHandle { state })
+        let shared = unsafe { state.as_ref() }.shared.clone();
+        Ok(DeviceHandle { shared })
     }
 
     /// The adapter's state for this device; `EINVAL` if there is none, which cannot happen
@@ -347,12 +400,14 @@ impl Device<Probe> {
     /// delivers them only once the driver data is in place).
     pub fn find_vqs(&self, specs: &[QueueSpec]) -> Result<Queues<'_>> {
         let state = self.state()?;
-        // SAFETY: The state is valid while the adapter hands out `self`.
-        let st = unsafe { state.as_ref() };
-        if specs.is_empty() {
+        // SAFETY: The state is valid while the adapter hands out `self`; we are in probe or
+        // restore, where the driver core serialises us with the adapter, and nothing else
+        // borrows the list.
+        let queues = unsafe { state.as_ref().queues() };
+        if specs.is_empty() || specs.len() > u16::MAX as usize {
             return Err(EINVAL);
         }
-        if st.vqs_found() {
+        if !queues.is_empty() {
             return Err(EBUSY);
         }
         let n = specs.len();
@@ -372,64 +427,124 @@ impl Device<Probe> {
                 GFP_KERNEL,
             )?;
         }
-        let mut vqs = KVec::with_capacity(n, GFP_KERNEL)?;
-        for _ in 0..n {
-            vqs.push(core::ptr::null_mut::<bindings::virtqueue>(), GFP_KERNEL)?;
-        }
+        let mut vqs = KVec::from_elem(core::ptr::null_mut::<bindings::virtqueue>(), n, GFP_KERNEL)?;
+        // Reserve first, so that nothing can fail once the queues exist.
+        queues.reserve(n, GFP_KERNEL)?;
+        let mut found = KVec::with_capacity(n, GFP_KERNEL)?;
+        // Managed affinity, spread over the CPUs (C drivers pass the same empty descriptor).
+        let mut desc = bindings::irq_affinity::default();
         // SAFETY: The device is valid and we are in probe (type invariant); `vqs` and `infos`
-        // have `n` entries; the names are `'static`.
+        // have `n` entries; the names are `'static`; `desc` lives across the call.
         to_result(unsafe {
             bindings::virtio_find_vqs(
                 self.as_raw(),
                 n as u32,
                 vqs.as_mut_ptr(),
                 infos.as_mut_ptr(),
-                spread,
+                if spread {
+                    &mut desc
+                } else {
+                    core::ptr::null_mut()
+                },
             )
         })?;
-        st.set_vqs_found();
-        let mut found = KVec::with_capacity(n, GFP_KERNEL)?;
         for vq in vqs.iter() {
-            found.push(NonNull::new(*vq), GFP_KERNEL)?;
+            let shared = match NonNull::new(*vq) {
+                // SAFETY: `vq` is a live virtqueue of this device; the adapter revokes it after
+                // resetting the device and before deleting it (`DevState::quiesce`), because it
+                // is in the state's list from now on.
+                Some(vq) => Arc::pin_init(unsafe { QueueShared::new(vq) }, GFP_KERNEL),
+                None => Err(EINVAL),
+            };
+            match shared {
+                Ok(q) => {
+                    // Cannot fail: reserved above.
+                    queues.push(q.clone(), GFP_ATOMIC)?;
+                    found.push(Some(q), GFP_KERNEL)?;
+                }
+                Err(e) => {
+                    // Leave no queue behind: reset the device, then delete them all.
+                    // SAFETY: The device is valid, in probe; its queues are in no list yet or
+                    // revoked just below, and nothing uses them.
+                    unsafe { bindings::virtio_reset_device(self.as_raw()) };
+                    for q in queues.iter() {
+                        q.revoke();
+                    }
+                    *queues = KVec::new();
+                    // SAFETY: As above; `config` never changes.
+                    unsafe {
+                        if let Some(del_vqs) = (*(*self.as_raw()).config).del_vqs {
+                            del_vqs(self.as_raw());
+                        }
+                    }
+                    return Err(e);
+                }
+            }
         }
-        // SAFETY: Every non-null entry is a virtqueue of this device that nothing wraps yet.
-        Ok(unsafe { Queues::new(found, state) })
+        // SAFETY: Every entry is a queue of the device that nothing wraps yet.
+        Ok(unsafe { Queues::new(found) })
     }
 }
 
-/// A counted handle to a device, kept in driver data, for use outside the driver's callbacks.
-/// See [`Device::handle`].
+/// What a [`DeviceHandle`] shares with the adapter: the device, behind a gate that is open
+/// while the device is live.
 ///
 /// # Invariants
 ///
-/// `state` is the adapter state of the device; `self` counts as one of its handles, so it stays
-/// allocated while `self` exists.
-pub struct DeviceHandle {
-    state: NonNull<DevState>,
+/// While `gate` is open, `vdev` is a live, bound device whose driver is the Rust adapter, in a
+/// state where a [`Device<Bound>`] may be used.
+#[pin_data]
+pub(crate) struct DevShared {
+    vdev: *mut bindings::virtio_device,
+    #[pin]
+    pub(crate) gate: Gate,
 }
 
-// SAFETY: The handle only touches atomics and, through `with`, the device while it is live.
-unsafe impl Send for DeviceHandle {}
+// SAFETY: `vdev` is only used inside the gate, in process context, through `Device<Bound>`,
+// which is usable from any thread.
+unsafe impl Send for DevShared {}
 // SAFETY: As above.
-unsafe impl Sync for DeviceHandle {}
+unsafe impl Sync for DevShared {}
 
-impl DeviceHandle {
-    /// Runs `f` with the device if it is live (`DRIVER_OK` set, not being removed or frozen);
-    /// `ENODEV` otherwise. Removal and freeze wait for `f` to return before they tear the
-    /// device down. Process context: `f` may sleep, and must not drop the device's queues.
-    pub fn with<R>(&self, f: impl FnOnce(&Device) -> R) -> Result<R> {
-        // SAFETY: `state` is allocated while `self` exists (type invariant).
-        let st = unsafe { self.state.as_ref() };
-        let _user = st.enter().ok_or(ENODEV)?;
-        // SAFETY: The device is live and stays bound until `_user` is dropped: teardown waits
-        // for users before it resets the device and lets the driver core unbind it.
-        Ok(f(unsafe { Device::from_raw(st.vdev()) }))
+impl DevShared {
+    /// The shared state of `vdev`, closed until the adapter opens it.
+    pub(crate) fn new(vdev: *mut bindings::virtio_device) -> impl PinInit<Self> {
+        // INVARIANT: the gate starts closed.
+        pin_init!(Self {
+            vdev,
+            gate <- Gate::new(false),
+        })
+    }
+
+    /// The device; only valid while the gate is open.
+    pub(crate) fn vdev(&self) -> *mut bindings::virtio_device {
+        self.vdev
     }
 }
 
-impl Drop for DeviceHandle {
-    fn drop(&mut self) {
-        // SAFETY: `state` is allocated while `self` exists (type invariant).
-        unsafe { self.state.as_ref() }.put_ref();
+/// A handle to a device, kept in driver data or a work item, for use outside the driver's
+/// callbacks. See [`Device::handle`].
+///
+/// It never keeps the device: when the device is removed, frozen or unplugged, the adapter
+/// closes it to its handles (waiting for the users inside), and a handle that outlives the
+/// device (leaked, kept in an `Arc` cycle, in a work item nobody cancelled) only ever gets
+/// `ENODEV`.
+#[derive(Clone)]
+pub struct DeviceHandle {
+    shared: Arc<DevShared>,
+}
+
+impl DeviceHandle {
+    /// Runs `f` with the device if it is live (`DRIVER_OK` set, not being removed or frozen);
+    /// `ENODEV` otherwise. Removal and freeze wait for `f` to return before they reset the
+    /// device. Process context: `f` may sleep; it must not wait for the device's removal.
+    pub fn with<R>(&self, f: impl FnOnce(&Device) -> R) -> Result<R> {
+        // `f` may sleep (config space): catch a call from atomic context on debug kernels.
+        super::might_sleep();
+        let _pass = self.shared.gate.enter().ok_or(ENODEV)?;
+        // SAFETY: The gate is open, so the device is live and bound (invariant of `DevShared`),
+        // and stays so until `_pass` is dropped: teardown closes the gate, waiting for us, before
+        // it resets the device and lets the driver core unbind it.
+        Ok(f(unsafe { Device::from_raw(self.shared.vdev) }))
     }
 }

@@ -10,22 +10,33 @@
 //! the device wrote, checked against the size of `W`. A driver never holds a reference to memory
 //! the device may write.
 //!
-//! Dropping a queue first makes sure the device is reset (so it cannot touch the buffers any
-//! more), then detaches every buffer still in the ring and drops it. The queues themselves are
-//! deleted by the driver adapter once every queue of the device is gone.
+//! A queue never outlives its device in any way that matters: when the device is removed, frozen
+//! or unplugged, the driver adapter resets it, revokes every queue (operations on a leftover
+//! [`Virtqueue`] or [`Notifier`] then fail without touching the device), detaches the buffers
+//! still in the rings and deletes the queues. Dropping a queue while the device may still use its
+//! buffers hands them to the adapter, which frees them after the reset; a queue never resets the
+//! device itself.
 //!
 //! C header: [`include/linux/virtio.h`](srctree/include/linux/virtio.h)
 
-use super::state::{DevState, State};
+use super::gate::{Gate, Pass};
 use crate::{
     alloc::{Flags, KBox, KVec},
     bindings,
     error::to_result,
     prelude::*,
     scatterlist::SgEntry,
+    spinlock_irq::{new_spinlock_irq, SpinLockIrq},
+    sync::Arc,
     types::{AsBytes, FromBytes},
 };
-use core::{ffi::c_void, marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
+use core::{
+    ffi::c_void,
+    marker::PhantomData,
+    mem::MaybeUninit,
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 /// The largest number of segments (readable plus writable) one [`Virtqueue::add`] can carry.
 pub const MAX_SEGMENTS: usize = 16;
@@ -279,6 +290,130 @@ enum Slot<R, W> {
 
 const NO_SLOT: u32 = u32::MAX;
 
+/// The slots of a [`Virtqueue`] dropped while the device could still use their buffers, kept
+/// (type-erased, as the parts of their `KVec`) until the adapter has reset the device.
+struct Grave {
+    ptr: *mut u8,
+    len: usize,
+    cap: usize,
+    drop: unsafe fn(*mut u8, usize, usize),
+}
+
+impl Drop for Grave {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`, `len` and `cap` are the parts of a `KVec` whose element type `drop`
+        // was instantiated with (see `Virtqueue::drop`); each grave is dropped once.
+        unsafe { (self.drop)(self.ptr, self.len, self.cap) }
+    }
+}
+
+/// # Safety
+///
+/// `ptr`, `len` and `cap` come from `KVec::<Slot<R, W>>::into_raw_parts`, used once.
+unsafe fn drop_slots<R, W>(ptr: *mut u8, len: usize, cap: usize) {
+    // SAFETY: By the safety requirements.
+    drop(unsafe { KVec::<Slot<R, W>>::from_raw_parts(ptr.cast(), len, cap) });
+}
+
+/// What happens to the buffers of a dropped [`Virtqueue`].
+struct Tomb {
+    /// The adapter reset the device and detached every buffer: they can be freed at once.
+    detached: bool,
+    /// The buffers of the queue's [`Virtqueue`], dropped before that.
+    grave: Option<Grave>,
+}
+
+// SAFETY: A `Grave` owns `Send` buffers (the `Virtqueue` it came from is `Send`).
+unsafe impl Send for Tomb {}
+
+/// One virtqueue of a device, shared by the adapter and the handles on it ([`Virtqueue`],
+/// [`Notifier`]). The adapter revokes it (see [`QueueShared::revoke`]) before it deletes the
+/// queues, so a handle that outlives its device touches no C object.
+///
+/// # Invariants
+///
+/// - While `gate` is open, `vq` is a live virtqueue of the device.
+/// - `gate` is closed only after the device was reset, and never reopens.
+/// - `live` is set once the device has `DRIVER_OK`.
+#[pin_data]
+pub(crate) struct QueueShared {
+    vq: NonNull<bindings::virtqueue>,
+    index: usize,
+    #[pin]
+    gate: Gate,
+    live: AtomicBool,
+    #[pin]
+    tomb: SpinLockIrq<Tomb>,
+}
+
+// SAFETY: `vq` is only used inside the gate, through C functions that may be called from any
+// thread (ring operations are serialised by the `&mut` of the one `Virtqueue`).
+unsafe impl Send for QueueShared {}
+// SAFETY: As above; the rest is atomics and a lock.
+unsafe impl Sync for QueueShared {}
+
+impl QueueShared {
+    /// # Safety
+    ///
+    /// `vq` is a live virtqueue of a device bound to the adapter, which revokes the result
+    /// (after resetting the device) before it deletes `vq`.
+    pub(super) unsafe fn new(vq: NonNull<bindings::virtqueue>) -> impl PinInit<Self> {
+        // SAFETY: `vq` is valid (safety requirement); `index` never changes.
+        let index = unsafe { (*vq.as_ptr()).index } as usize;
+        pin_init!(Self {
+            vq,
+            index,
+            gate <- Gate::new(true),
+            live: AtomicBool::new(false),
+            tomb <- new_spinlock_irq!(Tomb { detached: false, grave: None }, "virtio_rs_tomb"),
+        })
+    }
+
+    /// The device is live (`DRIVER_OK`): notifications reach it from now on. Notifies the
+    /// device once, for the requests added before.
+    pub(super) fn set_live(&self) {
+        self.live.store(true, Ordering::SeqCst);
+        if let Some(_pass) = self.gate.enter() {
+            // SAFETY: `vq` is live while the gate is open (type invariant).
+            unsafe { bindings::virtqueue_notify(self.vq.as_ptr()) };
+        }
+    }
+
+    /// Revokes the queue: closes the gate, waiting for the users inside, detaches every buffer
+    /// still in the ring (unmapping it) and frees the buffers of a dropped [`Virtqueue`]. The
+    /// device must be reset already; the adapter calls this once, before it deletes the queues.
+    /// Process context.
+    pub(super) fn revoke(&self) {
+        self.gate.close();
+        loop {
+            // SAFETY: Nobody else uses the ring (the gate is closed), the device is reset, and
+            // the queue is not deleted yet. The token is a slot number, owned by the queue's
+            // `Virtqueue`, which frees its buffers when dropped.
+            let token = unsafe { bindings::virtqueue_detach_unused_buf(self.vq.as_ptr()) };
+            if token.is_null() {
+                break;
+            }
+        }
+        let grave = {
+            let mut tomb = self.tomb.lock();
+            tomb.detached = true;
+            tomb.grave.take()
+        };
+        drop(grave);
+    }
+
+    /// Notifies the device, from inside the gate: `true` unless the queue is broken. Before
+    /// `DRIVER_OK` nothing is sent; [`QueueShared::set_live`] notifies then.
+    fn notify_inside(&self, _pass: &Pass<'_>) -> bool {
+        if !self.live.load(Ordering::SeqCst) {
+            return true;
+        }
+        // SAFETY: `vq` is live while the gate is open (type invariant), and `_pass` shows that
+        // the caller is inside; notifying is safe concurrently with ring operations.
+        unsafe { bindings::virtqueue_notify(self.vq.as_ptr()) }
+    }
+}
+
 /// A virtqueue carrying requests made of device-readable buffers `R` and device-writable
 /// buffers `W`.
 ///
@@ -286,18 +421,21 @@ const NO_SLOT: u32 = u32::MAX;
 /// [`SpinLockIrq`](crate::spinlock_irq::SpinLockIrq) shared with the queue callback: the ring
 /// operations need exclusive access (`&mut self`), as in C.
 ///
+/// A `Virtqueue` can outlive its device (kept in a work item, leaked, caught in a cycle): once
+/// the device is removed, frozen or unplugged, every operation fails (`ENODEV`, `None`,
+/// `false`) without touching the device, and dropping it frees the buffers it still holds.
+///
 /// # Invariants
 ///
-/// - `vq` is a virtqueue of the device of `state`, alive until every handle of that device is
-///   dropped (the adapter checks [`DevState`]'s handle count, to which `self` contributes one,
-///   before it deletes the queues).
+/// - `q` is the shared state of this queue; no other `Virtqueue` has it.
 /// - `slots.len()` is the ring size. Every buffer in the ring has a token `i + 1` where
 ///   `slots[i]` is `Busy` and holds its buffers; `Free` slots form a list from `free`.
 pub struct Virtqueue<R = (), W = ()> {
-    vq: NonNull<bindings::virtqueue>,
-    state: NonNull<DevState>,
+    q: Arc<QueueShared>,
     slots: KVec<Slot<R, W>>,
     free: u32,
+    /// How many oversized used lengths were reported (the first few are printed).
+    lies: u32,
 }
 
 // SAFETY: The queue owns its buffers, which are `Send`; the C ring may be used from any thread as
@@ -381,9 +519,12 @@ impl<R, W> Virtqueue<R, W> {
         gfp: Flags,
         map: impl FnOnce(&mut SgSink) -> Result,
     ) -> Result<(usize, usize)> {
-        if self.state().get() >= State::Dead {
-            return Err(ENODEV);
+        if gfp.as_raw() & (1 << bindings::___GFP_DIRECT_RECLAIM_BIT) != 0 {
+            // The ring may allocate with `gfp`: catch a sleeping allocation in atomic context
+            // on debug kernels, even when this add happens not to allocate.
+            super::might_sleep();
         }
+        let _pass = self.q.gate.enter().ok_or(ENODEV)?;
         if self.free == NO_SLOT {
             return Err(ENOSPC);
         }
@@ -399,13 +540,14 @@ impl<R, W> Virtqueue<R, W> {
             *p = sink.ptr(i);
         }
         let token = (slot + 1) as *mut c_void;
-        // SAFETY: `vq` is valid by the type invariant and `&mut self` serialises ring operations.
-        // `ptrs[..n]` point to terminated, initialised scatterlists (`out` readable, then
-        // `n - out` writable) that live until the call returns (the sink's own entries, or lists
-        // the request keeps alive); the C ring copies them.
+        // SAFETY: `vq` is live while we are inside the gate (invariant of `QueueShared`), and
+        // `&mut self` serialises ring operations. `ptrs[..n]` point to terminated, initialised
+        // scatterlists (`out` readable, then `n - out` writable) that live until the call
+        // returns (the sink's own entries, or lists the request keeps alive); the C ring copies
+        // them.
         to_result(unsafe {
             bindings::virtqueue_add_sgs(
-                self.vq.as_ptr(),
+                self.q.vq.as_ptr(),
                 ptrs.as_mut_ptr(),
                 sink.out as u32,
                 (n - sink.out) as u32,
@@ -416,15 +558,13 @@ impl<R, W> Virtqueue<R, W> {
         Ok((slot, sink.cap))
     }
 
-    /// # Safety
-    ///
-    /// `vq` is a virtqueue of the device of `state`, not wrapped by any other [`Virtqueue`].
-    pub(super) unsafe fn new(
-        vq: NonNull<bindings::virtqueue>,
-        state: NonNull<DevState>,
-    ) -> Result<Self> {
-        // SAFETY: `vq` is valid by the safety requirements.
-        let size = unsafe { bindings::virtqueue_get_vring_size(vq.as_ptr()) };
+    /// Wraps the queue `q`.
+    fn new(q: Arc<QueueShared>) -> Result<Self> {
+        let size = {
+            let _pass = q.gate.enter().ok_or(ENODEV)?;
+            // SAFETY: `vq` is live while we are inside the gate (invariant of `QueueShared`).
+            unsafe { bindings::virtqueue_get_vring_size(q.vq.as_ptr()) }
+        };
         if size == 0 || size == NO_SLOT {
             return Err(EINVAL);
         }
@@ -433,41 +573,36 @@ impl<R, W> Virtqueue<R, W> {
             let next = if i + 1 == size { NO_SLOT } else { i + 1 };
             slots.push(Slot::Free { next }, GFP_KERNEL)?;
         }
-        // SAFETY: `state` is valid by the safety requirements.
-        unsafe { state.as_ref() }.get_handle();
-        // INVARIANT: all slots are free and linked from 0; the handle is counted.
+        // INVARIANT: all slots are free and linked from 0; `q` comes from `Queues::take`, which
+        // hands each queue out once.
         Ok(Self {
-            vq,
-            state,
+            q,
             slots,
             free: 0,
+            lies: 0,
         })
-    }
-
-    fn state(&self) -> &DevState {
-        // SAFETY: The device state outlives every handle, by the type invariant.
-        unsafe { self.state.as_ref() }
     }
 
     /// Takes back a request that the device has finished with, if there is one.
     ///
     /// The length the device reports is checked: if it exceeds the size of the writable
-    /// buffers, it is clamped to that size and a rate-limited warning is printed.
+    /// buffers, it is clamped to that size and a warning is printed (the first few times).
     pub fn get_buf(&mut self) -> Option<Used<R, W>> {
-        if self.state().get() >= State::Dead {
-            return None;
-        }
         let mut len: u32 = 0;
-        // SAFETY: `vq` is valid by the type invariant and `&mut self` serialises ring operations.
-        let token = unsafe { bindings::virtqueue_get_buf(self.vq.as_ptr(), &mut len) };
+        let token = {
+            let _pass = self.q.gate.enter()?;
+            // SAFETY: `vq` is live while we are inside the gate (invariant of `QueueShared`),
+            // and `&mut self` serialises ring operations.
+            unsafe { bindings::virtqueue_get_buf(self.q.vq.as_ptr(), &mut len) }
+        };
+        // The slot table is ours alone: taking the buffers back needs no gate.
         let (readable, writable, cap) = self.release(token)?;
         let len = if cap == 0 {
             // Nothing was writable, so there is nothing to hand back. Some devices (QEMU's
             // virtio-input status queue) report the readable length here; that is harmless.
             0
         } else if len as usize > cap {
-            // SAFETY: `vq` is valid by the type invariant.
-            unsafe { bindings::virtio_warn_used_len(self.vq.as_ptr(), len, cap as u32) };
+            self.lie(len, cap);
             cap
         } else {
             len as usize
@@ -477,6 +612,26 @@ impl<R, W> Virtqueue<R, W> {
             writable,
             len,
         })
+    }
+
+    /// Reports an oversized used length, the first few times.
+    #[cold]
+    fn lie(&mut self, len: u32, cap: usize) {
+        const SHOWN: u32 = 8;
+        if self.lies < SHOWN {
+            self.lies += 1;
+            pr_warn!(
+                "virtio: queue {}: device used {} bytes of a {}-byte buffer, clamped{}\n",
+                self.q.index,
+                len,
+                cap,
+                if self.lies == SHOWN {
+                    " (not shown again)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
 
     /// Frees the slot of `token` and returns its buffers; `None` for a null or unknown token.
@@ -505,66 +660,88 @@ impl<R, W> Virtqueue<R, W> {
     /// Notifies the device of new requests, if it needs to be. Returns `false` if the queue is
     /// broken or the device is gone.
     ///
-    /// Before the device is ready (`DRIVER_OK`), nothing is sent: the notification is deferred,
-    /// and the driver adapter notifies every queue right after setting `DRIVER_OK`. A driver
-    /// therefore cannot notify a device that is not ready, whatever it does.
+    /// Before the device is ready (`DRIVER_OK`), nothing is sent: the driver adapter notifies
+    /// every queue right after setting `DRIVER_OK`. A driver therefore cannot notify a device
+    /// that is not ready, whatever it does.
     pub fn kick(&mut self) -> bool {
-        if self.kick_prepare() {
-            self.notify()
+        let Some(pass) = self.q.gate.enter() else {
+            return false;
+        };
+        // SAFETY: `vq` is live while we are inside the gate (invariant of `QueueShared`), and
+        // `&mut self` serialises ring operations.
+        if unsafe { bindings::virtqueue_kick_prepare(self.q.vq.as_ptr()) } {
+            self.q.notify_inside(&pass)
         } else {
-            !self.is_broken()
+            // SAFETY: As above.
+            !unsafe { bindings::virtqueue_is_broken(self.q.vq.as_ptr()) }
         }
     }
 
     /// The first half of [`kick`](Self::kick): returns whether the device needs a notification.
     /// Send it with [`notify`](Self::notify) or a [`Notifier`], for example after dropping the
-    /// lock that protects the queue.
+    /// lock that protects the queue. `false` once the device is gone.
     pub fn kick_prepare(&mut self) -> bool {
-        // SAFETY: `vq` is valid by the type invariant and `&mut self` serialises ring operations.
-        self.state().get() < State::Dying
-            && unsafe { bindings::virtqueue_kick_prepare(self.vq.as_ptr()) }
+        let Some(_pass) = self.q.gate.enter() else {
+            return false;
+        };
+        // SAFETY: `vq` is live while we are inside the gate (invariant of `QueueShared`), and
+        // `&mut self` serialises ring operations.
+        unsafe { bindings::virtqueue_kick_prepare(self.q.vq.as_ptr()) }
     }
 
     /// Notifies the device (see [`kick`](Self::kick) for what happens before `DRIVER_OK`).
+    /// `false` if the queue is broken or the device is gone.
     pub fn notify(&self) -> bool {
-        notify(self.vq, self.state())
+        self.q
+            .gate
+            .enter()
+            .is_some_and(|pass| self.q.notify_inside(&pass))
     }
 
     /// Returns a handle that can notify the device without access to the queue.
     pub fn notifier(&self) -> Notifier {
-        self.state().get_handle();
-        // INVARIANT: the handle was counted just above.
-        Notifier {
-            vq: self.vq,
-            state: self.state,
-        }
+        Notifier { q: self.q.clone() }
     }
 
     /// Re-enables callbacks. Returns `false` if requests were completed meanwhile: the caller
-    /// should process them (and may disable callbacks again) to avoid missing an event.
+    /// should process them (and may disable callbacks again) to avoid missing an event. `true`
+    /// once the device is gone (there is nothing left to process).
     pub fn enable_cb(&mut self) -> bool {
-        // SAFETY: `vq` is valid by the type invariant and `&mut self` serialises ring operations.
-        unsafe { bindings::virtqueue_enable_cb(self.vq.as_ptr()) }
+        let Some(_pass) = self.q.gate.enter() else {
+            return true;
+        };
+        // SAFETY: `vq` is live while we are inside the gate (invariant of `QueueShared`), and
+        // `&mut self` serialises ring operations.
+        unsafe { bindings::virtqueue_enable_cb(self.q.vq.as_ptr()) }
     }
 
     /// Like [`enable_cb`](Self::enable_cb), but asks the device to delay the callback until most
     /// outstanding requests are done.
     pub fn enable_cb_delayed(&mut self) -> bool {
-        // SAFETY: `vq` is valid by the type invariant and `&mut self` serialises ring operations.
-        unsafe { bindings::virtqueue_enable_cb_delayed(self.vq.as_ptr()) }
+        let Some(_pass) = self.q.gate.enter() else {
+            return true;
+        };
+        // SAFETY: As in `enable_cb`.
+        unsafe { bindings::virtqueue_enable_cb_delayed(self.q.vq.as_ptr()) }
     }
 
     /// Asks the device not to call back (a hint: callbacks may still arrive).
     pub fn disable_cb(&mut self) {
-        // SAFETY: `vq` is valid by the type invariant and `&mut self` serialises ring operations.
-        unsafe { bindings::virtqueue_disable_cb(self.vq.as_ptr()) }
+        if let Some(_pass) = self.q.gate.enter() {
+            // SAFETY: As in `enable_cb`.
+            unsafe { bindings::virtqueue_disable_cb(self.q.vq.as_ptr()) }
+        }
     }
 
-    /// The number of free descriptors in the ring.
+    /// The number of free descriptors in the ring; 0 once the device is gone.
     pub fn num_free(&self) -> usize {
-        // SAFETY: `vq` is valid by the type invariant; `num_free` only changes in `&mut self`
-        // methods, which cannot run while `&self` is borrowed.
-        unsafe { (*self.vq.as_ptr()).num_free as usize }
+        let Some(_pass) = self.q.gate.enter() else {
+            return 0;
+        };
+        // SAFETY: `vq` is live while we are inside the gate (invariant of `QueueShared`);
+        // `num_free` only changes in `&mut self` methods, which cannot run while `&self` is
+        // borrowed.
+        unsafe { (*self.q.vq.as_ptr()).num_free as usize }
     }
 
     /// The ring size: the largest number of requests in flight.
@@ -574,81 +751,65 @@ impl<R, W> Virtqueue<R, W> {
 
     /// The queue's index, as passed to [`Driver::queue_event`](super::Driver::queue_event).
     pub fn index(&self) -> usize {
-        // SAFETY: `vq` is valid by the type invariant; `index` never changes.
-        unsafe { (*self.vq.as_ptr()).index as usize }
+        self.q.index
     }
 
-    /// Whether the ring has detected a device error and stopped working.
+    /// Whether the ring has detected a device error and stopped working, or the device is gone.
     pub fn is_broken(&self) -> bool {
-        // SAFETY: `vq` is valid by the type invariant.
-        unsafe { bindings::virtqueue_is_broken(self.vq.as_ptr()) }
+        let Some(_pass) = self.q.gate.enter() else {
+            return true;
+        };
+        // SAFETY: `vq` is live while we are inside the gate (invariant of `QueueShared`).
+        unsafe { bindings::virtqueue_is_broken(self.q.vq.as_ptr()) }
     }
 }
 
 impl<R, W> Drop for Virtqueue<R, W> {
     fn drop(&mut self) {
-        // The device must not touch the buffers once they are freed: reset it first (a no-op
-        // when the adapter already did so, which is the normal case). This may sleep.
-        self.state().ensure_reset();
-        loop {
-            // SAFETY: `vq` is valid by the type invariant, the device is reset, and `&mut self`
-            // serialises ring operations. Detaching unmaps the buffer if it was DMA-mapped.
-            let token = unsafe { bindings::virtqueue_detach_unused_buf(self.vq.as_ptr()) };
-            if token.is_null() {
-                break;
-            }
-            drop(self.release(token));
+        if !self.slots.iter().any(|s| matches!(s, Slot::Busy { .. })) {
+            return;
         }
-        // Buffers the ring no longer knows about (impossible unless memory is corrupt) are
-        // dropped with `slots`, after this.
-        self.state().put_handle();
-    }
-}
-
-fn notify(vq: NonNull<bindings::virtqueue>, state: &DevState) -> bool {
-    match state.get() {
-        State::Live => {
-            // SAFETY: `vq` is alive while a handle exists; notifying is safe at any time and
-            // concurrently with ring operations.
-            unsafe { bindings::virtqueue_notify(vq.as_ptr()) }
+        // Buffers are in the ring: the device may still use them until the adapter resets it.
+        // This is not the place to reset (a driver may drop a queue in any context), so hand
+        // them to the adapter, which frees them after the reset; or free them now if that
+        // already happened.
+        let slots = core::mem::take(&mut self.slots);
+        let mut tomb = self.q.tomb.lock();
+        if tomb.detached {
+            drop(tomb);
+            drop(slots);
+            return;
         }
-        s if s < State::Live => {
-            state.defer_kick();
-            true
-        }
-        _ => false,
+        let (ptr, len, cap) = slots.into_raw_parts();
+        let grave = Grave {
+            ptr: ptr.cast(),
+            len,
+            cap,
+            drop: drop_slots::<R, W>,
+        };
+        // There is one `Virtqueue` per queue (type invariant), so one grave at most.
+        let old = tomb.grave.replace(grave);
+        drop(tomb);
+        drop(old);
     }
 }
 
 /// A handle that notifies the device of new requests in one queue, without access to the queue:
 /// for example after dropping the lock that protects it (see [`Virtqueue::kick_prepare`]).
-///
-/// # Invariants
-///
-/// `vq` belongs to the device of `state`; `self` counts as one handle of that device, so both
-/// stay alive while `self` exists.
+/// Like a [`Virtqueue`], it becomes inert once the device is gone.
+#[derive(Clone)]
 pub struct Notifier {
-    vq: NonNull<bindings::virtqueue>,
-    state: NonNull<DevState>,
+    q: Arc<QueueShared>,
 }
-
-// SAFETY: `virtqueue_notify` may be called from any thread, concurrently with ring operations.
-unsafe impl Send for Notifier {}
-// SAFETY: As above; `notify` takes `&self` and touches no Rust state but atomics.
-unsafe impl Sync for Notifier {}
 
 impl Notifier {
     /// Notifies the device (see [`Virtqueue::kick`] for what happens before `DRIVER_OK`).
+    /// `false` if the queue is broken or the device is gone.
     pub fn notify(&self) -> bool {
-        // SAFETY: `state` is alive by the type invariant.
-        notify(self.vq, unsafe { self.state.as_ref() })
-    }
-}
-
-impl Drop for Notifier {
-    fn drop(&mut self) {
-        // SAFETY: `state` is alive by the type invariant.
-        unsafe { self.state.as_ref() }.put_handle();
+        self.q
+            .gate
+            .enter()
+            .is_some_and(|pass| self.q.notify_inside(&pass))
     }
 }
 
@@ -657,10 +818,9 @@ impl Drop for Notifier {
 ///
 /// # Invariants
 ///
-/// Each `Some` entry is a virtqueue of the device of `state`, not yet wrapped by a [`Virtqueue`].
+/// Each `Some` entry is a queue of the device not yet wrapped by a [`Virtqueue`].
 pub struct Queues<'a> {
-    vqs: KVec<Option<NonNull<bindings::virtqueue>>>,
-    state: NonNull<DevState>,
+    vqs: KVec<Option<Arc<QueueShared>>>,
     _probe: PhantomData<&'a ()>,
 }
 
@@ -668,13 +828,9 @@ impl Queues<'_> {
     /// # Safety
     ///
     /// See the type invariants.
-    pub(super) unsafe fn new(
-        vqs: KVec<Option<NonNull<bindings::virtqueue>>>,
-        state: NonNull<DevState>,
-    ) -> Self {
+    pub(super) unsafe fn new(vqs: KVec<Option<Arc<QueueShared>>>) -> Self {
         Self {
             vqs,
-            state,
             _probe: PhantomData,
         }
     }
@@ -684,14 +840,13 @@ impl Queues<'_> {
     ///
     /// Fails with `EINVAL` if there is no such queue or it was already taken.
     pub fn take<R, W>(&mut self, index: usize) -> Result<Virtqueue<R, W>> {
-        let vq = self
+        let q = self
             .vqs
             .get_mut(index)
             .and_then(Option::take)
             .ok_or(EINVAL)?;
-        // SAFETY: By the type invariant, `vq` belongs to the device and was not wrapped yet; it
-        // was just removed from `self`, so it will not be wrapped again.
-        unsafe { Virtqueue::new(vq, self.state) }
+        // It was just removed from `self`, so it will not be wrapped again.
+        Virtqueue::new(q)
     }
 
     /// The number of queues found.
