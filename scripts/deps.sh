@@ -12,7 +12,7 @@ STAMP=$BUILD/.deps-ok
 APT_PKGS=(
 	# kernel build
 	"$KDEB_PKG" clang lld llvm libclang-dev bc flex bison libelf-dev
-	libssl-dev cpio kmod rsync make gcc python3 python3-venv xz-utils
+	libssl-dev cpio kmod rsync make gcc libc6-dev python3 python3-venv xz-utils
 	# guest
 	qemu-system-x86 busybox-static
 	# tools that run inside the guest

@@ -22,6 +22,19 @@ gen_init_cpio() {
 	echo "$bin"
 }
 
+# Build a selftest's helper program (a .c file next to the scripts),
+# statically linked; print the binary's path.
+selftest_prog() {
+	local src=$1 bin
+	bin=$BUILD/selftests/$(basename "$src" .c)
+	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+		mkdir -p "$BUILD/selftests"
+		cc -static -O2 -Wall -Werror -o "$bin.tmp" "$src" >&2 &&
+			mv "$bin.tmp" "$bin" || die "cannot build $src (needs a static libc: libc6-dev)"
+	fi
+	echo "$bin"
+}
+
 # Emit gen_init_cpio lines for a host binary and its shared libraries.
 add_binary() {
 	local src=$1 dst=$2 lib
@@ -64,7 +77,13 @@ list() {
 	f=$KSRC/tools/testing/selftests/kselftest/ktap_helpers.sh
 	echo "file /selftests/kselftest/ktap_helpers.sh $f 644 0 0"
 	for f in "$ROOT"/tools/testing/selftests/virtio_rs/*; do
-		[ -f "$f" ] && echo "file /selftests/virtio_rs/${f##*/} $f 755 0 0"
+		case $f in
+		*.c)
+			p=$(selftest_prog "$f")
+			echo "file /selftests/virtio_rs/$(basename "$f" .c) $p 755 0 0"
+			;;
+		*) [ -f "$f" ] && echo "file /selftests/virtio_rs/${f##*/} $f 755 0 0" ;;
+		esac
 	done
 	echo "dir /lib/modules 755 0 0"
 	(cd "$kb/staging" && find "lib/modules/$kver" -type d) | sed 's|^|dir /|; s|$| 755 0 0|'

@@ -13,9 +13,16 @@
 //! core and hands the buffer back; on `status` the driver sends LED and sound changes that the
 //! input core asks for (a program writing `EV_LED` to `/dev/input/eventN`, say).
 //!
-//! Remove (and freeze) marks the status queue dead; the adapter then resets the device, and
-//! dropping the driver data unregisters the input device (an open `/dev/input/eventN` gets
-//! `ENODEV`) before the status queue and its buffers go. Restore probes the device again.
+//! Remove marks the status queue dead; the adapter then resets the device, and dropping the
+//! driver data unregisters the input device (an open `/dev/input/eventN` gets `ENODEV`) before
+//! the status queue and its buffers go.
+//!
+//! Suspend keeps the input device, as C does: freeze takes both queues out and drops them, so
+//! that status sent meanwhile gets `ENODEV`, and the adapter resets the device and frees their
+//! buffers. Restore finds the queues again, refills the event queue and puts the status queue
+//! back. Open `/dev/input/eventN` files keep working, and the LED state stays: the input core
+//! sends it to the device again when the input device resumes (`input_dev_resume()`), which
+//! is after its parent, the virtio device.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
@@ -44,6 +51,10 @@ type Event = KBox<[u8; 8]>;
 
 /// Event buffers kept in the device's hands, at most (as in C).
 const NR_EVENT_BUFS: usize = 64;
+/// Index of the `events` queue (see [`find_queues`]).
+const EVENTS: usize = 0;
+/// Index of the `status` queue.
+const STATUS: usize = 1;
 /// Refuse devices that claim more multi-touch slots than this.
 const MAX_MT_SLOTS: i32 = 256;
 
@@ -77,9 +88,9 @@ fn decode(b: &[u8; 8]) -> (u16, u16, i32) {
 /// One device.
 #[pin_data]
 struct VirtioInput {
-    /// The `events` queue: buffers the device fills with events.
+    /// The `events` queue: buffers the device fills with events. `None` while frozen.
     #[pin]
-    evt: SpinLockIrq<Virtqueue<(), Event>>,
+    evt: SpinLockIrq<Option<Virtqueue<(), Event>>>,
     /// The input device; the input core sends LED and sound changes to its state.
     #[pin]
     input: input::Registration<Status>,
@@ -90,16 +101,11 @@ struct VirtioInput {
 /// The `status` queue, fed by the input core.
 #[pin_data]
 struct Status {
+    /// `None` after remove and while frozen: the device takes no status then (C's `ready`).
     #[pin]
-    sts: SpinLockIrq<StatusQueue>,
+    sts: SpinLockIrq<Option<Virtqueue<Event, ()>>>,
     /// Multi-touch slots are set up: do not echo `MSC_TIMESTAMP` (see `virtio_input.c`).
     mt: bool,
-}
-
-struct StatusQueue {
-    vq: Virtqueue<Event, ()>,
-    /// Set by remove and freeze: the device takes no more status.
-    removed: bool,
 }
 
 #[vtable]
@@ -113,11 +119,9 @@ impl input::Operations for Status {
         }
         let buf = KBox::new(encode(ty, code, value), GFP_ATOMIC)?;
         let mut sts = self.sts.lock();
-        if sts.removed {
-            return Err(ENODEV);
-        }
-        let ret = sts.vq.add(buf, (), GFP_ATOMIC);
-        sts.vq.kick();
+        let vq = sts.as_mut().ok_or(ENODEV)?;
+        let ret = vq.add(buf, (), GFP_ATOMIC);
+        vq.kick();
         ret.map_err(Error::from)
     }
 }
@@ -254,6 +258,22 @@ fn describe(dev: &Device) -> Result<input::Device> {
     Ok(idev)
 }
 
+/// Finds the queues (in probe and restore) and hands the device its event buffers.
+fn find_queues(dev: &Device<Probe>) -> Result<(Virtqueue<(), Event>, Virtqueue<Event, ()>)> {
+    let mut queues = dev.find_vqs(&[
+        QueueSpec::new(c_str!("events")),
+        QueueSpec::new(c_str!("status")),
+    ])?;
+    let mut evt = queues.take::<(), Event>(EVENTS)?;
+    let sts = queues.take::<Event, ()>(STATUS)?;
+    for _ in 0..evt.size().min(NR_EVENT_BUFS) {
+        evt.add((), KBox::new([0; 8], GFP_KERNEL)?, GFP_KERNEL)?;
+    }
+    // Reaches the device once it is live.
+    evt.kick();
+    Ok((evt, sts))
+}
+
 #[vtable]
 impl virtio::Driver for VirtioInput {
     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::INPUT)];
@@ -262,25 +282,16 @@ impl virtio::Driver for VirtioInput {
         if !dev.is_modern() {
             return Err(ENODEV);
         }
-        let mut queues = dev.find_vqs(&[
-            QueueSpec::new(c_str!("events")),
-            QueueSpec::new(c_str!("status")),
-        ])?;
-        let mut evt = queues.take::<(), Event>(0)?;
-        let sts = queues.take::<Event, ()>(1)?;
+        // Events arriving before the input device is registered (in `ready`) are dropped.
+        let (evt, sts) = find_queues(dev)?;
         let idev = describe(dev)?;
         let mt = idev.has_mt();
-        // Events arriving before the input device is registered (in `ready`) are dropped.
-        for _ in 0..evt.size().min(NR_EVENT_BUFS) {
-            evt.add((), KBox::new([0; 8], GFP_KERNEL)?, GFP_KERNEL)?;
-        }
-        evt.kick();
         let status = try_pin_init!(Status {
-            sts <- new_spinlock_irq!(StatusQueue { vq: sts, removed: false }),
+            sts <- new_spinlock_irq!(Some(sts)),
             mt,
         });
         Ok(try_pin_init!(Self {
-            evt <- new_spinlock_irq!(evt),
+            evt <- new_spinlock_irq!(Some(evt)),
             input <- input::Registration::new(idev, status),
             warned: AtomicBool::new(false),
         }))
@@ -291,13 +302,17 @@ impl virtio::Driver for VirtioInput {
     }
 
     fn queue_event(&self, queue: usize) {
-        if queue == 1 {
+        if queue == STATUS {
             // The device has read these status buffers.
-            let mut sts = self.input.sts.lock();
-            while sts.vq.get_buf().is_some() {}
+            if let Some(sts) = self.input.sts.lock().as_mut() {
+                while sts.get_buf().is_some() {}
+            }
             return;
         }
-        let mut evt = self.evt.lock();
+        let mut guard = self.evt.lock();
+        let Some(evt) = guard.as_mut() else {
+            return;
+        };
         while let Some(used) = evt.get_buf() {
             if used.len == used.writable.len() {
                 let (ty, code, value) = decode(&used.writable);
@@ -312,6 +327,27 @@ impl virtio::Driver for VirtioInput {
     }
 
     fn remove(&self, _dev: &Device) {
-        self.input.sts.lock().removed = true;
+        // The input core may send status until the input device is unregistered (when the
+        // driver data is dropped): refuse it from now on.
+        let sts = self.input.sts.lock().take();
+        drop(sts);
+    }
+
+    fn freeze(&self, _dev: &Device) -> Result {
+        // As C's `virtinput_freeze()`: no more status (the input core gets `ENODEV`), and both
+        // queues go. The adapter resets the device next; their buffers are freed after that.
+        let sts = self.input.sts.lock().take();
+        let evt = self.evt.lock().take();
+        drop((sts, evt));
+        Ok(())
+    }
+
+    fn restore(&self, dev: &Device<Probe>) -> Result {
+        // As C's `virtinput_restore()`: the same input device, new queues. The adapter sets
+        // `DRIVER_OK` after this, and the event buffers reach the device then.
+        let (evt, sts) = find_queues(dev)?;
+        *self.evt.lock() = Some(evt);
+        *self.input.sts.lock() = Some(sts);
+        Ok(())
     }
 }

@@ -1,23 +1,44 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# virtio_input_rs, the Rust virtio-input driver, on a keyboard, a mouse and a
-# tablet (scripts/vm --devices keyboard,mouse,tablet --drivers none): each
+# virtio-input on a keyboard, a mouse and a tablet (scripts/vm --devices
+# keyboard,mouse,tablet --drivers none).
+#
+# usage: input.sh [rust|c]   (default: $VRS_INPUT_DRIVER, else rust)
+#
+# The driver under test is virtio_input_rs or, as the reference the Rust
+# driver must match, the C virtio_input: every test must pass with C. Each
 # device shows up with the same name, ids, capabilities and features as with
-# the C driver; key, relative and absolute events injected with QMP
-# input-send-event are read back from /dev/input/eventN in order; a Caps Lock
-# LED set in the guest reaches the device; and rmmod with a reader open,
-# freeze/restore and hot-unplug with a reader blocked all work.
+# the C driver (with C itself this compares C with C, so it is skipped); key,
+# relative and absolute events injected with QMP input-send-event are read
+# back from /dev/input/eventN in order; a Caps Lock LED set in the guest
+# reaches the device; rmmod with a reader open and hot-unplug with a reader
+# blocked work; and across freeze/restore the driver keeps its input devices,
+# as C does: no new input or event device appears, and an fd opened before
+# (held by evhold, next to this script) still reads keys and still reports
+# the Caps Lock LED it set.
 # Variables used only in vrs_test code strings look unused to shellcheck.
 # shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
-RS=virtio_input_rs
+KIND=${1:-${VRS_INPUT_DRIVER:-rust}}
+case $KIND in
+rust) DRV=virtio_input_rs ;;
+c) DRV=virtio_input ;;
+*)
+	echo "usage: input.sh [rust|c] (or VRS_INPUT_DRIVER=rust|c)" >&2
+	exit 2
+	;;
+esac
 C=virtio_input
 KBD="QEMU Virtio Keyboard"
 MOUSE="QEMU Virtio Mouse"
 TABLET="QEMU Virtio Tablet"
 EV_BIN=/tmp/vrs-input-events.bin
+EVHOLD=$(dirname "$0")/evhold
+# evhold's output; HOLD.pid: its pid; HOLD.ev, HOLD.class: the keyboard's event
+# device and the list of input devices before suspend.
+HOLD=/tmp/vrs-input-hold
 
 # The virtio device whose input device has name $1.
 dev_named() {
@@ -140,7 +161,7 @@ ABS_READ="3 0 1000
 0 0 0"
 
 ktap_print_header
-ktap_set_plan 22
+ktap_set_plan 26
 
 vrs_test "three virtio input devices present" 'test "$(vrs_devices_of 18 | wc -l)" -eq 3'
 
@@ -152,17 +173,26 @@ for n in "$KBD" "$MOUSE" "$TABLET"; do
 done
 vrs_test "rmmod $C" 'rmmod $C && ! test -d /sys/module/$C'
 
-vrs_test "modprobe $RS binds all three" 'modprobe $RS && wait_bound $RS'
+vrs_test "modprobe $DRV binds all three" 'modprobe $DRV && wait_bound $DRV'
 for n in "$KBD" "$MOUSE" "$TABLET"; do
+	if [ "$KIND" = c ]; then
+		vrs_skip "$n: same name, phys, uniq, id, properties and capabilities as with $C" \
+			"this run tests the C driver itself"
+		continue
+	fi
 	vrs_test "$n: same name, phys, uniq, id, properties and capabilities as with $C" '
 		snapshot "$n" >"$(file_of "$n" rs)" && cat "$(file_of "$n" rs)" &&
 		diff "$(file_of "$n" c)" "$(file_of "$n" rs)"'
 done
-vrs_test "features identical to the C driver's on all three" '
-	for n in "$KBD" "$MOUSE" "$TABLET"; do
-		echo "$n: c $(cat "$(file_of "$n" cf)") rust $(features_of "$n")"
-		test "$(cat "$(file_of "$n" cf)")" = "$(features_of "$n")" || exit 1
-	done'
+if [ "$KIND" = c ]; then
+	vrs_skip "features identical to the C driver's on all three" "this run tests the C driver itself"
+else
+	vrs_test "features identical to the C driver's on all three" '
+		for n in "$KBD" "$MOUSE" "$TABLET"; do
+			echo "$n: c $(cat "$(file_of "$n" cf)") rust $(features_of "$n")"
+			test "$(cat "$(file_of "$n" cf)")" = "$(features_of "$n")" || exit 1
+		done'
+fi
 
 vrs_test "keyboard: keys a and b down and up read back in order" \
 	'expect_events "$KBD" 5 "$KEYS" "$KEYS_READ"'
@@ -171,30 +201,64 @@ vrs_test "tablet: absolute position read back in order" 'expect_events "$TABLET"
 vrs_test "Caps Lock LED on from the guest reaches the device" 'capslock 1'
 vrs_test "Caps Lock LED off from the guest reaches the device" 'capslock 0'
 
-vrs_test "rmmod $RS while a reader holds the keyboard's event device" '
+vrs_test "rmmod $DRV while a reader holds the keyboard's event device" '
 	ev=$(evdev_of "$KBD")
 	cat "$ev" >/dev/null 2>&1 & pid=$!
 	wait_open $pid "$ev" || exit 1
-	rmmod $RS; rc=$?
+	rmmod $DRV; rc=$?
 	i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done
 	! kill -0 $pid 2>/dev/null || { echo "reader still blocked"; kill $pid; }
-	wait $pid; test $rc -eq 0 && ! test -d /sys/module/$RS'
-vrs_test "modprobe $RS again binds all three, keys read back" '
-	modprobe $RS && wait_bound $RS && expect_events "$KBD" 5 "$KEYS" "$KEYS_READ"'
+	wait $pid; test $rc -eq 0 && ! test -d /sys/module/$DRV'
+vrs_test "modprobe $DRV again binds all three, keys read back" '
+	modprobe $DRV && wait_bound $DRV && expect_events "$KBD" 5 "$KEYS" "$KEYS_READ"'
 
 # Freeze/restore: the devices' freeze and restore callbacks run, the system does not sleep.
+# The driver keeps its input devices across it, as C does (C's virtinput_freeze/restore):
+# evhold holds the keyboard's event device open throughout, sets Caps Lock through it
+# before, and after resume reads EVIOCGLED and four key events on the same fd. It grabs
+# the device (EVIOCGRAB): suspend switches VTs, and the VT keyboard handler then pushes
+# the console's LED state (Caps Lock off) to every keyboard it has, whatever the driver.
+vrs_test "keyboard: an fd held open across suspend sets Caps Lock through itself" '
+	ev=$(evdev_of "$KBD") || exit 1
+	echo "$ev" >$HOLD.ev && ls /sys/class/input >$HOLD.class || exit 1
+	"$EVHOLD" "$ev" grab name setled 1 1 led ready wait 120 name led read 1 4 30 setled 1 0 \
+		</dev/null >$HOLD 2>&1 &
+	echo $! >$HOLD.pid
+	i=0; while ! grep -qx ready $HOLD && [ $i -lt 20 ]; do sleep 1; i=$((i + 1)); done
+	cat $HOLD
+	led=$(sed -n "s/^led //p" $HOLD)
+	grep -qx ready $HOLD && test -n "$led" && test $((led & 2)) -ne 0'
 vrs_test "suspend/resume through pm_test=devices" '
 	state=mem; grep -qw mem /sys/power/state || state=freeze
 	echo devices >/sys/power/pm_test && echo $state >/sys/power/state; rc=$?
 	echo none >/sys/power/pm_test; test $rc -eq 0'
+vrs_test "after resume: the keyboard has the same event device, and no input device is new" '
+	wait_bound $DRV || exit 1
+	ev=$(evdev_of "$KBD")
+	echo "keyboard: $(cat $HOLD.ev) before, $ev after"
+	echo "/sys/class/input before: $(tr "\n" " " <$HOLD.class)"
+	echo "/sys/class/input after:  $(ls /sys/class/input | tr "\n" " ")"
+	test "$ev" = "$(cat $HOLD.ev)" && ls /sys/class/input | cmp -s - $HOLD.class'
+vrs_test "after resume: the fd opened before reads keys a and b down and up" '
+	pid=$(cat $HOLD.pid)
+	qmp_events "$KEYS"; kill -USR1 $pid
+	i=0; while ! grep -q "^done" $HOLD && [ $i -lt 40 ]; do sleep 1; i=$((i + 1)); done
+	kill $pid 2>/dev/null
+	cat $HOLD
+	test "$(sed -n "s/^event //p" $HOLD)" = "$(echo "$KEYS_READ" | grep "^1 ")"'
+vrs_test "after resume: EVIOCGLED on that fd still shows Caps Lock on" '
+	cat $HOLD
+	led=$(sed -n "s/^led //p" $HOLD)
+	test "$(echo "$led" | wc -l)" -eq 2 && test -z "$(echo "$led" | uniq -u)" &&
+		test $(($(echo "$led" | head -n 1) & 2)) -ne 0'
 vrs_test "after resume all three are back and keys read back" '
-	wait_bound $RS && expect_events "$KBD" 5 "$KEYS" "$KEYS_READ"'
+	wait_bound $DRV && expect_events "$KBD" 5 "$KEYS" "$KEYS_READ"'
 vrs_test "after resume the tablet reads back" 'expect_events "$TABLET" 3 "$ABS" "$ABS_READ"'
 
 # Hot-unplug of the tablet while a reader waits on it (PCI only: virtio-mmio does not unplug).
 if [ "$VRS_TRANSPORT" = mmio ]; then
-	ktap_test_skip "device_del of the tablet while a reader is blocked (virtio-mmio has no hot-unplug)"
-	ktap_test_skip "the reader returns after the unplug"
+	vrs_skip "device_del of the tablet while a reader is blocked" "virtio-mmio has no hot-unplug"
+	vrs_skip "the reader returns after the unplug" "virtio-mmio has no hot-unplug"
 else
 	vrs_test "device_del of the tablet while a reader is blocked" '
 		d=$(dev_named "$TABLET") && ev=$(evdev_of "$TABLET") || exit 1
@@ -209,5 +273,5 @@ else
 		! kill -0 $pid 2>/dev/null || { kill $pid; exit 1; }'
 fi
 vrs_test "the mouse still reads back" 'expect_events "$MOUSE" 3 "$REL" "$REL_READ"'
-vrs_test "rmmod $RS" 'rmmod $RS && ! test -d /sys/module/$RS'
+vrs_test "rmmod $DRV" 'rmmod $DRV && ! test -d /sys/module/$DRV'
 ktap_finished
