@@ -15,9 +15,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 module_dirs() {
-	(cd "$ROOT" && find . -name Kbuild \
+	# The drivers and samples, and the selftests' test modules; nothing else
+	# under tools/ (the must-not-build cases are built by their own runner).
+	(cd "$ROOT" && { find . -name Kbuild \
 		-not -path './build/*' -not -path './rust/*' -not -path './scripts/*' \
-		-not -path './tools/*' -not -path './Documentation/*' -not -path './.git/*' |
+		-not -path './tools/*' -not -path './Documentation/*' -not -path './.git/*'
+		find ./tools/testing/selftests/virtio_rs/test_modules -name Kbuild; } |
 		sed 's|^\./||; s|/Kbuild$||' | sort)
 }
 

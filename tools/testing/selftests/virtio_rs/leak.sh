@@ -1,0 +1,78 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# kernel::virtio when a driver's handles outlive its device: the test module
+# virtio_leak_rs (test_modules/) leaks a DeviceHandle and a Notifier on every
+# probe, keeps its queue across a freeze, and uses stale handles after the
+# device is closed. Run on the rng devices (scripts/vm --devices rng,rng1
+# --drivers none). The device must survive unbind/bind, freeze/restore, a
+# failed freeze and hot-unplug; stale handles must fail with ENODEV; and
+# KASAN, lockdep and kmemleak must stay quiet (make check scans the console).
+# Variables below are read by the code strings vrs_test evaluates.
+# shellcheck disable=SC2034
+. "$(dirname "$0")/lib.sh"
+
+M=virtio_leak_rs
+DEVS=$(vrs_devices_of 4)
+D0=$(echo "$DEVS" | sed -n 1p)
+D1=$(echo "$DEVS" | sed -n 2p)
+N0=${D0##*/virtio}
+N1=${D1##*/virtio}
+
+bound_by() { test "$(vrs_driver_module "$1")" = "$2"; }
+# mark: remember where the kernel log is; since: what was logged after the mark.
+mark() { dmesg | wc -l >/tmp/leak-mark; }
+since() { dmesg | tail -n +$(($(cat /tmp/leak-mark) + 1)); }
+# logged PATTERN: the log since the mark has a line matching PATTERN (ERE).
+logged() { since | grep -E "$1" || { since | tail -n 20; false; }; }
+suspend() {
+	state=mem; grep -qw mem /sys/power/state || state=freeze
+	echo devices >/sys/power/pm_test || return 1
+	rc=0
+	echo $state >/sys/power/state || rc=1
+	echo none >/sys/power/pm_test
+	return $rc
+}
+
+ktap_print_header
+ktap_set_plan 12
+
+vrs_test "insmod $M binds both rng devices" '
+	modprobe $M && bound_by $D0 $M && bound_by $D1 $M'
+vrs_test "unbind with leaked handles: a round trip first, then stale handles get ENODEV" '
+	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind && bound_by $D0 - &&
+	logged "virtio$N0: round trip before remove: ok" &&
+	logged "virtio$N0: after removal: with=ENODEV notify=false"'
+vrs_test "rebind after the leak: probe finds the queues again and the device works" '
+	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M &&
+	logged "virtio$N0: probed" &&
+	echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind &&
+	logged "virtio$N0: round trip before remove: ok" &&
+	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M'
+vrs_test "freeze/restore with a queue kept across the freeze" 'mark; suspend'
+vrs_test "the kept queue and notifier fail after the freeze, touching nothing" '
+	logged "virtio$N0: stale queue after freeze: add=ENODEV get_buf=false num_free=0 kick=false notify=false"'
+vrs_test "the device works after restore" '
+	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind &&
+	logged "virtio$N0: round trip before remove: ok" &&
+	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M'
+vrs_test "rmmod $M, then insmod with fail_freeze=1" '
+	rmmod $M && ! test -d /sys/module/$M && modprobe $M fail_freeze=1 && bound_by $D0 $M'
+vrs_test "a failed freeze aborts the suspend" 'mark; ! suspend && logged "failing freeze"'
+vrs_test "after the failed freeze the device is still live" '
+	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind &&
+	logged "virtio$N0: round trip before remove: ok" &&
+	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M'
+if [ "$VRS_TRANSPORT" = mmio ]; then
+	vrs_skip "device_del with leaked handles" "virtio-mmio has no hot-unplug"
+	vrs_skip "the unplugged device's stale handles get ENODEV" "virtio-mmio has no hot-unplug"
+else
+	vrs_test "device_del with leaked handles" '
+		mark; vrs-host "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"rng1\"}}" &&
+		i=0; while [ -e "$D1" ] && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
+		! test -e "$D1"'
+	vrs_test "the unplugged device's stale handles get ENODEV" '
+		logged "virtio$N1: after removal: with=ENODEV notify=false"'
+fi
+vrs_test "rmmod $M" 'rmmod $M && ! test -d /sys/module/$M'
+ktap_finished
