@@ -88,6 +88,14 @@ wait_exit() {
 	while [ ! -e "$1.rc" ] && [ $i -lt "$2" ]; do sleep 1; i=$((i + 1)); done
 	[ -e "$1.rc" ] && return 0
 	echo "still running after $2 s: killed"
+	# Where it is stuck: each thread's state, wait channel and kernel stack.
+	for p in $(pidof fio); do
+		for t in /proc/"$p"/task/*; do
+			echo "fio $p/${t##*/}: $(grep State "$t/status") wchan=$(cat "$t/wchan" 2>/dev/null)"
+			head -n 12 "$t/stack" 2>/dev/null
+		done
+	done
+	tail -n 5 "${1%.pid}.out" 2>/dev/null
 	kill -9 "$pid" 2>/dev/null
 	return 1
 }
@@ -387,7 +395,7 @@ else
 		vrs-host "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"blk1\"}}" &&
 		wait_gone "$D1" 30 && wait_gone /sys/block/$n 5'
 	vrs_test "fio gets an I/O error and exits" '
-		wait_exit $TMP/unplug.pid 30 || exit 1
+		wait_exit $TMP/unplug.pid 120 || exit 1
 		rc=$(cat $TMP/unplug.pid.rc); echo "fio status $rc"
 		grep -iE "error|err=" $TMP/unplug.out | head -n 3
 		test "$rc" -ne 0 && grep -qiE "io_u error|err= *[1-9]" $TMP/unplug.out'
