@@ -53,11 +53,22 @@ SUITES = [
          drivers="none", vm_args=BLK_VM_ARGS),
     dict(name="blk-c", script="blk.sh c", runs=ALL_TRANSPORTS, devices=BLK_DEVICES,
          drivers="none", vm_args=BLK_VM_ARGS, default=False),
-    dict(name="input", script="input.sh", runs=ALL_TRANSPORTS, devices="keyboard,mouse,tablet",
-         drivers="none"),
+    # "input" tests virtio_input_rs; "input-c" runs the same tests on the C
+    # virtio_input, the reference every test must pass on.
+    dict(name="input", script="input.sh rust", runs=ALL_TRANSPORTS,
+         devices="keyboard,mouse,tablet", drivers="none"),
+    dict(name="input-c", script="input.sh c", runs=ALL_TRANSPORTS,
+         devices="keyboard,mouse,tablet", drivers="none", default=False),
     # A lying vhost-user rng (build/baddev): oversized, zero and huge used lengths.
     dict(name="badrng", script="badrng.sh", runs=[("pci", "split")], devices="badrng",
          drivers="none"),
+    # kernel::virtio with handles that outlive the device (test_modules/virtio_leak_rs).
+    dict(name="leak", script="leak.sh", runs=ALL_TRANSPORTS, devices="rng,rng1",
+         drivers="none"),
+    # What the types of kernel::virtio forbid: small modules that must not
+    # build (and a control that must), built on the host against the debug tree.
+    dict(name="mustnotbuild", host=["tools/testing/virtio_rs/mustnotbuild/run.py"],
+         runs=[("pci", "split")], devices="none", drivers="none"),
     # One tiny benchmark round: proves the harness works, asserts no speed.
     dict(name="bench-smoke", host=["scripts/bench.py", "--smoke", "--flavour", "debug"],
          runs=[("pci", "split")], devices="rng", drivers="none"),
