@@ -4,8 +4,8 @@
 #
 #   make run      build what is missing, boot a guest with every seed device,
 #                 print which driver (C or Rust) bound each one
-#   make check    build what is missing, run the selftests in guests;
-#                 last line: "N passed, N failed"
+#   make check    build what is missing, run the selftests in guests (two at
+#                 a time on two CPUs); last line: "N passed, N failed, N skipped"
 #
 # Everything real lives in scripts/; this file only names the steps.
 
@@ -15,6 +15,8 @@ RING      ?= split
 DEVICES   ?= all
 DRIVERS   ?= mixed
 SUITE     ?=
+FULL      ?=
+CHECK_JOBS ?=
 DEVICE    ?=
 ROUNDS    ?=
 
@@ -24,10 +26,11 @@ S := scripts
 
 help:
 	@echo "make run      build what is missing, boot a guest with every seed device, print the device report"
-	@echo "make check    build what is missing, run the selftests in guests; last line: N passed, N failed"
+	@echo "make check    build what is missing, run the selftests in guests; last line: N passed, N failed, N skipped"
 	@echo "other targets: deps kernel modules guest shell bench lint clean distclean"
 	@echo "variables: FLAVOUR=debug|release TRANSPORT=pci|pci-legacy|mmio RING=split|packed"
 	@echo "           DEVICES=all|rng,blk,... DRIVERS=mixed|rust|c|none SUITE=name[,name]"
+	@echo "           FULL=1 (make check: the longer matrix) CHECK_JOBS=N (make check: vCPUs busy at once)"
 
 deps:
 	@$(S)/deps.sh
@@ -52,7 +55,8 @@ shell: guest
 check: FLAVOUR = debug
 check: guest
 	@$(S)/vm --help >/dev/null
-	@build/venv/bin/python3 $(S)/check.py $(if $(SUITE),--suite $(SUITE))
+	@build/venv/bin/python3 $(S)/check.py $(if $(SUITE),--suite $(SUITE)) \
+		$(if $(filter-out 0 no,$(FULL)),--full) $(if $(CHECK_JOBS),-j $(CHECK_JOBS))
 
 bench: FLAVOUR = release
 bench: guest

@@ -2,22 +2,28 @@
 # SPDX-License-Identifier: GPL-2.0
 """Run the virtio-rs selftests in guests and summarise them.
 
-Each entry of SUITES is one selftest script run in one guest per transport.
-The guest prints KTAP on its control channel; we parse it with the kernel's
-own tools/testing/kunit/kunit_parser.py. Every guest run also gets one more
-test of its own: the console log must be free of kernel splats (BUG,
-WARNING, KASAN, lockdep, Oops, panic, sleeping in atomic context, kmemleak).
-The last line printed is "N passed, N failed"; the exit status is 0 only if
-nothing failed.
+Each entry of SUITES is one selftest script run in one guest per transport,
+or a host-side test program. The guest prints KTAP on its control channel;
+we parse it with the kernel's own tools/testing/kunit/kunit_parser.py, and
+count "ok N name # SKIP reason" lines as skipped (a SKIP without a reason is
+a failure). Every guest run also gets one more test of its own: the console
+log must be free of kernel splats (scripts/splat.py). Guests run in
+parallel, -j of them at a time (default: one per CPU), with one vCPU each
+unless the suite asks for more. The last line printed is "N passed, N
+failed, N skipped"; the exit status is 0 only if nothing failed.
 """
 
 import argparse
+import concurrent.futures
 import io
 import os
-import re
+import signal
 import subprocess
 import sys
+import threading
 import time
+
+from splat import NOT_SPLAT, SPLAT, splats  # noqa: F401 - scripts/bench.py uses check.splats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("VRS_BUILD", os.path.join(ROOT, "build"))
@@ -37,94 +43,298 @@ BLK_VM_ARGS = ["--device-props", "blk=num-queues=1", "--device-props", "blk1=num
 
 # name: the suite; script: what runs in the guest (with its arguments);
 # runs: (transport, ring) or (transport, ring, devices) tuples;
+# full_runs: more of them, run only by make check FULL=1 (--full);
 # devices/drivers: as scripts/vm takes them; vm_args: more scripts/vm
-# options; append: kernel command line; timeout: seconds per guest;
-# default=False: run only when named with --suite.
+# options; append: kernel command line; timeout: seconds per guest or host
+# program (the hard limit, default 600); budget: minutes one run should take
+# at most under TCG with -j2 (a run over it is a warning, not a failure;
+# default 10); smp: vCPUs per guest (default 1); default=False: run only
+# when named with --suite, or with FULL=1.
+# host: a program run on the host instead (in ROOT, with --out RUNDIR
+# added), one test passing if it exits 0, or with ktap=True one test per
+# KTAP result it prints; without runs it boots no guest and runs once.
 SUITES = [
     dict(name="kunit", script="kunit.sh", runs=[("pci", "split")], devices="none",
-         drivers="none", append=["kunit.enable=1"], timeout=900),
+         drivers="none", append=["kunit.enable=1"], timeout=900, budget=3),
     dict(name="pipeline", script="pipeline.sh", runs=[("pci", "split")], devices="none",
-         drivers="none"),
-    dict(name="rng", script="rng.sh", runs=ALL_TRANSPORTS, devices="rng,rng1", drivers="none"),
+         drivers="none", budget=2),
+    dict(name="rng", script="rng.sh", runs=ALL_TRANSPORTS, devices="rng,rng1", drivers="none",
+         budget=2),
     # virtio-blk on three devices: one queue, two queues, read-only. "blk"
     # tests virtio_blk_rs; "blk-c" runs the same tests on the C virtio_blk,
     # the reference every test must pass on.
+    # Two vCPUs: the num-queues=2 disk gets at most one queue per CPU.
     dict(name="blk", script="blk.sh rust", runs=ALL_TRANSPORTS, devices=BLK_DEVICES,
-         drivers="none", vm_args=BLK_VM_ARGS),
+         drivers="none", vm_args=BLK_VM_ARGS, smp=2, budget=6),
     dict(name="blk-c", script="blk.sh c", runs=ALL_TRANSPORTS, devices=BLK_DEVICES,
-         drivers="none", vm_args=BLK_VM_ARGS, default=False),
+         drivers="none", vm_args=BLK_VM_ARGS, default=False, smp=2, budget=6),
     # "input" tests virtio_input_rs; "input-c" runs the same tests on the C
     # virtio_input, the reference every test must pass on.
     dict(name="input", script="input.sh rust", runs=ALL_TRANSPORTS,
-         devices="keyboard,mouse,tablet", drivers="none"),
+         devices="keyboard,mouse,tablet", drivers="none", budget=4),
     dict(name="input-c", script="input.sh c", runs=ALL_TRANSPORTS,
-         devices="keyboard,mouse,tablet", drivers="none", default=False),
+         devices="keyboard,mouse,tablet", drivers="none", default=False, budget=4),
     # A lying vhost-user rng (build/baddev): oversized, zero and huge used lengths.
     dict(name="badrng", script="badrng.sh", runs=[("pci", "split")], devices="badrng",
-         drivers="none"),
+         drivers="none", budget=2),
     # kernel::virtio with handles that outlive the device (test_modules/virtio_leak_rs).
     dict(name="leak", script="leak.sh", runs=ALL_TRANSPORTS, devices="rng,rng1",
-         drivers="none"),
-    # What the types of kernel::virtio forbid: small modules that must not
-    # build (and a control that must), built on the host against the debug tree.
-    dict(name="mustnotbuild", host=["tools/testing/virtio_rs/mustnotbuild/run.py"],
-         runs=[("pci", "split")], devices="none", drivers="none"),
+         drivers="none", budget=3),
     # One tiny benchmark round: proves the harness works, asserts no speed.
     dict(name="bench-smoke", host=["scripts/bench.py", "--smoke", "--flavour", "debug"],
-         runs=[("pci", "split")], devices="rng", drivers="none"),
+         runs=[("pci", "split")], devices="rng", drivers="none", budget=3),
+    # pci-legacy and packed only with FULL=1: the Rust suites run there, and
+    # compare their features with C's.
     dict(name="c-baseline", script="c_baseline.sh", devices="all", drivers="c",
-         runs=[("pci", "split"), ("pci-legacy", "split"), ("pci", "packed")] +
-         [("mmio", "split", half) for half in MMIO_HALVES]),
+         runs=[("pci", "split")] + [("mmio", "split", half) for half in MMIO_HALVES],
+         full_runs=[("pci-legacy", "split"), ("pci", "packed")], budget=2),
+    # Host-side tests of the harness itself: the splat scanner, the KTAP
+    # counting, and the install branch of scripts/deps.sh against stub
+    # apt/dpkg/cargo.
+    dict(name="splat", host=["scripts/splat_test.py", "--ktap"], ktap=True, budget=1),
+    dict(name="ktap", host=["scripts/check_test.py", "--ktap"], ktap=True, budget=1),
+    dict(name="deps", host=["scripts/deps_test.py", "--ktap"], ktap=True, budget=1),
+    # What the types of kernel::virtio forbid: small modules that must not
+    # build (and a control that must), each built against the debug tree.
+    dict(name="mustnotbuild", host=["tools/testing/virtio_rs/mustnotbuild/run.py"],
+         ktap=True, budget=2),
 ]
 
-SPLAT = re.compile(
-    r"BUG: |WARNING: |kernel BUG at|Oops|Kernel panic|general protection fault|"
-    r"KASAN|UBSAN|possible circular locking|possible recursive locking|"
-    r"inconsistent lock state|suspicious RCU usage|lock inversion|DEBUG_LOCKS_WARN_ON|sleeping function called from invalid context|"
-    r"scheduling while atomic|suspected memory leak|unreferenced object|"
-    r"rust_kernel: panicked|Call Trace:")
-# Lines that mention those words without being a splat.
-NOT_SPLAT = re.compile(r"RCU lockdep checking is enabled|MAX_LOCKDEP|lockdep: .*(per-cpu|"
-                       r"initialized)|Lock dependency validator|kasan: KernelAddressSanitizer|"
-                       r"kmemleak: Kernel memory leak detector initialized")
-
-
-def splats(log):
-    try:
-        with open(log, errors="replace") as f:
-            return [l.rstrip() for l in f if SPLAT.search(l) and not NOT_SPLAT.search(l)]
-    except FileNotFoundError:
-        return ["console log missing"]
+# What one default make check may take in guest time (the sum of the wall
+# times of the runs that boot guests) on a 2-core host; over it, check.py
+# warns. The per-run budgets above are ceilings, not estimates: they add up
+# to more.
+TOTAL_BUDGET = 50
 
 
 def parse_ktap(text, parsed_log):
+    """Counts of KTAP TEXT: (passed, failed, skipped, failed names, skipped
+    (name, reason) pairs). A SKIP must give its reason on its result line
+    ("ok 3 name # SKIP reason"); one that does not is counted as failed, as
+    is an "ok" line with any other directive (kunit_parser would count it
+    as passed)."""
     import kunit_parser
     import kunit_printer
     buf = io.StringIO()
     kunit_parser.stdout = kunit_printer.Printer(buf)
+    # kunit_parser keeps a result's status but not its line: remember the
+    # line on the Test object, to read the SKIP reason back with the
+    # parser's own TEST_RESULT_SKIP expression.
+    parse_result = kunit_parser.parse_test_result
+
+    def parse_test_result(lines, test, expected_num):
+        line = lines.peek() if lines else ""
+        ok = parse_result(lines, test, expected_num)
+        if ok:
+            test.result_line = line
+        return ok
+    kunit_parser.parse_test_result = parse_test_result
     try:
         test = kunit_parser.parse_run_tests(text.splitlines())
     except Exception as e:  # noqa: BLE001 - malformed output is a failure, not a crash
         with open(parsed_log, "w") as f:
             f.write(buf.getvalue() + f"\nparse error: {e}\n")
-        return 0, 1, [f"KTAP output could not be parsed: {e}"]
+        return 0, 1, 0, [f"KTAP output could not be parsed: {e}"], []
+    finally:
+        kunit_parser.parse_test_result = parse_result
     with open(parsed_log, "w") as f:
         f.write(buf.getvalue())
-    failed = []
+    failed, skipped = [], []
+    bad = {"skip": 0, "ok": 0}  # leaves counted as skipped or passed that fail instead
+    TestStatus = kunit_parser.TestStatus
 
-    def walk(t, prefix):
-        name = f"{prefix}/{t.name}" if prefix else t.name
+    def walk(t, prefix, num):
+        # A test without a result line (it crashed, or the output stopped)
+        # has no name: say which one it was.
+        name = t.name or f"test {num} (no result line)"
+        name = f"{prefix}/{name}" if prefix else name
+        line = getattr(t, "result_line", "")
         if not t.subtests:
-            if t.status in (kunit_parser.TestStatus.FAILURE, kunit_parser.TestStatus.TEST_CRASHED):
+            if t.status in (TestStatus.FAILURE, TestStatus.TEST_CRASHED):
                 failed.append(name)
-        for s in t.subtests:
-            walk(s, name if t.name else prefix)
-    walk(test, "")
+            elif t.status == TestStatus.SKIPPED:
+                m = kunit_parser.TEST_RESULT_SKIP.match(line)
+                reason = m.group(5).strip() if m else ""
+                if reason:
+                    skipped.append((name, reason))
+                else:
+                    bad["skip"] += 1
+                    failed.append(f"{name}: SKIP without a reason (the KTAP line must say "
+                                  "'# SKIP <why>')")
+            elif t.status == TestStatus.SUCCESS:
+                m = kunit_parser.TEST_RESULT.match(line)
+                if m and m.group(5):
+                    bad["ok"] += 1
+                    failed.append(f"{name}: unknown directive '{m.group(5).strip()}' (only "
+                                  "'# SKIP <why>' is understood)")
+        for i, s in enumerate(t.subtests, 1):
+            walk(s, name, i)
+    for i, s in enumerate(test.subtests, 1):  # the top level is the parser's "main"
+        walk(s, "", i)
     c = test.counts
-    nfail = c.failed + c.crashed + c.errors
-    if nfail and not failed:
-        failed.append(test.name or "KTAP output")
-    return c.passed, nfail, failed
+    # Each test that failed, crashed or has no result counts once; parse
+    # errors (a bad plan, wrong numbering, no KTAP at all) that no such
+    # test explains count as one failure of the run.
+    nfail = c.failed + c.crashed
+    if c.errors and not nfail:
+        nfail = 1
+        failed.append(f"KTAP output: {c.errors} parse error(s), see parsed.txt"
+                      if test.name != "<missing>" else "no KTAP output")
+    return (c.passed - bad["ok"], nfail + bad["ok"] + bad["skip"], c.skipped - bad["skip"],
+            failed, skipped)
+
+
+def plan(wanted, transport_filter, full):
+    """The runs to do: (suite, transport, ring, devices) tuples, in SUITES order."""
+    runs = []
+    for s in SUITES:
+        if wanted and s["name"] not in wanted:
+            continue
+        if not wanted and not s.get("default", True) and not full:
+            continue
+        if "runs" not in s:  # a host-only suite: no transport to filter on
+            runs.append((s, "host", "", ""))
+            continue
+        for run in s["runs"] + (s.get("full_runs", []) if full else []):
+            transport, ring = run[:2]
+            devices = run[2] if len(run) > 2 else s["devices"]
+            if transport_filter and transport_filter not in (transport, ring):
+                continue
+            runs.append((s, transport, ring, devices))
+    return runs
+
+
+def boots_guest(run):
+    return run[1] != "host"
+
+
+def vcpus(run):
+    return run[0].get("smp", 1) if boots_guest(run) else 1
+
+
+def budget(run):
+    return run[0].get("budget", 10)
+
+
+def describe(run):
+    s, transport, ring, devices = run
+    where = f"{transport}/{ring}" if ring else transport
+    guest = f"smp={vcpus(run)} devices={devices} drivers={s['drivers']}" if boots_guest(run) \
+        else "no guest"
+    return f"{s['name']:14} {where:17} budget {budget(run):2} min  {guest}"
+
+
+def minutes(seconds):
+    return f"{seconds / 60:.1f} min"
+
+
+class Procs:
+    """The running child processes, each in its own session, so that an
+    interrupt reaches scripts/vm and its QEMU only through interrupt()."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.live = set()
+        self.stopping = False
+
+    def run(self, cmd, timeout, **kw):
+        """Runs CMD to its end; after TIMEOUT seconds kills it, status 124."""
+        with self.lock:
+            if self.stopping:
+                raise RuntimeError("interrupted")
+            p = subprocess.Popen(cmd, start_new_session=True, **kw)
+            self.live.add(p)
+        try:
+            out, err = p.communicate(timeout=timeout)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out, err = p.communicate()
+            rc = 124
+        finally:
+            with self.lock:
+                self.live.discard(p)
+        return rc, out, err
+
+    def interrupt(self):
+        """Ctrl-C for every running guest (scripts/vm and its QEMU), then SIGKILL."""
+        with self.lock:
+            self.stopping = True
+            live = list(self.live)
+        for sig, grace in ((signal.SIGINT, 10), (signal.SIGKILL, 5)):
+            for p in live:
+                try:
+                    os.killpg(p.pid, sig)
+                except ProcessLookupError:
+                    pass
+            end = time.time() + grace
+            while any(p.poll() is None for p in live) and time.time() < end:
+                time.sleep(0.2)
+
+
+def run_one(run, tag, rdir, args, procs):
+    """One run, in its own directory; returns its counts and what failed or skipped."""
+    s, transport, ring, devices = run
+    os.makedirs(rdir)
+    res = dict(npass=0, nfail=0, nskip=0, failed=[], skipped=[], t0=time.time())
+    execute = procs.run
+    if "host" in s:
+        with open(os.path.join(rdir, "host.log"), "w") as log:
+            rc, out, _ = execute([sys.executable, *s["host"], "--out", rdir],
+                                 s.get("timeout", 600), cwd=ROOT,
+                                 stdout=subprocess.PIPE if s.get("ktap") else log,
+                                 stderr=log, text=True)
+        why = f"host: killed after its {s.get('timeout', 600)} s timeout" if rc == 124 \
+            else f"host: exit status {rc}"
+        if s.get("ktap"):
+            with open(os.path.join(rdir, "ktap.txt"), "w") as f:
+                f.write(out)
+            n = parse_ktap(out, os.path.join(rdir, "parsed.txt"))
+            res.update(npass=n[0], nfail=n[1], nskip=n[2], failed=n[3], skipped=n[4])
+            if rc != 0 and not n[1]:
+                res["nfail"] += 1
+                res["failed"].append(why)
+        else:
+            ok = rc == 0
+            res.update(npass=int(ok), nfail=int(not ok), failed=[] if ok else [why])
+        res["logs"] = os.path.join(rdir, "host.log") if not s.get("ktap") else rdir + "/"
+        res["dt"] = time.time() - res["t0"]
+        return res
+    console, output = os.path.join(rdir, "console.log"), os.path.join(rdir, "ktap.txt")
+    # Everything else of a run (QMP and control sockets, disk images,
+    # vhost-user sockets, the per-run initrd) is in the run directory that
+    # scripts/vm makes for itself with mkdtemp: parallel guests share nothing.
+    cmd = [os.path.join(ROOT, "scripts/vm"), "--flavour", args.flavour,
+           "--transport", transport, "--ring", ring, "--devices", devices,
+           "--drivers", s["drivers"], "--timeout", str(s.get("timeout", 600)),
+           "--smp", str(s.get("smp", 1)),
+           "--log", console, "--output", output, "--quiet-runner"]
+    for a in s.get("append", []):
+        cmd += ["--append", a]
+    cmd += s.get("vm_args", [])
+    cmd += ["--", f"sh {SELFTESTS}/{s.get('script')}"]
+    # scripts/vm kills a hung guest at the timeout itself; ours is a backstop.
+    rc, _, err = execute(cmd, s.get("timeout", 600) + 300, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    res["dt"] = time.time() - res["t0"]
+    try:
+        with open(output, errors="replace") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    npass, nfail, nskip, failed, skipped = parse_ktap(text, os.path.join(rdir, "parsed.txt"))
+    bad = splats(console)
+    # The run's own test: the guest finished and its console is clean.
+    if rc in (0, 1) and not bad:
+        npass += 1
+    else:
+        nfail += 1
+        why = err.strip().splitlines()[-1] if rc not in (0, 1) and err.strip() \
+            else f"splat in console: {bad[0][:120]}" if bad else f"guest status {rc}"
+        failed.append(f"guest: {why}")
+    res.update(npass=npass, nfail=nfail, nskip=nskip, failed=failed, skipped=skipped,
+               logs=rdir + "/")
+    return res
 
 
 def main():
@@ -134,6 +344,11 @@ def main():
                     "as not run by default)")
     ap.add_argument("--transport", default="", help="only this transport")
     ap.add_argument("--flavour", default="debug")
+    ap.add_argument("--full", action="store_true",
+                    help="the longer matrix: every suite, and the runs --list marks as FULL=1")
+    ap.add_argument("-j", "--jobs", type=int, default=len(os.sched_getaffinity(0)),
+                    help="vCPUs to keep busy, i.e. 1-vCPU guests at a time (default: the "
+                    "number of CPUs)")
     ap.add_argument("--list", action="store_true", help="list the runs and exit")
     args = ap.parse_args()
     names = [s["name"] for s in SUITES]
@@ -143,98 +358,126 @@ def main():
             sys.exit(f"check: unknown suite '{w}' (valid: {', '.join(names)})")
     if args.transport and args.transport not in ("pci", "pci-legacy", "mmio", "packed"):
         sys.exit("check: unknown transport (valid: pci, pci-legacy, mmio, packed)")
-    runs = []
-    for s in SUITES:
-        if wanted and s["name"] not in wanted:
-            continue
-        if not wanted and not s.get("default", True):
-            continue
-        for run in s["runs"]:
-            transport, ring = run[:2]
-            devices = run[2] if len(run) > 2 else s["devices"]
-            if args.transport and args.transport not in (transport, ring):
-                continue
-            runs.append((s, transport, ring, devices))
+    if args.jobs < 1:
+        sys.exit("check: -j needs a positive number")
+    runs = plan(wanted, args.transport, args.full)
+    guest_budget = sum(budget(run) for run in runs if boots_guest(run))
     if args.list:
-        for s, t, r, d in runs:
-            print(f"{s['name']:14} {t}/{r:8} devices={d} drivers={s['drivers']}")
-        extra = [s["name"] for s in SUITES if not s.get("default", True) and s["name"] not in wanted]
-        if extra:
-            print(f"not run by default (name them with --suite): {', '.join(extra)}")
+        for run in runs:
+            print(describe(run))
+        more = [r for r in plan(wanted, args.transport, True) if r not in runs]
+        if more:
+            print("FULL=1 (--full) adds:")
+            for run in more:
+                print(f"  {describe(run)}")
+        print(f"{sum(map(boots_guest, runs))} guest runs; their budgets (ceilings, one run "
+              f"each) add up to {guest_budget} min; check warns when the measured guest time "
+              f"exceeds {TOTAL_BUDGET} min")
         return 0
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    outdir = os.path.join(BUILD, "check", stamp)
-    os.makedirs(outdir)
-    latest = os.path.join(BUILD, "check", "latest")
-    if os.path.islink(latest):
-        os.remove(latest)
-    os.symlink(stamp, latest)
-    total_pass = total_fail = 0
-    failures = []
-    start = time.time()
-    for i, (s, transport, ring, devices) in enumerate(runs, 1):
-        tag = f"{i:02}-{s['name']}-{transport}-{ring}"
-        rdir = os.path.join(outdir, tag)
-        os.makedirs(rdir)
-        console, output = os.path.join(rdir, "console.log"), os.path.join(rdir, "ktap.txt")
-        cmd = [os.path.join(ROOT, "scripts/vm"), "--flavour", args.flavour,
-               "--transport", transport, "--ring", ring, "--devices", devices,
-               "--drivers", s["drivers"], "--timeout", str(s.get("timeout", 600)),
-               "--log", console, "--output", output, "--quiet-runner"]
-        for a in s.get("append", []):
-            cmd += ["--append", a]
-        cmd += s.get("vm_args", [])
-        cmd += ["--", f"sh {SELFTESTS}/{s.get('script')}"]
-        t0 = time.time()
-        if "host" in s:
-            # A host-side harness: one test, passing if it exits 0.
-            with open(os.path.join(rdir, "host.log"), "w") as log:
-                r = subprocess.run([sys.executable, *s["host"], "--out", rdir], cwd=ROOT,
-                                   stdout=log, stderr=subprocess.STDOUT, text=True)
-            ok = r.returncode == 0
-            total_pass += ok
-            total_fail += not ok
-            mark = "ok  " if ok else "FAIL"
-            print(f"[{i:2}/{len(runs)}] {mark} {s['name']:12} {'host':18} "
-                  f"{int(ok):4} passed, {int(not ok)} failed  ({time.time() - t0:.0f} s)", flush=True)
-            if not ok:
-                failures.append(f"{tag}: exit status {r.returncode}")
-                print(f"          logs: {rdir}/host.log", flush=True)
-            continue
-        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        dt = time.time() - t0
+    os.makedirs(os.path.join(BUILD, "check"), exist_ok=True)
+    for n in range(100):  # two checks started in the same second get two directories
         try:
-            with open(output, errors="replace") as f:
-                text = f.read()
-        except FileNotFoundError:
-            text = ""
-        npass, nfail, failed = parse_ktap(text, os.path.join(rdir, "parsed.txt"))
-        bad = splats(console)
-        # The run's own test: the guest finished and its console is clean.
-        guest_ok = r.returncode in (0, 1) and not bad
-        if guest_ok:
-            npass += 1
-        else:
-            nfail += 1
-            why = r.stderr.strip().splitlines()[-1] if r.returncode not in (0, 1) and r.stderr.strip() \
-                else f"splat in console: {bad[0][:120]}" if bad else f"guest status {r.returncode}"
-            failed.append(f"guest: {why}")
-        total_pass += npass
-        total_fail += nfail
-        mark = "ok  " if not nfail else "FAIL"
-        print(f"[{i:2}/{len(runs)}] {mark} {s['name']:12} {transport + '/' + ring:18} "
-              f"{npass:4} passed, {nfail} failed  ({dt:.0f} s)", flush=True)
-        for f in failed:
-            print(f"          not ok: {f}", flush=True)
-            failures.append(f"{tag}: {f}")
-        if nfail:
-            print(f"          logs: {rdir}/", flush=True)
-    print(f"check: {len(runs)} guest runs in {time.time() - start:.0f} s; logs in {outdir}")
-    for f in failures:  # all in one place, for a long run
+            os.mkdir(os.path.join(BUILD, "check", f"{stamp}-{n}" if n else stamp))
+            break
+        except FileExistsError:
+            continue
+    stamp = f"{stamp}-{n}" if n else stamp
+    outdir = os.path.join(BUILD, "check", stamp)
+    latest = os.path.join(BUILD, "check", "latest")
+    os.symlink(stamp, f"{latest}.{os.getpid()}")
+    os.replace(f"{latest}.{os.getpid()}", latest)
+    if any(map(boots_guest, runs)):
+        import vm  # scripts/vm.py: probe KVM once, not in every parallel guest
+        vm.kvm_works()
+    print(f"check: {len(runs)} run(s), -j{args.jobs}: {args.jobs} vCPU(s) busy at a time, 1 per "
+          f"guest unless the suite asks for more; logs in {outdir}", flush=True)
+    total = dict(npass=0, nfail=0, nskip=0)
+    failures, skips, warnings = [], [], []
+    guest_time = 0.0
+    start = time.time()
+    # Guests with more vCPUs first, then the longest budget first, and in
+    # that order strictly: a 2-vCPU guest waiting for both CPUs is not
+    # overtaken by 1-vCPU guests (it would wait until they are all done and
+    # then run alone), and a long run does not start last.
+    pending = sorted(enumerate(runs, 1), key=lambda ir: (-vcpus(ir[1]), -budget(ir[1])))
+    running = {}
+    procs = Procs()
+    free = args.jobs
+    finished = 0
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_signal)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs)
+    try:
+        while pending or running:
+            while pending:
+                item = pending[0]
+                i, run = item
+                cost = min(vcpus(run), args.jobs)
+                if cost > free:
+                    break
+                s, transport, ring, _ = run
+                tag = f"{i:02}-{s['name']}-{transport}" + (f"-{ring}" if ring else "")
+                fut = pool.submit(run_one, run, tag, os.path.join(outdir, tag), args, procs)
+                running[fut] = (tag, run, cost)
+                pending.pop(0)
+                free -= cost
+            done, _ = concurrent.futures.wait(running,
+                                              return_when=concurrent.futures.FIRST_COMPLETED)
+            for fut in done:
+                tag, run, cost = running.pop(fut)
+                free += cost
+                finished += 1
+                s, transport, ring, _ = run
+                try:
+                    res = fut.result()
+                except Exception as e:  # noqa: BLE001 - a harness error fails the run only
+                    res = dict(npass=0, nfail=1, nskip=0, failed=[f"harness: {e!r}"],
+                               skipped=[], dt=0.0, logs=os.path.join(outdir, tag))
+                if boots_guest(run):
+                    guest_time += res["dt"]
+                for k in total:
+                    total[k] += res[k]
+                mark = "ok  " if not res["nfail"] else "FAIL"
+                where = f"{transport}/{ring}" if ring else transport
+                print(f"[{finished:2}/{len(runs)}] {mark} {s['name']:12} {where:18} "
+                      f"{res['npass']:4} passed, {res['nfail']} failed, {res['nskip']} skipped"
+                      f"  ({res['dt']:.0f} s)", flush=True)
+                for f in res["failed"]:
+                    print(f"          not ok: {f}", flush=True)
+                    failures.append(f"{tag}: {f}")
+                skips += [f"{tag}: {n}: {why}" for n, why in res["skipped"]]
+                if res["nfail"]:
+                    print(f"          logs: {res['logs']}", flush=True)
+                if res["dt"] > budget(run) * 60:
+                    w = f"{tag} took {minutes(res['dt'])}, over the {budget(run)} min budget " \
+                        f"of {s['name']}"
+                    print(f"          warning: {w}", flush=True)
+                    warnings.append(w)
+    except KeyboardInterrupt:
+        print("check: interrupted; stopping the running guests", file=sys.stderr, flush=True)
+        procs.interrupt()
+        pool.shutdown(wait=True, cancel_futures=True)
+        return 130
+    pool.shutdown()
+    wall = time.time() - start
+    guests = sum(map(boots_guest, runs))
+    print(f"check: {len(runs)} run(s) ({guests} in guests) in {minutes(wall)} of wall time, "
+          f"-j{args.jobs}; guest time {minutes(guest_time)}; logs in {outdir}")
+    if guest_time > TOTAL_BUDGET * 60:
+        warnings.append(f"guest time {minutes(guest_time)} is over make check's {TOTAL_BUDGET} "
+                        "min budget: move runs that are not essential behind FULL=1")
+    for w in warnings:  # timings are no test: warnings, not failures
+        print(f"check: warning: {w}")
+    for sk in skips:  # all in one place, for a long run
+        print(f"check: skipped: {sk}")
+    for f in failures:
         print(f"check: not ok: {f}")
-    print(f"{total_pass} passed, {total_fail} failed")
-    return 1 if total_fail else 0
+    print(f"{total['npass']} passed, {total['nfail']} failed, {total['nskip']} skipped")
+    return 1 if total["nfail"] else 0
 
 
 if __name__ == "__main__":

@@ -201,7 +201,7 @@ if have_module $OTHER; then
 		echo $d1 >"$(driver_dir $OTHER)/unbind" && rmmod $OTHER &&
 		echo $d1 >"$(driver_dir $DRV)/bind" && all_bound_by $DRV'
 else
-	ktap_test_skip "with $OTHER bound to one device, the names stay apart ($OTHER is not built)"
+	vrs_skip "with $OTHER bound to one device, the names stay apart" "$OTHER is not built"
 fi
 
 vrs_test "dd: 8 MiB written with O_DIRECT read back identical" '
@@ -320,9 +320,9 @@ vrs_test "after resume: that data reads back, new writes read back, the read-onl
 
 # Features: ours first, then C on the same devices (not with C itself).
 if [ "$KIND" = c ]; then
-	ktap_test_skip "features identical to the C driver's (this run tests the C driver itself)"
+	vrs_skip "features identical to the C driver's" "this run tests the C driver itself"
 elif ! have_module virtio_blk; then
-	ktap_test_skip "features identical to the C driver's (virtio_blk is not built)"
+	vrs_skip "features identical to the C driver's" "virtio_blk is not built"
 else
 	vrs_test "features identical to the C driver's, on all three" '
 		for d in $D0 $D1 $D2; do cat $d/features; done >$TMP/features.$DRV
@@ -373,7 +373,7 @@ geometry() { fdisk -l "/dev/$1" 2>/dev/null | grep -i "heads"; }
 if [ "$KIND" = c ]; then
 	vrs_test "getgeo: HDIO_GETGEO reports a geometry" 'g=$(geometry "$(disk_of $D0)"); echo "$g"; test -n "$g"'
 elif ! have_module virtio_blk; then
-	ktap_test_skip "getgeo: the geometry C reports (virtio_blk is not built)"
+	vrs_skip "getgeo: the geometry C reports" "virtio_blk is not built"
 else
 	vrs_test "getgeo: the geometry C reports" '
 		g=$(geometry "$(disk_of $D0)")
@@ -385,9 +385,9 @@ fi
 
 # Hot-unplug of blk1 (two queues) under fio (PCI only: virtio-mmio does not unplug).
 if [ "$VRS_TRANSPORT" = mmio ]; then
-	ktap_test_skip "device_del of a disk under fio: the device and the disk go away (virtio-mmio has no hot-unplug)"
-	ktap_test_skip "fio gets an I/O error and exits (virtio-mmio has no hot-unplug)"
-	ktap_test_skip "the other disks still work after the unplug (virtio-mmio has no hot-unplug)"
+	vrs_skip "device_del of a disk under fio: the device and the disk go away" "virtio-mmio has no hot-unplug"
+	vrs_skip "fio gets an I/O error and exits" "virtio-mmio has no hot-unplug"
+	vrs_skip "the other disks still work after the unplug" "virtio-mmio has no hot-unplug"
 else
 	vrs_test "device_del of a disk under fio: the device and the disk go away" '
 		n=$(disk_of $D1)

@@ -87,9 +87,9 @@ vrs_test "after resume both are registered and read" '
 
 # Hot-unplug of rng1 while a reader waits on it (PCI only: virtio-mmio does not unplug).
 if [ "$VRS_TRANSPORT" = mmio ]; then
-	ktap_test_skip "device_del while a reader is blocked (virtio-mmio has no hot-unplug)"
-	ktap_test_skip "the reader returns after the unplug"
-	ktap_test_skip "the remaining device still reads"
+	vrs_skip "device_del while a reader is blocked" "virtio-mmio has no hot-unplug"
+	vrs_skip "the reader returns after the unplug" "virtio-mmio has no hot-unplug"
+	vrs_skip "the remaining device still reads" "virtio-mmio has no hot-unplug"
 else
 	vrs_test "device_del while a reader is blocked" '
 		use_rng $RS.$N1
