@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Build baddev, the lying vhost-user virtio-rng backend that the badrng
-# selftest needs (tools/testing/virtio_rs/baddev), into build/baddev.
-# Idempotent: cargo rebuilds only what changed, and the binary is copied
-# only when it differs. scripts/vm runs this itself for --devices badrng.
+# Build baddev, the lying vhost-user backends (virtio-rng and virtio-blk) that
+# the badrng and blk-lies selftests need (tools/testing/virtio_rs/baddev),
+# into build/baddev. Idempotent: cargo rebuilds only what changed, and the
+# binary is copied only when it differs. scripts/vm runs this itself for
+# --devices badrng and badblk:PRESET.
 #
 # usage: scripts/baddev.sh
 set -euo pipefail
@@ -16,9 +17,10 @@ OUT=$BUILD/baddev
 export CARGO_TARGET_DIR=$BUILD/baddev-target
 
 command -v cargo >/dev/null || die "cargo is missing: run scripts/deps.sh (or make check)"
-step "building baddev (the lying vhost-user rng backend) into ${OUT#"$ROOT"/}"
+step "building baddev (the lying vhost-user backends) into ${OUT#"$ROOT"/}"
 cargo build --quiet --release --locked -j "$JOBS" --manifest-path "$SRC/Cargo.toml"
+# A private temporary name: make check runs guests, and so this, in parallel.
 if ! cmp -s "$CARGO_TARGET_DIR/release/baddev" "$OUT"; then
-	install -m 755 "$CARGO_TARGET_DIR/release/baddev" "$OUT.tmp"
-	mv "$OUT.tmp" "$OUT"
+	install -m 755 "$CARGO_TARGET_DIR/release/baddev" "$OUT.tmp.$$"
+	mv "$OUT.tmp.$$" "$OUT"
 fi

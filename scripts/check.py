@@ -77,6 +77,20 @@ SUITES = [
     # A lying vhost-user rng (build/baddev): oversized, zero and huge used lengths.
     dict(name="badrng", script="badrng.sh", runs=[("pci", "split")], devices="badrng",
          drivers="none", budget=2),
+    # Lying vhost-user disks (build/baddev), one per config preset (serial =
+    # preset): the driver refuses each probe cleanly or clamps the value.
+    # "blk-lies-c" runs the same on the C virtio_blk; on these lies C is
+    # recorded in Documentation/hardening.rst, not required. A probe that
+    # crashes holds its device lock for good, and the guest cannot reboot:
+    # a shorter hard limit than the default (a healthy run takes 2-4 min).
+    dict(name="blk-lies", script="blk_lies.sh rust", runs=[("pci", "split")],
+         devices="badblk:honest,badblk:blk-size-0,badblk:blk-size-3,badblk:blk-size-2g,"
+         "badblk:pbexp-63,badblk:align-255,badblk:io-sizes,badblk:seg-max-0,badblk:capacity-2e63",
+         drivers="none", budget=4, timeout=420),
+    dict(name="blk-lies-c", script="blk_lies.sh c", runs=[("pci", "split")],
+         devices="badblk:honest,badblk:blk-size-0,badblk:blk-size-3,badblk:blk-size-2g,"
+         "badblk:pbexp-63,badblk:align-255,badblk:io-sizes,badblk:seg-max-0,badblk:capacity-2e63",
+         drivers="none", default=False, budget=4, timeout=420),
     # kernel::virtio with handles that outlive the device (test_modules/virtio_leak_rs).
     dict(name="leak", script="leak.sh", runs=ALL_TRANSPORTS, devices="rng,rng1",
          drivers="none", budget=3),

@@ -51,8 +51,16 @@ DEVICES = {
     "gpu": ("virtio-gpu", "", []),
     # A lying virtio-rng: vhost-user, served by build/baddev (pci, split rings only).
     "badrng": ("vhost-user-rng", ",chardev=badrngchr0", []),
+    # badblk:PRESET, a virtio-blk RAM disk whose config space lies: vhost-user, one
+    # build/baddev per disk (pci, split rings only). "{k}" is the disk's number.
+    "badblk": ("vhost-user-blk", ",chardev=badblkchr{k},num-queues=1", []),
 }
 BADRNG_LIES = ("cycle", "honest", "oversize", "zero", "huge")
+# The --config presets of `baddev blk` (tools/testing/virtio_rs/baddev/src/blk.rs).
+BADBLK_PRESETS = ("honest", "blk-size-0", "blk-size-3", "blk-size-2g", "pbexp-63", "align-255",
+                  "io-sizes", "seg-max-0", "capacity-2e63")
+# Devices served by build/baddev over vhost-user.
+VHOST_USER = ("badrng", "badblk")
 GROUPS = {"input": ["keyboard", "mouse", "tablet"]}
 ALL = ["rng", "blk", "net", "console", "balloon", "scsi", "9p", "keyboard", "mouse",
        "tablet", "gpu"]
@@ -65,6 +73,18 @@ def die(msg, code=2):
     sys.exit(code)
 
 
+def device_base(name):
+    """The DEVICES key of a --devices name: rng2 -> rng, badblk:honest -> badblk."""
+    if name.startswith("badblk:"):
+        return "badblk"
+    return name if name in DEVICES else name.rstrip("0123456789")
+
+
+def badblk_index(devs, name):
+    """The number of badblk device NAME: its place among the badblk devices."""
+    return [d for d in devs if device_base(d) == "badblk"].index(name)
+
+
 def parse_devices(spec):
     if spec == "all":
         return list(ALL)
@@ -73,14 +93,22 @@ def parse_devices(spec):
     out = []
     for name in spec.split(","):
         name = name.strip()
-        base = name.rstrip("0123456789") if name not in DEVICES else name
+        base = device_base(name)
         if name in GROUPS:
             out += GROUPS[name]
+        elif base == "badblk":
+            preset = name.partition(":")[2]
+            if preset not in BADBLK_PRESETS:
+                die(f"badblk needs a config preset, badblk:PRESET, and '{preset}' is none "
+                    f"(valid: {', '.join(BADBLK_PRESETS)})")
+            if name in out:
+                die(f"{name} is given twice: each badblk preset can be used once")
+            out.append(name)
         elif base in DEVICES:
             out.append(name)
         else:
-            die(f"unknown device '{name}' (valid: {', '.join(ALL + list(GROUPS))}, badrng, all, none;"
-                " add a digit for a second one, e.g. rng,rng2)")
+            die(f"unknown device '{name}' (valid: {', '.join(ALL + list(GROUPS))}, badrng, "
+                "badblk:PRESET, all, none; add a digit for a second one, e.g. rng,rng2)")
     return out
 
 
@@ -154,12 +182,15 @@ def qemu_device_args(args, devs, run):
     pci = args.transport != "mmio"
     suffix = "-pci" if pci else "-device"
     for i, name in enumerate(devs):
-        base = name if name in DEVICES else name.rstrip("0123456789")
+        base = device_base(name)
         qdev, props, extra = DEVICES[base]
         n = "" if name == base else name[len(base):]
         # QEMU ids start with a letter: "9p" becomes "fs9p".
         dev_id = f"{'fs' if base[0].isdigit() else ''}{base}{n or 0}"
-        if n:  # a second device of a kind: give it its own backend ids
+        if base == "badblk":  # badblk:PRESET: numbered in order, badblk0, badblk1, ...
+            k = badblk_index(devs, name)
+            n, dev_id, props = "", f"badblk{k}", props.format(k=k)
+        elif n:  # a second device of a kind: give it its own backend ids
             props = props.replace("0", n)
             extra = [e.replace("0,", f"{n},").replace("0.img", f"{n}.img").replace("/9p", f"/9p{n}")
                      .replace("id=netdev0", f"id=netdev{n}").replace("id=fsdev0", f"id=fsdev{n}")
@@ -197,37 +228,47 @@ def qemu_device_args(args, devs, run):
                       "-device", f"virtserialport,bus={dev_id}.0,chardev=vcon{n or 0},name=vrs.port{n or 0}"]
         if base == "badrng":
             qargs += ["-chardev", f"socket,id=badrngchr{n or 0},path={run}/badrng{n or 0}.sock"]
-    if any(d.rstrip("0123456789") == "badrng" for d in devs):
+        if base == "badblk":
+            qargs += ["-chardev", f"socket,id=badblkchr{k},path={run}/badblk{k}.sock"]
+    if any(device_base(d) in VHOST_USER for d in devs):
         # vhost-user: the backend maps guest memory, so it must be shareable.
         qargs += ["-object", f"memory-backend-memfd,id=vrsmem,size={args.mem}M,share=on",
                   "-numa", "node,memdev=vrsmem"]
     return qargs
 
 
-def start_badrng(args, run):
-    """Starts one baddev backend per badrng device, listening before QEMU connects."""
+def start_baddev(args, run):
+    """Starts one baddev backend per badrng and badblk device, listening before QEMU
+    connects. Each logs to <console log>-badrngN.log or -badblkN.log."""
     procs = []
+    baddev = os.path.join(BUILD, "baddev")
     for name in args.devs:
-        if name.rstrip("0123456789") != "badrng":
+        base = device_base(name)
+        if base == "badrng":
+            tag = f"badrng{name[len('badrng'):] or '0'}"
+            sock = os.path.join(run, f"{tag}.sock")
+            argv = [baddev, "--socket", sock, "--lie", args.badrng_lie]
+        elif base == "badblk":
+            tag = f"badblk{badblk_index(args.devs, name)}"
+            sock = os.path.join(run, f"{tag}.sock")
+            argv = [baddev, "blk", "--socket", sock, "--config", name.partition(":")[2]]
+        else:
             continue
-        n = name[len("badrng"):] or "0"
-        sock = os.path.join(run, f"badrng{n}.sock")
-        log = f"{os.path.splitext(args.log)[0]}-badrng{n}.log"
+        log = f"{os.path.splitext(args.log)[0]}-{tag}.log"
         with open(log, "w") as f:
-            p = subprocess.Popen([os.path.join(BUILD, "baddev"), "--socket", sock,
-                                  "--lie", args.badrng_lie], stdout=f, stderr=subprocess.STDOUT)
+            p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT)
         procs.append(p)
         for _ in range(100):
             if os.path.exists(sock) or p.poll() is not None:
                 break
             time.sleep(0.1)
         if not os.path.exists(sock):
-            stop_badrng(procs)
+            stop_baddev(procs)
             die(f"baddev did not start listening on {sock}; its log: {log}", 125)
     return procs
 
 
-def stop_badrng(procs):
+def stop_baddev(procs):
     for p in procs:  # each exits by itself when QEMU hangs up
         try:
             p.wait(timeout=5)
@@ -346,7 +387,7 @@ async def run(args, cmd):
     qmp = args.qmp or os.path.join(run_dir, "qmp.sock")
     guest = Guest(args)
     server = await asyncio.start_unix_server(guest.control, path=ctl)
-    badrng = start_badrng(args, run_dir)
+    baddevs = start_baddev(args, run_dir)
     qcmd = ["qemu-system-x86_64", *machine, *accel, "-smp", str(args.smp), "-m", str(args.mem),
             "-nodefaults", "-no-reboot", "-display", "none", "-vga", "none",
             "-kernel", kernel_path(args.flavour), "-initrd", initrd, "-append", " ".join(append),
@@ -384,7 +425,7 @@ async def run(args, cmd):
         return 124
     finally:
         server.close()
-        stop_badrng(badrng)
+        stop_baddev(baddevs)
         if guest.qmp is not None:
             try:
                 await guest.qmp.disconnect()
@@ -415,7 +456,10 @@ def main():
     ap.add_argument("--ring", default="split", help=f"{', '.join(RINGS)}")
     ap.add_argument("--devices", default="all",
                     help=f"comma-separated: {', '.join(ALL)}, input (=keyboard,mouse,tablet), "
-                    "all, none; a trailing digit adds another of a kind (rng,rng1)")
+                    "all, none; a trailing digit adds another of a kind (rng,rng1). Lying "
+                    "vhost-user devices served by build/baddev (pci/split only): badrng (see "
+                    "--badrng-lie) and badblk:PRESET, a virtio-blk RAM disk whose config space "
+                    f"lies, one backend per disk, its serial the preset ({', '.join(BADBLK_PRESETS)})")
     ap.add_argument("--drivers", default="mixed",
                     help="rust: load the Rust drivers; c: the C drivers; mixed: Rust where "
                     "one exists, C otherwise; none")
@@ -462,10 +506,12 @@ def main():
     if args.transport == "mmio" and len(args.devs) > 8:
         die(f"mmio (microvm) has 8 virtio-mmio slots and {len(args.devs)} devices were asked for:"
             " pass --devices with at most 8 (e.g. --devices rng,blk,net)")
-    if any(d.rstrip("0123456789") == "badrng" for d in args.devs):
+    lying = sorted({device_base(d) for d in args.devs} & set(VHOST_USER))
+    if lying:
         if args.transport != "pci" or args.ring != "split":
-            die("badrng (vhost-user-rng) needs --transport pci --ring split: the backend has no "
-                "packed rings, and mmio/legacy are not needed to test a lying device")
+            die(f"{' and '.join(lying)} (vhost-user) need{'s' if len(lying) == 1 else ''} "
+                "--transport pci --ring split: baddev has no packed rings, and mmio/legacy are "
+                "not needed to test a lying device")
         if subprocess.run([os.path.join(ROOT, "scripts/baddev.sh")],
                           stdout=subprocess.DEVNULL).returncode != 0:
             die("scripts/baddev.sh failed")

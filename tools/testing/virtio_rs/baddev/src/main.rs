@@ -1,299 +1,134 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! baddev: a virtio-rng device that lies, as a vhost-user backend.
+//! baddev: virtio devices that lie, as vhost-user backends.
 //!
-//! QEMU's own devices never report a wrong used length, so a guest driver's checks of it are
-//! never exercised. This backend serves the one queue of a virtio-rng device
-//! (`-device vhost-user-rng-pci`): it fills every writable byte of each request with 0x5a
-//! (`Z`, not random: the guest can tell the device's bytes from anything else), and then
-//! reports a used length chosen by `--lie`:
+//! QEMU's own devices are honest, so a guest driver's checks of what a device hands over are
+//! never exercised. baddev plays a device on one of QEMU's vhost-user frontends and lies in a
+//! chosen way. Two models:
 //!
-//! - `honest`: the size of the writable buffers, as a real device would;
-//! - `oversize`: twice that (at least one byte more);
-//! - `zero`: 0, although it wrote the whole buffer;
-//! - `huge`: 0xffffffff;
-//! - `cycle`: honest, oversize, zero, huge, honest, ... request by request.
+//! - `rng` ([`rng`], `-device vhost-user-rng-pci`): a virtio-rng device that reports wrong
+//!   used lengths (`--lie`);
+//! - `blk` ([`blk`], `-device vhost-user-blk-pci`): an honest 8 MiB RAM disk whose config
+//!   space lies (`--config`).
 //!
-//! usage: baddev --socket PATH [--lie MODE]
+//! usage:
 //!
-//! It listens on PATH, serves one connection and exits when the frontend (QEMU) goes away,
-//! printing how many requests it answered and with which lie.
+//! ```text
+//! baddev [rng] --socket PATH [--lie honest|oversize|zero|huge|cycle]
+//! baddev blk --socket PATH --config PRESET
+//! ```
+//!
+//! Without a model name, baddev is the rng (its original command line). It listens on PATH,
+//! serves one connection and exits when the frontend (QEMU) goes away, printing what it was
+//! asked and how it answered. Split rings only.
+
+mod blk;
+mod rng;
 
 use std::io;
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 
-use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
 use vhost_user_backend::{VhostUserBackendMut, VhostUserDaemon, VringRwLock, VringT};
-use virtio_bindings::bindings::virtio_config::VIRTIO_F_VERSION_1;
-use virtio_bindings::bindings::virtio_ring::{
-    VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC,
+use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
+use vmm_sys_util::event::{
+    new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier,
 };
-use virtio_queue::QueueOwnedT;
-use vm_memory::{Bytes, GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap};
-use vmm_sys_util::epoll::EventSet;
 
-/// The byte written everywhere the device may write.
-const FILL: u8 = 0x5a;
-/// The ring size offered to the frontend (QEMU's vhost-user-rng asks for 4).
-const QUEUE_SIZE: usize = 1024;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Lie {
-    Honest,
-    Oversize,
-    Zero,
-    Huge,
-}
-
-const LIES: [Lie; 4] = [Lie::Honest, Lie::Oversize, Lie::Zero, Lie::Huge];
-
-impl Lie {
-    fn name(self) -> &'static str {
-        match self {
-            Lie::Honest => "honest",
-            Lie::Oversize => "oversize",
-            Lie::Zero => "zero",
-            Lie::Huge => "huge",
-        }
-    }
-
-    /// The used length to report for a request whose writable buffers hold `cap` bytes, all
-    /// of which were written.
-    fn used_len(self, cap: u32) -> u32 {
-        match self {
-            Lie::Honest => cap,
-            Lie::Oversize => cap.saturating_mul(2).max(cap.saturating_add(1)),
-            Lie::Zero => 0,
-            Lie::Huge => u32::MAX,
-        }
-    }
-}
-
-/// `--lie`: one lie for every request, or all of them in turn.
-#[derive(Clone, Copy, Debug)]
-enum Mode {
-    Always(Lie),
-    Cycle,
-}
-
-impl Mode {
-    fn parse(s: &str) -> Option<Mode> {
-        if s == "cycle" {
-            return Some(Mode::Cycle);
-        }
-        LIES.iter()
-            .find(|l| l.name() == s)
-            .map(|&l| Mode::Always(l))
-    }
-
-    fn lie(self, request: u64) -> Lie {
-        match self {
-            Mode::Always(l) => l,
-            Mode::Cycle => LIES[(request % LIES.len() as u64) as usize],
-        }
-    }
-}
-
-struct BadRng {
-    mode: Mode,
-    event_idx: bool,
-    mem: Option<GuestMemoryAtomic<GuestMemoryMmap>>,
-    /// Requests answered, per lie (indexed like `LIES`).
-    answered: [u64; 4],
-    /// Chains that were not a plain writable buffer: returned with length 0.
-    malformed: u64,
-}
-
-impl BadRng {
-    fn requests(&self) -> u64 {
-        self.answered.iter().sum()
-    }
-
-    /// Answers every available request; returns whether any was answered.
-    fn process_queue(&mut self, vring: &VringRwLock) -> io::Result<bool> {
-        let mem = self
-            .mem
-            .as_ref()
-            .ok_or_else(|| io::Error::other("queue kicked before the memory table was set"))?
-            .memory();
-        let chains: Vec<_> = vring
-            .get_mut()
-            .get_queue_mut()
-            .iter(mem.clone())
-            .map_err(|e| io::Error::other(format!("bad available ring: {e:?}")))?
-            .collect();
-        let any = !chains.is_empty();
-        for chain in chains {
-            let head = chain.head_index();
-            let mut cap: u32 = 0;
-            let mut ok = true;
-            for desc in chain.clone() {
-                if !desc.is_write_only() {
-                    ok = false;
-                    continue;
-                }
-                let fill = vec![FILL; desc.len() as usize];
-                if mem.write_slice(&fill, desc.addr()).is_err() {
-                    ok = false;
-                    continue;
-                }
-                cap = cap.saturating_add(desc.len());
-            }
-            let len = if ok {
-                let n = self.requests();
-                let lie = self.mode.lie(n);
-                self.answered[LIES.iter().position(|&l| l == lie).unwrap_or(0)] += 1;
-                let len = lie.used_len(cap);
-                if n < 8 {
-                    eprintln!(
-                        "baddev: request {}: wrote {cap} bytes, reported {len} ({})",
-                        n + 1,
-                        lie.name()
-                    );
-                }
-                len
-            } else {
-                self.malformed += 1;
-                0
-            };
-            vring
-                .add_used(head, len)
-                .map_err(|e| io::Error::other(format!("add_used: {e:?}")))?;
-        }
-        Ok(any)
-    }
-}
-
-impl VhostUserBackendMut for BadRng {
-    type Bitmap = ();
-    type Vring = VringRwLock;
-
-    fn num_queues(&self) -> usize {
-        1
-    }
-
-    fn max_queue_size(&self) -> usize {
-        QUEUE_SIZE
-    }
-
-    fn features(&self) -> u64 {
-        (1 << VIRTIO_F_VERSION_1)
-            | (1 << VIRTIO_RING_F_INDIRECT_DESC)
-            | (1 << VIRTIO_RING_F_EVENT_IDX)
-            | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits()
-    }
-
-    fn protocol_features(&self) -> VhostUserProtocolFeatures {
-        VhostUserProtocolFeatures::MQ
-    }
-
-    fn set_event_idx(&mut self, enabled: bool) {
-        self.event_idx = enabled;
-    }
-
-    fn update_memory(&mut self, mem: GuestMemoryAtomic<GuestMemoryMmap>) -> io::Result<()> {
-        self.mem = Some(mem);
-        Ok(())
-    }
-
-    fn handle_event(
-        &mut self,
-        device_event: u16,
-        evset: EventSet,
-        vrings: &[VringRwLock],
-        _thread_id: usize,
-    ) -> io::Result<()> {
-        if evset != EventSet::IN || device_event != 0 {
-            return Err(io::Error::other(format!(
-                "unexpected event {device_event} ({evset:?})"
-            )));
-        }
-        let vring = &vrings[0];
-        if self.event_idx {
-            // The queue reads the available index once per iteration: go on until
-            // re-enabling notifications finds nothing new.
-            loop {
-                vring
-                    .disable_notification()
-                    .map_err(|e| io::Error::other(format!("{e:?}")))?;
-                self.process_queue(vring)?;
-                if !vring
-                    .enable_notification()
-                    .map_err(|e| io::Error::other(format!("{e:?}")))?
-                {
-                    break;
-                }
-            }
-            if vring
-                .needs_notification()
-                .map_err(|e| io::Error::other(format!("{e:?}")))?
-            {
-                vring.signal_used_queue()?;
-            }
-        } else if self.process_queue(vring)? {
-            vring.signal_used_queue()?;
-        }
-        Ok(())
-    }
-}
-
-fn usage() -> ExitCode {
-    eprintln!("usage: baddev --socket PATH [--lie honest|oversize|zero|huge|cycle]");
-    ExitCode::from(2)
-}
-
-fn main() -> ExitCode {
-    let mut socket = None;
-    let mut mode = Mode::Always(Lie::Oversize);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--socket", Some(path)) => socket = Some(path),
-            ("--lie", Some(m)) => match Mode::parse(&m) {
-                Some(m) => mode = m,
-                None => return usage(),
-            },
-            _ => return usage(),
-        }
-    }
-    let Some(socket) = socket else {
-        return usage();
-    };
-    let backend = Arc::new(RwLock::new(BadRng {
-        mode,
-        event_idx: false,
-        mem: None,
-        answered: [0; 4],
-        malformed: 0,
-    }));
+/// Serves one vhost-user connection on `socket` with `backend`, until the frontend hangs up.
+fn serve<B>(socket: &str, backend: Arc<RwLock<B>>) -> ExitCode
+where
+    B: VhostUserBackendMut<Bitmap = (), Vring = VringRwLock> + 'static,
+{
     let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
-    let mut daemon = match VhostUserDaemon::new("baddev".to_string(), backend.clone(), mem) {
+    let mut daemon = match VhostUserDaemon::new("baddev".to_string(), backend, mem) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("baddev: {e}");
             return ExitCode::FAILURE;
         }
     };
-    eprintln!("baddev: listening on {socket}, lie={mode:?}");
-    let result = daemon.serve(&socket);
-    let b = backend.read().unwrap();
-    let counts: Vec<String> = LIES
-        .iter()
-        .zip(b.answered)
-        .map(|(l, n)| format!("{}={n}", l.name()))
-        .collect();
-    eprintln!(
-        "baddev: answered {} requests ({}), {} malformed",
-        b.requests(),
-        counts.join(" "),
-        b.malformed
-    );
-    match result {
+    match daemon.serve(socket) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("baddev: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The exit event of a model's vring worker thread: without one, the worker never returns
+/// and dropping the daemon after the frontend hung up would wait for it forever.
+fn exit_event() -> Option<(EventConsumer, EventNotifier)> {
+    new_event_consumer_and_notifier(EventFlag::NONBLOCK).ok()
+}
+
+/// Answers what is available on `vring` with `process` (which returns whether it answered
+/// anything), and notifies the driver as `VIRTIO_RING_F_EVENT_IDX` (`event_idx`) says.
+fn drain(
+    vring: &VringRwLock,
+    event_idx: bool,
+    mut process: impl FnMut(&VringRwLock) -> io::Result<bool>,
+) -> io::Result<()> {
+    let err = |e| io::Error::other(format!("{e:?}"));
+    if !event_idx {
+        if process(vring)? {
+            vring.signal_used_queue()?;
+        }
+        return Ok(());
+    }
+    // The queue reads the available index once per iteration: go on until re-enabling
+    // notifications finds nothing new.
+    loop {
+        vring.disable_notification().map_err(err)?;
+        process(vring)?;
+        if !vring.enable_notification().map_err(err)? {
+            break;
+        }
+    }
+    if vring.needs_notification().map_err(err)? {
+        vring.signal_used_queue()?;
+    }
+    Ok(())
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: baddev [rng] --socket PATH [--lie {}]\n       baddev blk --socket PATH --config {}",
+        rng::LIE_NAMES,
+        blk::PRESET_NAMES.join("|")
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let model = match args.first().map(String::as_str) {
+        Some(m @ ("rng" | "blk")) => {
+            let m = m.to_string();
+            args.remove(0);
+            m
+        }
+        // The original command line: `baddev --socket PATH [--lie MODE]` is the rng.
+        _ => "rng".to_string(),
+    };
+    let option = if model == "rng" { "--lie" } else { "--config" };
+    let (mut socket, mut value) = (None, None);
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        match (arg.as_str(), it.next()) {
+            ("--socket", Some(path)) => socket = Some(path),
+            (o, Some(v)) if o == option => value = Some(v),
+            _ => return usage(),
+        }
+    }
+    let Some(socket) = socket else {
+        return usage();
+    };
+    let result = if model == "rng" {
+        rng::run(&socket, value.as_deref().unwrap_or("oversize"))
+    } else {
+        value.and_then(|preset| blk::run(&socket, &preset))
+    };
+    result.unwrap_or_else(usage)
 }
