@@ -513,6 +513,10 @@ fn kick_unlocked(mut guard: Guard<'_, Option<ReqQueue>, SpinLockIrqBackend>) {
     }
 }
 
+/// The block layer's default segment size limit (`BLK_MAX_SEGMENT_SIZE`), which C gets for a
+/// `size_max` of 0.
+const BLK_MAX_SEGMENT_SIZE: u32 = 65536;
+
 /// The largest capacity, in 512-byte sectors, whose size in bytes fits a `loff_t`.
 const MAX_CAPACITY: u64 = (i64::MAX as u64) >> 9;
 
@@ -557,8 +561,9 @@ fn disk_builder(dev: &Device) -> Result<GenDiskBuilder> {
     .min(MAX_SG_ELEMS - 2);
     let mut max_size = dev.max_dma_size();
     match dev.read_opt(config_field!(BlkConfig, size_max))? {
-        // 0 is no limit, as for C (the block layer's default).
-        None | Some(0) => {}
+        None => {}
+        // C passes 0 on, and the block layer then uses its default.
+        Some(0) => max_size = max_size.min(BLK_MAX_SEGMENT_SIZE),
         Some(n) if n < PAGE_SIZE as u32 => {
             // The block layer cannot split below a page (C trips a WARN in
             // `blk_validate_limits` here).
