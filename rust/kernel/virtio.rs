@@ -497,21 +497,20 @@ pub(crate) mod state {
         /// Quiesces the device, in the only order that is safe: closes it to its handles and
         /// waits for the users inside, resets it and waits for running callbacks, then revokes
         /// every queue (waiting for the queue users inside) and detaches the buffers left in
-        /// the rings. Process context. Idempotent.
+        /// the rings. Process context. Idempotent, and it always resets: after a failed
+        /// restore the core marks a reset device `FAILED`, and remove must leave it at 0.
         ///
         /// # Safety
         ///
         /// As for [`DevState::queues`]; the device is bound.
         pub(super) unsafe fn quiesce(&self) {
             self.shared.gate.close();
-            if self.get() != State::Reset {
-                // SAFETY: `vdev` is valid (type invariant) and bound; process context.
-                unsafe {
-                    bindings::virtio_reset_device(self.vdev);
-                    bindings::virtio_synchronize_cbs(self.vdev);
-                }
-                self.set(State::Reset);
+            // SAFETY: `vdev` is valid (type invariant) and bound; process context.
+            unsafe {
+                bindings::virtio_reset_device(self.vdev);
+                bindings::virtio_synchronize_cbs(self.vdev);
             }
+            self.set(State::Reset);
             // SAFETY: By the safety requirements.
             for q in unsafe { self.queues() }.iter() {
                 q.revoke();

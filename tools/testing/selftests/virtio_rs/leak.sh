@@ -35,10 +35,12 @@ suspend() {
 }
 
 ktap_print_header
-ktap_set_plan 12
+ktap_set_plan 16
 
 vrs_test "insmod $M binds both rng devices" '
-	modprobe $M && bound_by $D0 $M && bound_by $D1 $M'
+	mark; modprobe $M && bound_by $D0 $M && bound_by $D1 $M'
+vrs_test "queue_cpu_map refuses queues that were not found" '
+	logged "virtio$N0: queue_cpu_map beyond the queues: EINVAL EINVAL"'
 vrs_test "unbind with leaked handles: a round trip first, then stale handles get ENODEV" '
 	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind && bound_by $D0 - &&
 	logged "virtio$N0: round trip before remove: ok" &&
@@ -61,6 +63,19 @@ vrs_test "rmmod $M, then insmod with fail_freeze=1" '
 vrs_test "a failed freeze aborts the suspend" 'mark; ! suspend && logged "failing freeze"'
 vrs_test "after the failed freeze the device is still live" '
 	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind &&
+	logged "virtio$N0: round trip before remove: ok" &&
+	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M'
+vrs_test "rmmod $M, then insmod with fail_restore=1" '
+	rmmod $M && ! test -d /sys/module/$M && modprobe $M fail_restore=1 && bound_by $D0 $M'
+# The core marks the device FAILED (0x80) after a failed restore; what must
+# be gone is what the driver negotiated: ACKNOWLEDGE, DRIVER, FEATURES_OK.
+vrs_test "a failed restore leaves the device reset" '
+	mark; suspend; logged "virtio$N0: failing restore" &&
+	echo "status after: $(cat $D0/status)" && test $(($(cat $D0/status) & 0x7f)) -eq 0'
+vrs_test "after the failed restore, unbind and bind bring the device back" '
+	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind && bound_by $D0 - &&
+	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M &&
+	echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind &&
 	logged "virtio$N0: round trip before remove: ok" &&
 	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M'
 if [ "$VRS_TRANSPORT" = mmio ]; then

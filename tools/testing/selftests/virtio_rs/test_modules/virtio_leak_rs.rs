@@ -15,7 +15,10 @@
 //! - `remove` makes a round trip (a buffer the device fills) before teardown, which shows that
 //!   the device still works, for example after a failed freeze.
 //!
-//! With `fail_freeze=1`, freeze fails: the suspend is aborted and the device must stay live.
+//! With `fail_freeze=1`, freeze fails: the suspend is aborted and the device must stay live. With
+//! `fail_restore=1`, restore fails: the device must be left reset. Probe also asks for the CPU
+//! map of queues that do not exist, which must be refused (the transport's queue array would be
+//! indexed out of bounds).
 //! KASAN, kmemleak and lockdep (the debug kernel) watch all of it; the selftest reads the lines
 //! printed here.
 
@@ -40,6 +43,10 @@ kernel::module_virtio_driver! {
         fail_freeze: bool {
             default: false,
             description: "Make freeze fail (the device must stay live)",
+        },
+        fail_restore: bool {
+            default: false,
+            description: "Make restore fail (the device must be left reset)",
         },
     },
 }
@@ -66,6 +73,7 @@ impl core::fmt::Display for Outcome {
         match self.0 {
             None => f.write_str("ok"),
             Some(e) if e == ENODEV => f.write_str("ENODEV"),
+            Some(e) if e == EINVAL => f.write_str("EINVAL"),
             Some(e) => write!(f, "errno {}", e.to_errno()),
         }
     }
@@ -104,6 +112,14 @@ impl virtio::Driver for Leak {
 
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
         let vq = queue(dev)?;
+        // One queue was found: queues 0..2 and 1..2 do not all exist.
+        let beyond = (dev.queue_cpu_map(0, 2).err(), dev.queue_cpu_map(1, 1).err());
+        pr_info!(
+            "virtio{}: queue_cpu_map beyond the queues: {} {}\n",
+            dev.index(),
+            Outcome(beyond.0),
+            Outcome(beyond.1)
+        );
         let handle = dev.handle()?;
         let notifier = vq.notifier();
         // The leaks: these are never dropped.
@@ -163,6 +179,10 @@ impl virtio::Driver for Leak {
     }
 
     fn restore(&self, dev: &Device<Probe>) -> Result {
+        if *module_parameters::fail_restore.value() {
+            pr_info!("virtio{}: failing restore\n", self.index);
+            return Err(EIO);
+        }
         if let Some((mut vq, notifier)) = self.stale.lock().take() {
             let add = vq
                 .add((), KBox::new([0; 64], GFP_ATOMIC)?, GFP_ATOMIC)
