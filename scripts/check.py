@@ -99,6 +99,10 @@ SUITES = [
     # kmemleak's report of them is not a failure; KASAN and the rest are).
     dict(name="leak", script="leak.sh", runs=ALL_TRANSPORTS, devices="rng,rng1",
          drivers="none", budget=3, leaks=True),
+    # 6.12's in-tree Rust null block driver (rnull_mod) on our block::mq:
+    # load, fio randrw without verify (it stores no data), unload.
+    dict(name="rnull", script="rnull.sh", runs=[("pci", "split")], devices="none",
+         drivers="none", budget=2),
     # One tiny benchmark round: proves the harness works, asserts no speed.
     dict(name="bench-smoke", host=["scripts/bench.py", "--smoke", "--flavour", "debug"],
          runs=[("pci", "split")], devices="rng", drivers="none", budget=3),

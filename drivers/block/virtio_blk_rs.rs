@@ -2,12 +2,14 @@
 
 //! Virtio block driver, in Rust: the twin of `virtio_blk.c`.
 //!
-//! Each block request becomes one virtio-blk command ([`BlkCmd`]): a header the device reads,
+//! Each block request becomes one virtio-blk command (a [`Command`]): a header the device reads,
 //! the request's data (or, for discard, write-zeroes and secure erase, its ranges), and a
-//! status byte the device writes. Header and status live in the request's own private data,
-//! so the I/O path allocates nothing. The command owns the request while the device has it,
-//! comes back from the virtqueue with the status, and the request is ended from the queue
-//! callback (or from `poll`, on poll queues).
+//! status byte the device writes. Header, status and a single range live in the request's own
+//! private data ([`BlkPdu`]), so the I/O path allocates nothing but for several ranges. The
+//! command owns the request while the device has it, comes back from the virtqueue, and the
+//! request is ended with the status from the queue callback (or from `poll`, on poll queues).
+//! This file holds the whole virtio-blk protocol (`include/uapi/linux/virtio_blk.h`); the
+//! kernel crate only moves bytes and scatterlists.
 //!
 //! # Queues
 //!
@@ -34,13 +36,13 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
-    blk_virtio::{self, eopnotsupp, BlkCmd, BlkPdu, Payload},
+    blk_virtio::{self, eopnotsupp, Command, CommandData, Payload},
     block::mq::{
         gen_disk::{
             AttrWriter, DiskAttribute, DiskAttributes, DiskOperations, GenDisk, GenDiskBuilder,
             GenDiskRef,
         },
-        Geometry, Op, Operations, QueueMap, Request, RqBatch, TagSet,
+        DeviceByte, Geometry, Op, Operations, OwnedRequest, QueueMap, RqBatch, TagSet,
     },
     c_str, new_mutex,
     page::PAGE_SIZE,
@@ -49,7 +51,6 @@ use kernel::{
     str::CStr,
     sync::lock::Guard,
     sync::{Arc, ArcBorrow, Mutex},
-    types::ARef,
     virtio::{
         self, config::BlkConfig, config_field, Device, DeviceHandle, Probe, QueueSpec, Virtqueue,
     },
@@ -127,6 +128,8 @@ mod t {
 
 /// Status values (`VIRTIO_BLK_S_*`).
 const S_OK: u8 = 0;
+/// What the status byte holds until the device writes it: not a valid status.
+const S_UNSET: u8 = 0xff;
 const S_UNSUPP: u8 = 2;
 /// `VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP`.
 const WZ_FLAG_UNMAP: u32 = 1;
@@ -181,7 +184,56 @@ fn queue_name(table: &'static [[u8; NAME_LEN]; MAX_QUEUES], i: usize) -> Result<
     CStr::from_bytes_with_nul(&name[..=end]).map_err(|_| EINVAL)
 }
 
-type ReqQueue = Virtqueue<BlkCmd<Blk>>;
+/// The per-request data: what the device reads and writes besides the request's data.
+struct BlkPdu {
+    /// `struct virtio_blk_outhdr`: type, I/O priority, sector.
+    hdr: [DeviceByte; 16],
+    /// One `struct virtio_blk_discard_write_zeroes`: sector, sectors, flags.
+    range: [DeviceByte; 16],
+    /// The status byte.
+    status: [DeviceByte; 1],
+}
+
+impl CommandData for BlkPdu {
+    fn header(&self) -> &[DeviceByte] {
+        &self.hdr
+    }
+    fn inline(&self) -> &[DeviceByte] {
+        &self.range
+    }
+    fn status(&self) -> &[DeviceByte] {
+        &self.status
+    }
+}
+
+/// Writes the low `n` bytes of `v` to `out`, little-endian (modern devices) or in the guest's
+/// order (legacy ones).
+fn put(le: bool, out: &mut [u8], v: u64, n: usize) {
+    let b = if le { v.to_le_bytes() } else { v.to_ne_bytes() };
+    if le || cfg!(target_endian = "little") {
+        out[..n].copy_from_slice(&b[..n]);
+    } else {
+        out[..n].copy_from_slice(&b[8 - n..]);
+    }
+}
+
+/// A `struct virtio_blk_discard_write_zeroes`.
+fn range(le: bool, sector: u64, sectors: u32, flags: u32) -> [u8; 16] {
+    let mut r = [0u8; 16];
+    put(le, &mut r[0..8], sector, 8);
+    put(le, &mut r[8..12], u64::from(sectors), 4);
+    put(le, &mut r[12..16], u64::from(flags), 4);
+    r
+}
+
+/// What a command carries between header and status.
+enum Kind {
+    None,
+    Data,
+    Ranges { flags: u32 },
+}
+
+type ReqQueue = Virtqueue<Command<Blk>>;
 type QueueSlot = Pin<KBox<SpinLockIrq<Option<ReqQueue>>>>;
 
 /// State shared by the blk-mq callbacks, the queue callbacks and the disk attributes.
@@ -231,17 +283,15 @@ impl Blk {
                 vq.disable_cb();
             }
             while let Some(used) = vq.get_buf() {
-                let Some((rq, status)) = used.readable.finish() else {
-                    continue;
-                };
+                let rq = used.readable.finish();
+                let status = rq.data().status[0].get();
                 if self.stopped.load(Ordering::Relaxed)
                     && self.stopped.swap(false, Ordering::Relaxed)
                 {
                     rq.start_stopped_hw_queues();
                 }
-                // A status the device never wrote (`STATUS_UNSET`) is an error, like any other.
-                // We hold the only reference, so this cannot fail.
-                let _ = Request::end(rq, result_of(status));
+                // A status the device never wrote (`S_UNSET`) is an error, like any other.
+                rq.end(result_of(status));
                 done += 1;
             }
             if !irq || vq.enable_cb() {
@@ -253,23 +303,58 @@ impl Blk {
 
     /// The virtio-blk command for `rq`.
     fn command(
-        rq: ARef<Request<Self>>,
+        rq: OwnedRequest<Self>,
         le: bool,
-    ) -> Result<BlkCmd<Blk>, (Error, ARef<Request<Self>>)> {
-        let (ty, sector, payload) = match rq.op() {
-            Op::Read => (t::IN, rq.sector(), Payload::DataIn),
-            Op::Write => (t::OUT, rq.sector(), Payload::DataOut),
-            Op::Flush => (t::FLUSH, 0, Payload::None),
-            Op::Discard => (t::DISCARD, 0, Payload::Ranges { flags: 0 }),
-            Op::SecureErase => (t::SECURE_ERASE, 0, Payload::Ranges { flags: 0 }),
+    ) -> Result<Command<Blk>, (Error, OwnedRequest<Self>)> {
+        let (ty, sector, kind) = match rq.op() {
+            Op::Read => (t::IN, rq.sector(), Kind::Data),
+            Op::Write => (t::OUT, rq.sector(), Kind::Data),
+            Op::Flush => (t::FLUSH, 0, Kind::None),
+            Op::Discard => (t::DISCARD, 0, Kind::Ranges { flags: 0 }),
+            Op::SecureErase => (t::SECURE_ERASE, 0, Kind::Ranges { flags: 0 }),
             Op::WriteZeroes => {
                 let flags = if rq.no_unmap() { 0 } else { WZ_FLAG_UNMAP };
-                (t::WRITE_ZEROES, 0, Payload::Ranges { flags })
+                (t::WRITE_ZEROES, 0, Kind::Ranges { flags })
             }
-            Op::DrvIn => (t::GET_ID, 0, Payload::DataIn),
+            Op::DrvIn => (t::GET_ID, 0, Kind::Data),
             _ => return Err((EIO, rq)),
         };
-        BlkCmd::new(rq, ty, sector, payload, le)
+        let pdu = rq.data();
+        let mut hdr = [0u8; 16];
+        put(le, &mut hdr[0..4], u64::from(ty), 4);
+        put(le, &mut hdr[4..8], u64::from(rq.ioprio()), 4);
+        put(le, &mut hdr[8..16], sector, 8);
+        DeviceByte::set_all(&pdu.hdr, &hdr);
+        pdu.status[0].set(S_UNSET);
+        let payload = match kind {
+            Kind::None => Payload::None,
+            Kind::Data => Payload::Data,
+            Kind::Ranges { flags } => {
+                let n = usize::from(rq.nr_discard_segments()).max(1);
+                if n == 1 {
+                    let r = range(le, rq.sector(), rq.data_len() >> 9, flags);
+                    DeviceByte::set_all(&pdu.range, &r);
+                    Payload::Inline
+                } else {
+                    let Ok(mut v) = KVec::with_capacity(n * 16, GFP_ATOMIC) else {
+                        return Err((ENOMEM, rq));
+                    };
+                    rq.for_each_range(&mut |sector, sectors| {
+                        // Never more than `n` ranges (the block layer's count); capacity is
+                        // reserved, so this does not allocate.
+                        if v.len() < n * 16 {
+                            let _ =
+                                v.extend_from_slice(&range(le, sector, sectors, flags), GFP_ATOMIC);
+                        }
+                    });
+                    if v.is_empty() {
+                        return Err((EINVAL, rq));
+                    }
+                    Payload::Bytes(v)
+                }
+            }
+        };
+        Command::new(rq, payload)
     }
 
     /// Finds the request virtqueues and puts them in `vqs` (probe and restore).
@@ -309,17 +394,30 @@ impl Operations for Blk {
     type QueueData = Arc<Blk>;
     type RequestData = BlkPdu;
 
-    // Atomic context (blk-mq runs this under RCU): nothing here sleeps.
-    fn queue_rq(blk: ArcBorrow<'_, Blk>, rq: ARef<Request<Self>>, is_last: bool) -> Result {
+    fn new_request_data() -> impl PinInit<BlkPdu, Error> {
+        BlkPdu {
+            hdr: [const { DeviceByte::new(0) }; 16],
+            range: [const { DeviceByte::new(0) }; 16],
+            status: [DeviceByte::new(S_UNSET)],
+        }
+    }
+
+    // Atomic context (blk-mq runs this under RCU): nothing here sleeps. On error, the request
+    // goes back to blk-mq unended: it requeues it (ENOMEM, EBUSY) or ends it with the error.
+    fn queue_rq(
+        blk: ArcBorrow<'_, Blk>,
+        rq: OwnedRequest<Self>,
+        is_last: bool,
+    ) -> Result<(), (Error, OwnedRequest<Self>)> {
         let index = rq.hw_queue() as usize;
-        // ENOMEM makes the block layer requeue the request and retry.
-        let cmd = Blk::command(rq, blk.le).map_err(|(e, _rq)| e)?;
-        let slot = blk.vqs.get(index).ok_or(EIO)?;
+        let Some(slot) = blk.vqs.get(index) else {
+            return Err((EIO, rq));
+        };
+        let cmd = Blk::command(rq, blk.le)?;
         let mut guard = slot.lock();
         let Some(vq) = guard.as_mut() else {
             // Frozen: the queue is quiesced, so this does not happen; retry later.
-            drop(cmd.finish());
-            return Err(EBUSY);
+            return Err((EBUSY, cmd.finish()));
         };
         match vq.add_request(cmd, GFP_ATOMIC) {
             Ok(()) => {
@@ -335,20 +433,16 @@ impl Operations for Blk {
                 vq.kick();
                 // Take the request back unended: the block layer requeues it (full ring) or
                 // ends it with the error.
-                let taken = e.readable.finish();
+                let rq = e.readable.finish();
                 if e.error == ENOSPC {
-                    if let Some((rq, _)) = &taken {
-                        // Under the queue lock, so no completion can slip in between.
-                        rq.stop_hw_queue();
-                        blk.stopped.store(true, Ordering::Relaxed);
-                    }
+                    // Under the queue lock, so no completion can slip in between.
+                    rq.stop_hw_queue();
+                    blk.stopped.store(true, Ordering::Relaxed);
                     drop(guard);
-                    drop(taken);
-                    Err(EBUSY)
+                    Err((EBUSY, rq))
                 } else {
                     drop(guard);
-                    drop(taken);
-                    Err(e.error)
+                    Err((e.error, rq))
                 }
             }
         }
@@ -362,7 +456,7 @@ impl Operations for Blk {
             let cmd = match Blk::command(rq, blk.le) {
                 Ok(cmd) => cmd,
                 Err((_, rq)) => {
-                    let _ = Request::requeue(rq);
+                    rq.requeue();
                     continue;
                 }
             };
@@ -373,9 +467,7 @@ impl Operations for Blk {
                 match blk.vqs.get(index) {
                     Some(slot) => cur = Some((index, slot.lock())),
                     None => {
-                        if let Some((rq, _)) = cmd.finish() {
-                            let _ = Request::requeue(rq);
-                        }
+                        cmd.finish().requeue();
                         continue;
                     }
                 }
@@ -389,9 +481,7 @@ impl Operations for Blk {
             };
             if let Err(cmd) = res {
                 // Full ring, or frozen: the block layer sends it again later.
-                if let Some((rq, _)) = cmd.finish() {
-                    let _ = Request::requeue(rq);
-                }
+                cmd.finish().requeue();
             }
         }
         if let Some((_, guard)) = cur {
@@ -810,6 +900,12 @@ impl virtio::Driver for VirtioBlk {
         // the disk out first, so that nothing waits on the lock while it is deleted.
         let disk = self.disk.lock().take();
         drop(disk);
+        // `Blk` lives on until the disk is released (an fd may hold it open), but its queues go
+        // now, with the device.
+        for slot in self.blk.vqs.iter() {
+            let vq = slot.lock().take();
+            drop(vq);
+        }
     }
 
     fn freeze(&self, _dev: &Device) -> Result {

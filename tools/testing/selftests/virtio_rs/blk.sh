@@ -157,7 +157,7 @@ flushes_after() {
 }
 
 ktap_print_header
-ktap_set_plan 37
+ktap_set_plan 39
 
 vrs_test "three virtio-blk devices present" 'test -n "$D0" && test -n "$D1" && test -n "$D2"'
 vrs_test "modprobe $DRV binds all three" 'modprobe $DRV && all_bound_by $DRV'
@@ -358,6 +358,19 @@ vrs_test "num_request_queues=1 queue_depth=64: one hardware queue of 64 tags on 
 	n=$(disk_of $D1); ls /sys/block/$n/mq | tr "\n" " "; echo "tags: $(cat /sys/block/$n/mq/0/nr_tags)"
 	test "$(ls /sys/block/$n/mq | wc -l)" -eq 1 && test "$(cat /sys/block/$n/mq/0/nr_tags)" -eq 64 &&
 		roundtrip "$n" 4'
+# More tags than the 256-entry ring (one descriptor per request, indirect):
+# with 512 requests in flight the ring fills, add_request fails with ENOSPC,
+# and queue_rq hands the request back to blk-mq, unended, to requeue.
+vrs_test "queue_depth=512, more tags than ring entries: fio with 512 requests in flight verifies" '
+	rmmod $DRV && modprobe $DRV queue_depth=512 && all_bound_by $DRV || exit 1
+	n=$(disk_of $D0); echo "tags: $(cat /sys/block/$n/mq/0/nr_tags)"
+	"$FIO" --name=full --filename=/dev/$n --rw=randwrite --bs=4k --size=4M --numjobs=4 \
+		--offset_increment=4M --direct=1 --ioengine=libaio --iodepth=128 --iodepth_batch_submit=128 \
+		--verify=crc32c --do_verify=1 --verify_fatal=1 --group_reporting \
+		--output-format=terse >$TMP/full.out 2>&1; rc=$?
+	awk -F";" "/^3;/ { print \"fio: error \" \$5 \", read \" \$6 \" KiB, written \" \$47 \" KiB\" }" $TMP/full.out
+	[ $rc -eq 0 ] || tail -n 5 $TMP/full.out | cut -c1-200
+	rmmod $DRV && modprobe $DRV && all_bound_by $DRV && test $rc -eq 0'
 vrs_test "poll_queues=1: the num-queues=2 disk polls (io_poll 1), and polled I/O verifies" '
 	rmmod $DRV && modprobe $DRV poll_queues=1 && all_bound_by $DRV || exit 1
 	n=$(disk_of $D1); echo "io_poll $(cat /sys/block/$n/queue/io_poll), hw queues $(ls /sys/block/$n/mq | wc -l)"
@@ -383,14 +396,46 @@ else
 		rmmod virtio_blk && modprobe $DRV && all_bound_by $DRV && test -n "$g" && test "$g" = "$c"'
 fi
 
-# Hot-unplug of blk1 (two queues) under fio (PCI only: virtio-mmio does not unplug).
+# blkhold_start DISK: blkhold (next to this script) opens /dev/DISK and
+# holds it open until SIGUSR1 (blkhold_geo); its output goes to
+# $TMP/hold.out, its PID to $TMP/hold.pid.
+BLKHOLD=$(dirname "$0")/blkhold
+blkhold_start() {
+	rm -f "$TMP/hold.out"
+	"$BLKHOLD" "/dev/$1" 600 </dev/null >"$TMP/hold.out" 2>&1 &
+	echo $! >"$TMP/hold.pid"
+	i=0
+	while ! grep -q ready "$TMP/hold.out" 2>/dev/null && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done
+	grep -q ready "$TMP/hold.out" || { cat "$TMP/hold.out"; return 1; }
+}
+# blkhold_geo: HDIO_GETGEO on the held fd; succeeds if it failed with ENXIO
+# (as C: the disk's device is gone) and blkhold exited.
+blkhold_geo() {
+	pid=$(cat "$TMP/hold.pid")
+	kill -USR1 "$pid" || return 1
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done
+	cat "$TMP/hold.out"
+	grep -q "^getgeo errno .* ENXIO" "$TMP/hold.out"
+}
+
+# Hot-unplug of blk1 (two queues) under fio (PCI only: virtio-mmio does not
+# unplug), with blk1's disk held open throughout by blkhold.
 if [ "$VRS_TRANSPORT" = mmio ]; then
 	vrs_skip "device_del of a disk under fio: the device and the disk go away" "virtio-mmio has no hot-unplug"
 	vrs_skip "fio gets an I/O error and exits" "virtio-mmio has no hot-unplug"
 	vrs_skip "the other disks still work after the unplug" "virtio-mmio has no hot-unplug"
+	# Instead, unbind with the disk held open, then bind again.
+	vrs_test "HDIO_GETGEO on an fd held open across unbind: ENXIO" '
+		n=$(disk_of $D1)
+		blkhold_start $n || exit 1
+		echo ${D1##*/} >"$(driver_dir $DRV)/unbind" && wait_gone /sys/block/$n 10 || exit 1
+		blkhold_geo; rc=$?
+		echo ${D1##*/} >"$(driver_dir $DRV)/bind" && all_bound_by $DRV && test $rc -eq 0'
 else
 	vrs_test "device_del of a disk under fio: the device and the disk go away" '
 		n=$(disk_of $D1)
+		blkhold_start $n || exit 1
 		bg_fio unplug $n --numjobs=2 --offset_increment=16M || exit 1
 		vrs-host "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"blk1\"}}" &&
 		wait_gone "$D1" 30 && wait_gone /sys/block/$n 5'
@@ -399,6 +444,7 @@ else
 		rc=$(cat $TMP/unplug.pid.rc); echo "fio status $rc"
 		grep -iE "error|err=" $TMP/unplug.out | head -n 3
 		test "$rc" -ne 0 && grep -qiE "io_u error|err= *[1-9]" $TMP/unplug.out'
+	vrs_test "HDIO_GETGEO on an fd held open across device_del: ENXIO" 'blkhold_geo'
 	vrs_test "the other disks still work after the unplug" '
 		roundtrip "$(disk_of $D0)" 8 &&
 		$DD if=/dev/$(disk_of $D2) of=/dev/null bs=64k count=4 iflag=direct 2>/dev/null'
