@@ -25,6 +25,14 @@ mark() { dmesg | wc -l >/tmp/leak-mark; }
 since() { dmesg | tail -n +$(($(cat /tmp/leak-mark) + 1)); }
 # logged PATTERN: the log since the mark has a line matching PATTERN (ERE).
 logged() { since | grep -E "$1" || { since | tail -n 20; false; }; }
+# cycle: unbind virtio$N0, which must make a device round trip before
+# teardown, and bind it again.
+cycle() {
+	mark
+	echo "virtio$N0" >"/sys/bus/virtio/drivers/$M/unbind" &&
+		logged "virtio$N0: round trip before remove: ok" &&
+		echo "virtio$N0" >"/sys/bus/virtio/drivers/$M/bind" && bound_by "$D0" "$M"
+}
 suspend() {
 	state=mem; grep -qw mem /sys/power/state || state=freeze
 	echo devices >/sys/power/pm_test || return 1
@@ -48,23 +56,17 @@ vrs_test "unbind with leaked handles: a round trip first, then stale handles get
 vrs_test "rebind after the leak: probe finds the queues again and the device works" '
 	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M &&
 	logged "virtio$N0: probed" &&
-	echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind &&
-	logged "virtio$N0: round trip before remove: ok" &&
-	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M'
+	cycle'
 vrs_test "freeze/restore with a queue kept across the freeze" 'mark; suspend'
 vrs_test "the kept queue and notifier fail after the freeze, touching nothing" '
 	logged "virtio$N0: stale queue after freeze: add=ENODEV get_buf=false num_free=0 kick=false notify=false"'
 vrs_test "the device works after restore" '
-	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind &&
-	logged "virtio$N0: round trip before remove: ok" &&
-	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M'
+	cycle'
 vrs_test "rmmod $M, then insmod with fail_freeze=1" '
 	rmmod $M && ! test -d /sys/module/$M && modprobe $M fail_freeze=1 && bound_by $D0 $M'
 vrs_test "a failed freeze aborts the suspend" 'mark; ! suspend && logged "failing freeze"'
 vrs_test "after the failed freeze the device is still live" '
-	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind &&
-	logged "virtio$N0: round trip before remove: ok" &&
-	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M'
+	cycle'
 vrs_test "rmmod $M, then insmod with fail_restore=1" '
 	rmmod $M && ! test -d /sys/module/$M && modprobe $M fail_restore=1 && bound_by $D0 $M'
 # The core marks the device FAILED (0x80) after a failed restore; what must
@@ -75,9 +77,7 @@ vrs_test "a failed restore leaves the device reset" '
 vrs_test "after the failed restore, unbind and bind bring the device back" '
 	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind && bound_by $D0 - &&
 	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M &&
-	echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind &&
-	logged "virtio$N0: round trip before remove: ok" &&
-	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M'
+	cycle'
 if [ "$VRS_TRANSPORT" = mmio ]; then
 	vrs_skip "device_del with leaked handles" "virtio-mmio has no hot-unplug"
 	vrs_skip "the unplugged device's stale handles get ENODEV" "virtio-mmio has no hot-unplug"
