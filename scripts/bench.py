@@ -211,7 +211,8 @@ def run_guest(name, dev, workloads, args, accel, stamp):
     vm_args, res_backend = dev.setup(dev) if dev.setup else (dev.vm_args, dev.backend)
     log = os.path.join(BUILD, "logs", f"bench-{stamp}-{name}.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
-    guest_cmd = shlex.join(["sh", "/usr/local/bin/vrs-bench", name, str(dev.virtio_id),
+    env = [f"VRS_BENCH_DEADLINE={args.deadline}"] if args.deadline else []
+    guest_cmd = shlex.join([*env, "sh", "/usr/local/bin/vrs-bench", name, str(dev.virtio_id),
                             dev.c_module, rust or "-", str(args.rounds), str(args.seconds)]
                            + [f"{w.name}={w.arg}" for w in workloads])
     # Calibration, then per measurement a switch, a warm-up and ~seconds;
@@ -277,6 +278,13 @@ def handle(text, name, res, units, t0):
         v = r["amount"] / r["seconds"] * w.scale if r["seconds"] > 0 else 0.0
         note(f"{name}: round {r['round']} {SIDE_NAME[r['side']]:4} {w.label:12} "
              f"{fmt(v)} {w.unit}  ({time.time() - t0:.0f} s)")
+    elif kind == "stall":
+        # The guest's watchdog fired: the state it printed follows as plain lines.
+        res["stall"] = kv
+        note(f"{name}: STALL: {SIDE_NAME.get(kv.get('side'), kv.get('side', '?'))} round "
+             f"{kv.get('round', '?')} {kv.get('workload', '?')} did not finish in "
+             f"{kv.get('after_s', '?')} s; the guest's state is in the JSON (other_output) and "
+             "the console log")
     elif kind == "done":
         res["done"] = True
 
@@ -539,11 +547,18 @@ def main():
     stamp = time.strftime("%Y%m%d-%H%M%S")
     os.makedirs(out_dir, exist_ok=True)
     base = os.path.join(out_dir, f"bench-{stamp}" + ("-smoke" if args.smoke else ""))
-    doc = {"schema": 1, **meta, "settings": settings, "devices": {}}
+    doc = {"schema": 1, **meta, "settings": settings, "statistics": STATISTICS, "devices": {}}
     ok = True
     for n in todo:
         dev = DEVICES[n]
         workloads = [w for w in dev.workloads if not args.smoke or w.name == dev.smoke]
+        if args.workloads:
+            wanted = args.workloads.split(",")
+            unknown = [x for x in wanted if x not in {w.name for w in dev.workloads}]
+            if unknown:
+                die(f"{n}: unknown workload '{unknown[0]}' (valid: "
+                    f"{', '.join(w.name for w in dev.workloads)})")
+            workloads = [w for w in workloads if w.name in wanted]
         note(f"{n}: one {meta['accelerator']} guest, {args.rounds} round(s) per driver, "
              f"{len(workloads)} workload(s), ~{args.seconds:g} s each")
         res = run_guest(n, dev, workloads, args, meta["accelerator"], stamp)
@@ -559,7 +574,8 @@ def main():
             tail = res["runner_stderr"].splitlines()[-1:] or res["other_output"][-1:] or ["?"]
             note(f"{n}: the guest did not finish cleanly (status {res['status']}): {tail[0]}; "
                  f"console log: {res['console_log']}")
-            for line in res["other_output"][-10:]:
+            shown = res["other_output"] if res.get("stall") else res["other_output"][-10:]
+            for line in shown[-400:]:
                 note(f"  guest: {line}")
         # The same kernel-splat check as make check's: a driver that warns
         # or oopses while being benchmarked fails the run.
@@ -574,6 +590,8 @@ def main():
             if any(e[side] is None for e in summary):
                 ok = False
                 note(f"{n}: the {SIDE_NAME[side]} driver produced no numbers for some workloads")
+        entry["verdicts"] = verdict_counts(summary)
+        entry["verdict_summary"] = verdict_line(n, summary)
         print_table(n, dev, summary, res, meta, settings)
         svg = f"{base}-{n}.svg"
         if any(e["c"] or e["rust"] for e in summary) and draw_svg(svg, n, summary, meta, settings):
@@ -588,6 +606,8 @@ def main():
     print()
     print(f"bench: results: {os.path.relpath(base, ROOT)}.json"
           + "".join(f", {d['svg']}" for d in doc["devices"].values() if "svg" in d))
+    for d in doc["devices"].values():
+        print(f"bench: {d['verdict_summary']}")
     return 0 if ok else 1
 
 

@@ -106,6 +106,22 @@ SUITES = [
     # One tiny benchmark round: proves the harness works, asserts no speed.
     dict(name="bench-smoke", host=["scripts/bench.py", "--smoke", "--flavour", "debug"],
          runs=[("pci", "split")], devices="rng", drivers="none", budget=3),
+    # The bench's own switch sequence (C, Rust, C... by sysfs unbind/bind, both disks
+    # together, on null-co and a cache=none,aio=threads file), three rounds: every
+    # switch and measurement must finish before the bench's watchdog fires. It is
+    # the sequence that lost interrupts on a 1-vCPU TCG guest (Documentation/
+    # benchmarks.rst, "The stall"). Asserts completion, no speed.
+    dict(name="blk-switch", host=["scripts/bench.py", "--device", "blk", "--flavour", "debug",
+                                  "--rounds", "3", "--seconds", "0.5", "--workloads",
+                                  "null-randread-4k-qd32,file-randread-4k-qd32,"
+                                  "file-randwrite-4k-qd32"],
+         runs=[("pci", "split")], devices="blk,blk1", drivers="none", budget=5, timeout=900),
+    # Do a guest's full barriers order it against QEMU's threads? The store-buffering
+    # litmus over an ivshmem BAR, in a guest booted as scripts/vm boots them all
+    # (asserted), and with QEMU's own 1-vCPU setting (recorded). The host side spins
+    # on a CPU of its own: counted as a second vCPU.
+    dict(name="litmus", host=["tools/testing/virtio_rs/litmus/run.py", "--ktap"], ktap=True,
+         runs=[("pci", "split")], devices="none", drivers="none", smp=2, budget=3),
     # pci-legacy and packed only with FULL=1: the Rust suites run there, and
     # compare their features with C's.
     dict(name="c-baseline", script="c_baseline.sh", devices="all", drivers="c",

@@ -388,7 +388,19 @@ async def run(args, cmd):
     guest = Guest(args)
     server = await asyncio.start_unix_server(guest.control, path=ctl)
     baddevs = start_baddev(args, run_dir)
-    qcmd = ["qemu-system-x86_64", *machine, *accel, "-smp", str(args.smp), "-m", str(args.mem),
+    # Under TCG, QEMU 7.2 translates a guest whose machine can never have a
+    # second vCPU (maxcpus 1) without CF_PARALLEL: it then emits no host
+    # barrier for the guest's (mfence, or the kernel's "lock; addl"), and a
+    # locked add is a plain load and store. The vCPU is alone, but the
+    # devices run in other host threads: virtio's "store; full barrier; load"
+    # handshakes break, and interrupts get lost (tools/testing/virtio_rs/
+    # litmus shows it; fixed for explicit barriers in QEMU 8.1, c914d46d).
+    # A possible second vCPU that is never started makes QEMU translate
+    # for parallel execution: the barriers are real again.
+    smp = str(args.smp)
+    if not kvm:
+        smp += f",maxcpus={args.maxcpus or max(args.smp, 2)}"
+    qcmd = ["qemu-system-x86_64", *machine, *accel, "-smp", smp, "-m", str(args.mem),
             "-nodefaults", "-no-reboot", "-display", "none", "-vga", "none",
             "-kernel", kernel_path(args.flavour), "-initrd", initrd, "-append", " ".join(append),
             "-chardev", f"socket,id=ctl,path={ctl}",
@@ -471,6 +483,9 @@ def main():
                     help="copy a host binary into the guest's /usr/local/bin")
     ap.add_argument("--accel", default="auto", help="auto (KVM only if a probe boots), tcg, kvm")
     ap.add_argument("--smp", type=int, default=2)
+    ap.add_argument("--maxcpus", type=int, default=0,
+                    help="QEMU's maxcpus (default: under TCG, at least 2, so that a 1-vCPU "
+                    "guest's memory barriers are real; 1 reproduces QEMU 7.2's lost barriers)")
     ap.add_argument("--mem", type=int, default=1024, help="guest memory in MiB")
     ap.add_argument("--disk-size", type=int, default=256, help="virtio-blk/scsi image size in MiB")
     ap.add_argument("--device-props", action="append", default=[], metavar="NAME=PROPS",
