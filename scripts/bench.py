@@ -11,8 +11,11 @@ workload needs no image rebuild.
 
 Output: a table on the terminal (median, min and max per driver, the
 Rust/C ratio of the medians, guest CPU time per operation from /proc/stat
-deltas), a JSON file with the raw per-round numbers and everything needed
-to reproduce the run, and one SVG chart per device drawn by gnuplot, both
+deltas; then per workload a 95 % interval of the Rust/C ratio from the
+paired rounds, for throughput and CPU, with a verdict: parity, faster,
+slower, undecided), a closing line per device counting the verdicts, a
+JSON file with the raw per-round numbers and everything needed to
+reproduce the run, and one SVG chart per device drawn by gnuplot, both
 under bench/results/. See Documentation/benchmarks.rst.
 
 Exit status: 0 when every benchmarked device produced numbers for every
@@ -25,6 +28,7 @@ import argparse
 import dataclasses
 import glob
 import json
+import math
 import os
 import platform
 import shlex
@@ -300,8 +304,164 @@ def fmt(v):
     return f"{v:.3g}" if abs(v) >= 0.01 else f"{v:.2e}"
 
 
+# Statistics: a 95 % Student t interval on the log of the paired Rust/C
+# ratios, and a verdict from it. The standard library has no t quantile
+# (and the host has no scipy), so it is computed here: the t CDF through
+# the regularized incomplete beta function, inverted by bisection.
+
+CONFIDENCE = 0.95
+# "At parity": the interval contains 1.00 and its half-width (below) is at
+# most this.
+PARITY_HALFWIDTH = 0.05
+# Verdict names per metric: (Rust better, Rust worse).
+VERDICT_WORDS = {"throughput": ("faster", "slower"), "cpu": ("less CPU", "more CPU")}
+VERDICTS = ("parity", "faster", "slower", "less CPU", "more CPU", "undecided", "n/a")
+# What the JSON says about the method, once per file.
+STATISTICS = {
+    "interval": "Student t on ln(Rust/C) of the paired rounds (the C and the Rust "
+                "measurement of one round), taken back by exp",
+    "confidence": CONFIDENCE,
+    "point_estimate": "ratio_geomean: exp(mean of ln(Rust/C)), the geometric mean of the ratios",
+    "halfwidth": "max(hi / geomean, geomean / lo) - 1",
+    "parity_halfwidth": PARITY_HALFWIDTH,
+    "verdicts": {"parity": "the interval contains 1 and halfwidth <= parity_halfwidth",
+                 "faster, less CPU": "the interval lies wholly on Rust's better side of 1",
+                 "slower, more CPU": "the interval lies wholly on Rust's worse side of 1",
+                 "undecided": "the interval contains 1 but is wider: more rounds are needed",
+                 "n/a": "fewer than 2 paired rounds"},
+}
+
+
+def _betacf(a, b, x):
+    """The continued fraction of the incomplete beta function (modified
+    Lentz; Numerical Recipes, 6.4)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        for aa in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                   -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + aa * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + aa / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def betainc(a, b, x):
+    """The regularized incomplete beta function I_x(a, b), 0 <= x <= 1."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                     + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t, df):
+    """P(T <= t) for Student's t with df degrees of freedom."""
+    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_quantile(p, df):
+    """The t with P(T <= t) = p, df degrees of freedom (0 < p < 1), by bisection."""
+    if not 0.0 < p < 1.0 or df <= 0:
+        raise ValueError(f"t_quantile({p}, {df})")
+    if p < 0.5:
+        return -t_quantile(1.0 - p, df)
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < p:
+        lo, hi = hi, hi * 2.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    return (lo + hi) / 2.0
+
+
+def ratio_interval(pairs):
+    """The CONFIDENCE interval of the Rust/C ratio from paired (c, rust)
+    measurements: a t interval on r_i = ln(rust_i / c_i), taken back to
+    the ratio scale. Pairs where either side is not positive are left out.
+
+    Returns a dict: n (pairs used), geomean (exp of the mean of r_i, the
+    point estimate), ci95 ([lo, hi]) and halfwidth (max(hi/geomean,
+    geomean/lo) - 1); with fewer than two pairs, geomean is the one ratio
+    (or None) and ci95 and halfwidth are None.
+    """
+    logs = [math.log(y / x) for x, y in pairs if x and y and x > 0 and y > 0]
+    n = len(logs)
+    out = {"n": n, "geomean": math.exp(logs[0]) if n == 1 else None, "ci95": None,
+           "halfwidth": None}
+    if n < 2:
+        return out
+    m = statistics.fmean(logs)
+    h = t_quantile(1.0 - (1.0 - CONFIDENCE) / 2.0, n - 1) * statistics.stdev(logs) / math.sqrt(n)
+    est, lo, hi = math.exp(m), math.exp(m - h), math.exp(m + h)
+    out.update(geomean=est, ci95=[lo, hi], halfwidth=max(hi / est, est / lo) - 1.0)
+    return out
+
+
+def verdict(ci, halfwidth, higher_is_better=True, metric="throughput"):
+    """What an interval of Rust/C says: "parity" (it contains 1 and its
+    half-width is at most PARITY_HALFWIDTH), Rust better or worse (it lies
+    wholly on one side of 1: "faster"/"slower", or for CPU "less
+    CPU"/"more CPU"), "undecided" (it contains 1 but is wider: more rounds
+    are needed), or "n/a" (no interval: fewer than two paired rounds)."""
+    if ci is None:
+        return "n/a"
+    lo, hi = ci
+    better, worse = VERDICT_WORDS[metric]
+    if lo > 1.0:
+        return better if higher_is_better else worse
+    if hi < 1.0:
+        return worse if higher_is_better else better
+    return "parity" if halfwidth <= PARITY_HALFWIDTH else "undecided"
+
+
+def verdict_counts(summary):
+    """How many workloads got each verdict, for throughput and for CPU per
+    op, and the range of n: the JSON's per-device "verdicts"."""
+    out = {"workloads": len(summary)}
+    for key, metric in (("", "throughput"), ("cpu_", "cpu")):
+        got = [e[key + "verdict"] for e in summary]
+        ns = [e[key + "paired_rounds"] for e in summary]
+        out[metric] = {v: got.count(v) for v in VERDICTS if v in got}
+        out[metric + "_paired_rounds"] = [min(ns), max(ns)] if ns else [0, 0]
+    return out
+
+
+def verdict_line(name, summary):
+    """The closing line of a device: how many workloads, over how many
+    paired rounds, got which verdict, for throughput and for CPU per op."""
+    c = verdict_counts(summary)
+
+    def counts(metric):
+        return ", ".join(f"{k} {'at parity' if v == 'parity' else v}"
+                         for v, k in c[metric].items()) or "none"
+    lo, hi = c["throughput_paired_rounds"]
+    n = f"n={lo}" if lo == hi else f"n={lo}-{hi}"
+    return (f"{name}: {c['workloads']} workload{'s' if c['workloads'] != 1 else ''}, {n} paired "
+            f"round{'' if hi == 1 else 's'}: {counts('throughput')}; "
+            f"CPU per op: {counts('cpu')}")
+
+
 def summarise(workloads, res):
-    """Per workload and driver: median/min/max throughput, CPU per op, ratios."""
+    """Per workload and driver: median/min/max throughput, CPU per op, ratios,
+    and from the paired rounds the 95 % interval of the Rust/C ratio and its
+    verdict (see ratio_interval and verdict), for throughput and CPU."""
     out = []
     for w in workloads:
         entry = {"workload": w.name, "label": w.label, "unit": w.unit, "op": w.op,
@@ -337,6 +497,17 @@ def summarise(workloads, res):
         entry["cpu_ratio"] = (r["cpu_ns_per_op_median"] / c["cpu_ns_per_op_median"]
                               if c and r and c["cpu_ns_per_op_median"] and
                               r["cpu_ns_per_op_median"] is not None else None)
+        # The same pairs give the 95 % interval of the ratio and the
+        # verdict, for throughput and for guest CPU per op (lower is
+        # better); n is the number of pairs with both sides positive.
+        for prefix, key, metric, higher in (("", "value", "throughput", True),
+                                            ("cpu_", "cpu_ns_per_op", "cpu", False)):
+            ci = ratio_interval([(x[key], y[key]) for x, y in pairs])
+            entry[prefix + "paired_rounds"] = ci["n"]
+            entry[prefix + "ratio_geomean"] = ci["geomean"]
+            entry[prefix + "ratio_ci95"] = ci["ci95"]
+            entry[prefix + "ratio_halfwidth"] = ci["halfwidth"]
+            entry[prefix + "verdict"] = verdict(ci["ci95"], ci["halfwidth"], higher, metric)
         # Do the two drivers' min..max ranges overlap? Then the ratio is
         # within this run's noise.
         entry["ranges_overlap"] = (c["min"] <= r["max"] and r["min"] <= c["max"]) if c and r else None
@@ -376,30 +547,66 @@ def print_table(name, dev, summary, res, meta, settings):
         paired = f"{e['paired_ratio']:.3f}" if e["paired_ratio"] is not None else "n/a"
         rows.append([e["label"], e["unit"], rng(e["c"]), rng(e["rust"]), ratio, paired, cpu(e["c"]),
                      cpu(e["rust"]), f"{e['cpu_ratio']:.3f}" if e["cpu_ratio"] is not None else "n/a"])
+    print_columns(cols, rows, left=(0, 1))
+    if any(e["ranges_overlap"] for e in summary):
+        print("  ~ the two drivers' min-max ranges overlap: the difference is within this run's "
+              "spread; the paired interval below says more")
+    # The same workloads again: the 95 % intervals and the verdicts.
+    print("  95 % interval of Rust/C over the n paired rounds (Student t on the log ratios); "
+          "geomean: the estimate; +/-: half-width")
+    cols = ["workload", "n", "geomean", "95 % interval", "+/-", "verdict",
+            "CPU geomean", "CPU 95 % interval", "CPU +/-", "CPU verdict"]
+    rows = []
+    for e in summary:
+        n, cpu_n = e["paired_rounds"], e["cpu_paired_rounds"]
+        row = [e["label"], f"{n}" + (f" (CPU {cpu_n})" if cpu_n != n else "")]
+        for p in ("", "cpu_"):
+            gm, ci, hw = e[p + "ratio_geomean"], e[p + "ratio_ci95"], e[p + "ratio_halfwidth"]
+            row += [f"{gm:.3f}" if gm is not None else "n/a",
+                    f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "n/a",
+                    f"{100 * hw:.1f} %" if hw is not None else "n/a", e[p + "verdict"]]
+        rows.append(row)
+    print_columns(cols, rows, left=(0, 5, 9))
+    print(f"  parity: the interval contains 1.00 and +/- <= {100 * PARITY_HALFWIDTH:.0f} %; "
+          "faster/slower, less/more CPU: it lies wholly above or below 1.00;")
+    print("  undecided: it contains 1.00 but is wider, run more rounds (--rounds, make bench "
+          "ROUNDS=15); n/a: fewer than 2 paired rounds")
+    print(f"  {verdict_line(name, summary)}")
+
+
+def print_columns(cols, rows, left):
+    """An indented text table: the columns in left are left-aligned, the
+    others right-aligned."""
     widths = [max(len(cols[i]), *(len(r[i]) for r in rows)) for i in range(len(cols))]
-    line = "  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(cols))
-    print(line.rstrip())
+    print(("  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(cols))).rstrip())
     print("  " + "  ".join("-" * w for w in widths))
     for r in rows:
-        print(("  " + "  ".join(v.ljust(widths[i]) if i < 2 else v.rjust(widths[i])
+        print(("  " + "  ".join(v.ljust(widths[i]) if i in left else v.rjust(widths[i])
                                 for i, v in enumerate(r))).rstrip())
-    if any(e["ranges_overlap"] for e in summary):
-        print("  ~ the two drivers' min-max ranges overlap: the difference is within this run's noise")
 
 
 def draw_svg(path, name, summary, meta, settings):
     """Two panels of grouped bars, each relative to the C median: throughput
     (higher is better) and guest CPU time per op (lower is better); the
-    whiskers span min..max over the rounds."""
+    whiskers span min..max over the rounds. When the paired rounds give
+    intervals, a third panel: per workload the Rust/C ratio (geometric mean
+    of the paired rounds) with its 95 % interval, for throughput and for
+    CPU per op, against a line at 1.00, and the verdicts under it."""
     data = path[:-4] + ".dat"
 
     def rel(s, key, base):
         if not s or s.get(key + "median") is None or not base:
             return "NaN NaN NaN"
         return " ".join(f"{100 * s[key + k] / base:.3f}" for k in ("median", "min", "max"))
+
+    def interval(e, p):
+        if not e[p + "ratio_ci95"]:
+            return "NaN NaN NaN"
+        return " ".join(f"{v:.6g}" for v in (e[p + "ratio_geomean"], *e[p + "ratio_ci95"]))
     with open(data, "w") as f:
         f.write("# label, then median min max as % of the C median: C and Rust throughput, "
-                "C and Rust CPU per op; CPU label\n")
+                "C and Rust CPU per op; CPU label; then the Rust/C geometric mean and 95 % "
+                "interval (lo hi) of throughput and of CPU per op\n")
         for e in summary:
             c, r = e["c"], e["rust"]
             tbase = (c or r)["median"]
@@ -409,7 +616,7 @@ def draw_svg(path, name, summary, meta, settings):
             clabel = f"{e['label']}\\n(C: {fmt(cpu)} ns/{e['op']})"
             f.write(f'"{label}" {rel(c, "", tbase)} {rel(r, "", tbase)} '
                     f'{rel(c, "cpu_ns_per_op_", cbase)} {rel(r, "cpu_ns_per_op_", cbase)} '
-                    f'"{clabel}"\n')
+                    f'"{clabel}" {interval(e, "")} {interval(e, "cpu_")}\n')
     has_rust = any(e["rust"] for e in summary)
     ratios = [f"{e['label']} {e['ratio']:.2f}" for e in summary if e["ratio"] is not None]
     # Many workloads (blk): the ratios on lines of their own, five to a line.
@@ -418,7 +625,8 @@ def draw_svg(path, name, summary, meta, settings):
     title = (f"virtio-{name}: Rust vs C driver ({meta['accelerator']}, {settings['rounds']} "
              f"round(s) each, {settings['flavour']} kernel, {settings['smp']} vCPU)")
     sub = (f"{meta['qemu'].split('(')[0].strip()}, commit {meta['commit'][:12]}, {meta['date']}"
-           + (f"{sep}throughput Rust/C: {ratios}" if ratios else "; no Rust driver"))
+           + (f"{sep}throughput Rust/C: {ratios}" if ratios else "; no Rust driver")
+           + (f"\n{verdict_line(name, summary)}" if has_rust else ""))
 
     def plot(first, label, ylabel, title):
         rust = f', "" using {first + 3}:{first + 4}:{first + 5} title "Rust" lc rgb "#e15759"'
@@ -429,10 +637,46 @@ def draw_svg(path, name, summary, meta, settings):
     spread = [e[k] for e in summary for k in ("ratio", "cpu_ratio") if e[k]]
     logscale = "set logscale y\nset yrange [*:*]" if spread and (
         max(spread) > 8 or min(spread) < 1 / 8) else "set yrange [0:*]"
+
+    def ratio_plot():
+        """The intervals: points with whiskers, throughput left of each
+        workload and CPU right of it, a dashed line at 1.00 and the
+        verdicts in the series' colours along the top. The y range always
+        shows 0.95..1.05, and leaves room at the top for the verdicts."""
+        series = [s for s in (("", 15, "throughput (higher is better)", "#59a14f", 7, -0.12),
+                              ("cpu_", 18, "CPU per op (lower is better)", "#9c755f", 5, 0.12))
+                  if any(e[s[0] + "ratio_ci95"] for e in summary)]
+        ends = [v for e in summary for p, *_ in series if e[p + "ratio_ci95"]
+                for v in e[p + "ratio_ci95"]] + [1 / (1 + PARITY_HALFWIDTH), 1 + PARITY_HALFWIDTH]
+        lo, hi = min(ends), max(ends)
+        if hi / lo > 8:
+            axis = f"set logscale y\nset yrange [{lo / 1.2:.6g}:{hi * (hi / lo) ** 0.25:.6g}]"
+        else:
+            axis = (f"unset logscale y\nset yrange [{lo - 0.05 * (hi - lo):.6g}:"
+                    f"{hi + 0.25 * (hi - lo):.6g}]")
+        tics = ", ".join(f"{json.dumps(e['label'])} {i}" for i, e in enumerate(summary))
+        labels = "".join(
+            f"set label {json.dumps(('CPU: ' if p else '') + e[p + 'verdict'])} at {i}, graph "
+            f"{0.96 if p == '' else 0.91} center textcolor rgb \"{colour}\" front\n"
+            for i, e in enumerate(summary) for p, _, _, colour, _, _ in series)
+        plots = ", ".join(
+            f"{json.dumps(data)} using ($0{dx:+}):{col}:{col + 1}:{col + 2} with yerrorbars "
+            f"pt {pt} ps 1.2 lw 2 lc rgb \"{colour}\" title \"{what}\""
+            for _, col, what, colour, pt, dx in series)
+        title = "Rust/C from the paired rounds: 95 % interval and verdict"
+        return (f"{axis}\nset xrange [-0.5:{len(summary) - 0.5}]\nset xtics ({tics})\n"
+                "set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 dt 2 "
+                "lc rgb \"black\" back\nset key outside top center horizontal\nset rmargin 4\n"
+                f"{labels}set title {json.dumps(title)}\n"
+                "set ylabel \"Rust/C (point: geometric mean, whiskers: 95 % interval)\"\n"
+                f"plot {plots}\n")
+    has_ci = any(e[p + "ratio_ci95"] for e in summary for p in ("", "cpu_"))
     # Many workloads (blk has ten): the panels one above the other, each
     # the full width, with slanted labels.
     many = len(summary) > 4
-    size, layout = ("1400,1200", "2,1") if many else ("1200,560", "1,2")
+    size, layout = {(True, False): ("1400,1200", "2,1"), (False, False): ("1200,560", "1,2"),
+                    (True, True): ("1400,1800", "3,1"), (False, True): ("1800,560", "1,3")}[
+                        (many, has_ci)]
     xtics = "set xtics noenhanced rotate by 25 right\nset bmargin 9" if many else \
         "set xtics noenhanced\nset bmargin 5"
     script = f"""
@@ -450,6 +694,7 @@ set multiplot layout {layout} title {json.dumps(title + chr(10) + sub)} noenhanc
 {plot(2, 1, "% of the C median (bar: median, whiskers: min-max)", "throughput (higher is better)")}
 {plot(8, 14, "% of the C median (bar: median, whiskers: min-max)",
       "guest CPU time per op (lower is better)")}
+{ratio_plot() if has_ci else ""}
 unset multiplot
 """
     r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
@@ -480,6 +725,12 @@ def main():
                     "build/bench-smoke with --smoke)")
     ap.add_argument("--allow-c-only", action="store_true",
                     help="benchmark the C driver alone where no Rust driver is built")
+    ap.add_argument("--workloads", help="comma-separated workload names to run (default: all "
+                    "of each device's), e.g. file-randread-4k-qd32")
+    ap.add_argument("--deadline", type=int,
+                    help="seconds after which the guest's watchdog calls one switch and "
+                    "measurement stuck, dumps the state and ends the run (default: three times "
+                    "--seconds plus 60)")
     ap.add_argument("--smoke", action="store_true",
                     help="prove the harness works: 1 round, one small workload, C alone if "
                     "needed; asserts nothing about speed")
@@ -543,7 +794,9 @@ def main():
     meta["host_loadavg_start"] = os.getloadavg()
     settings = {"rounds": args.rounds, "seconds_per_measurement": args.seconds,
                 "flavour": args.flavour, "smp": args.smp, "transport": "pci/split",
-                "smoke": args.smoke, "command": shlex.join(sys.argv)}
+                "qemu_maxcpus": None if kvm else max(args.smp, 2),
+                "smoke": args.smoke, "workloads": args.workloads, "deadline_s": args.deadline,
+                "command": shlex.join(sys.argv)}
     stamp = time.strftime("%Y%m%d-%H%M%S")
     os.makedirs(out_dir, exist_ok=True)
     base = os.path.join(out_dir, f"bench-{stamp}" + ("-smoke" if args.smoke else ""))
@@ -567,7 +820,9 @@ def main():
                  "calibrated_work": res["params"], "failures": res["failures"],
                  "guest_status": res["status"], "guest_finished": res["done"],
                  "console_log": res["console_log"], "vm_command": res["vm_command"],
-                 "elapsed_s": res["elapsed_s"], "workloads": summary}
+                 "elapsed_s": res["elapsed_s"], "workloads": summary,
+                 "stall": res.get("stall"),
+                 "stall_state": res["other_output"] if res.get("stall") else []}
         doc["devices"][n] = entry
         if not res["done"] or res["status"] != 0:
             ok = False

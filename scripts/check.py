@@ -133,6 +133,7 @@ SUITES = [
     dict(name="splat", host=["scripts/splat_test.py", "--ktap"], ktap=True, budget=1),
     dict(name="ktap", host=["scripts/check_test.py", "--ktap"], ktap=True, budget=1),
     dict(name="deps", host=["scripts/deps_test.py", "--ktap"], ktap=True, budget=1),
+    dict(name="benchstats", host=["scripts/bench_test.py", "--ktap"], ktap=True, budget=1),
     # What the types of kernel::virtio forbid: small modules that must not
     # build (and a control that must), each built against the debug tree.
     dict(name="mustnotbuild", host=["tools/testing/virtio_rs/mustnotbuild/run.py"],

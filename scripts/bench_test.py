@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Tests of the bench's statistics (scripts/bench.py), on synthetic rounds.
+
+    python3 scripts/bench_test.py [-v]     # or --ktap, as make check runs it
+
+No guest and no timing: the Student t quantile against published values,
+the 95 % interval of the Rust/C ratio against one worked by hand, each
+verdict on rounds built to get it, and that summarise, print_table and
+draw_svg carry the interval, the verdict and n. The expected numbers are
+written out here, not computed with bench.py's own functions.
+"""
+
+import contextlib
+import io
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+import ktap_unittest  # noqa: E402
+
+# A workload whose throughput is amount / seconds (scale 1) and whose op is
+# one unit of the amount, so CPU ns per op = busy_cs * 1e7 / amount.
+AMOUNT = 1_000_000
+
+
+def workload(name):
+    return bench.Workload(name, "-", name, "op/s", 1.0, "op", 1)
+
+
+def rounds(name, c, rust, c_cpu=None, rust_cpu=None):
+    """Result lines as vrs-bench reports them: round i measured C at c[i]
+    op/s and then Rust at rust[i] op/s, with busy_cs ticks of CPU each."""
+    out = []
+    for side, values, cpu in (("c", c, c_cpu), ("rust", rust, rust_cpu)):
+        for i, v in enumerate(values):
+            out.append({"side": side, "round": i + 1, "workload": name, "amount": AMOUNT,
+                        "seconds": AMOUNT / v, "busy_cs": cpu[i] if cpu else 100,
+                        "total_cs": 200})
+    return out
+
+
+def drifting(logs, base=(1000, 800, 1250, 900, 1100)):
+    """C drifts from round to round (the host's speed); Rust is C times
+    exp(log) in the same round."""
+    c = [base[i % len(base)] for i in range(len(logs))]
+    return c, [x * math.exp(r) for x, r in zip(c, logs)]
+
+
+def summary_of(cases):
+    """cases: {name: (c, rust[, c_cpu, rust_cpu])} -> bench.summarise's list."""
+    res = {"results": []}
+    for name, args in cases.items():
+        res["results"] += rounds(name, *args)
+    return bench.summarise([workload(n) for n in cases], res)
+
+
+# ln(Rust/C) per round, built for each verdict (n = 5, t_{0.975,4} = 2.776).
+LOGS = {
+    "parity": [0.02, -0.01, 0.03, 0.00, 0.01],       # mean 0.01, +/- 2.0 %
+    "faster": [0.10, 0.12, 0.08, 0.11, 0.09],        # all of it above 1
+    "slower": [-0.10, -0.12, -0.08, -0.11, -0.09],   # all of it below 1
+    "undecided": [0.2, -0.2, 0.1, -0.1, 0.0],        # contains 1, +/- 15 %
+}
+
+
+class TQuantileTest(unittest.TestCase):
+    def test_published_values(self):
+        """t_{0.975, df} as printed in every t table."""
+        for df, t in ((1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (14, 2.145),
+                      (29, 2.045), (120, 1.980)):
+            with self.subTest(df=df):
+                self.assertAlmostEqual(bench.t_quantile(0.975, df), t, places=3)
+
+    def test_closed_forms(self):
+        """df 1 (Cauchy: tan(pi (p - 1/2))) and df 2 ((2p - 1) / sqrt(2 p (1 - p))),
+        to 9 digits."""
+        self.assertAlmostEqual(bench.t_quantile(0.975, 1), 12.706204736, places=8)
+        self.assertAlmostEqual(bench.t_quantile(0.975, 2), 4.302652730, places=8)
+        self.assertAlmostEqual(bench.t_quantile(0.9, 1), math.tan(math.pi * 0.4), places=8)
+
+    def test_symmetry_and_cdf(self):
+        self.assertAlmostEqual(bench.t_quantile(0.025, 4), -2.776445105, places=8)
+        self.assertAlmostEqual(bench.t_quantile(0.5, 7), 0.0, places=9)
+        self.assertAlmostEqual(bench.t_cdf(2.776445105, 4), 0.975, places=9)
+        self.assertAlmostEqual(bench.t_cdf(-12.706204736, 1), 0.025, places=9)
+
+    def test_bad_arguments(self):
+        for p, df in ((0.0, 4), (1.0, 4), (0.975, 0)):
+            with self.subTest(p=p, df=df), self.assertRaises(ValueError):
+                bench.t_quantile(p, df)
+
+
+class IntervalTest(unittest.TestCase):
+    def test_worked_example(self):
+        """LOGS["parity"] by hand: mean m = 0.01; squared deviations
+        1e-4 + 4e-4 + 4e-4 + 1e-4 + 0 = 1e-3, s = sqrt(1e-3 / 4) = 0.0158114;
+        h = 2.7764451 * 0.0158114 / sqrt(5) = 0.0196324; so the ratio is
+        exp(0.01) = 1.0100502 in [exp(m - h), exp(m + h)] = [0.9904138,
+        1.0300758], half-width exp(h) - 1 = 0.0198264 (z = 1.96 instead of t
+        would give [0.99615, 1.02415])."""
+        c, rust = drifting(LOGS["parity"])
+        ci = bench.ratio_interval(list(zip(c, rust)))
+        self.assertEqual(ci["n"], 5)
+        self.assertAlmostEqual(ci["geomean"], 1.0100502, places=6)
+        self.assertAlmostEqual(ci["ci95"][0], 0.9904138, places=6)
+        self.assertAlmostEqual(ci["ci95"][1], 1.0300758, places=6)
+        self.assertAlmostEqual(ci["halfwidth"], 0.0198264, places=6)
+
+    def test_pairs_are_rounds(self):
+        """The same values paired otherwise (each Rust with the next round's
+        C) give another interval: the pairing is what the interval is about."""
+        c, rust = drifting(LOGS["parity"])
+        paired = bench.ratio_interval(list(zip(c, rust)))["ci95"]
+        shifted = bench.ratio_interval(list(zip(c[1:] + c[:1], rust)))["ci95"]
+        self.assertNotAlmostEqual(paired[0], shifted[0], places=3)
+        # And summarise pairs by round number, whatever order the lines came in.
+        res = {"results": rounds("w", c, rust)[::-1]}
+        (e,) = bench.summarise([workload("w")], res)
+        self.assertAlmostEqual(e["ratio_ci95"][0], 0.9904138, places=6)
+
+    def test_halfwidth_is_on_the_ratio_scale(self):
+        """max(hi / geomean, geomean / lo) - 1, for a wide interval too."""
+        c, rust = drifting(LOGS["undecided"])
+        ci = bench.ratio_interval(list(zip(c, rust)))
+        lo, hi = ci["ci95"]
+        self.assertAlmostEqual(ci["halfwidth"], max(hi / ci["geomean"], ci["geomean"] / lo) - 1)
+        # mean 0, s = sqrt(0.1 / 4) = 0.1581139, h = 2.7764451 * s / sqrt(5) = 0.1963243
+        self.assertAlmostEqual(ci["geomean"], 1.0, places=9)
+        self.assertAlmostEqual(ci["halfwidth"], math.exp(0.1963243) - 1, places=6)
+
+    def test_fewer_than_two_pairs(self):
+        self.assertEqual(bench.ratio_interval([(100, 110)]),
+                         {"n": 1, "geomean": 1.1, "ci95": None, "halfwidth": None})
+        self.assertEqual(bench.ratio_interval([])["n"], 0)
+
+    def test_non_positive_pairs_left_out(self):
+        """A round where a side measured nothing (0, or no CPU figure) is no pair."""
+        ci = bench.ratio_interval([(100, 110), (0, 50), (100, None), (100, 120)])
+        self.assertEqual(ci["n"], 2)
+        self.assertAlmostEqual(ci["geomean"], math.sqrt(1.1 * 1.2))
+
+
+class VerdictTest(unittest.TestCase):
+    def test_each_verdict_from_rounds(self):
+        s = {e["workload"]: e for e in summary_of(
+            {k: drifting(v) for k, v in LOGS.items()}
+            | {"n/a": ([1000], [1010]), "c-only": ([1000, 900, 1100], [])})}
+        for name, want in (("parity", "parity"), ("faster", "faster"), ("slower", "slower"),
+                           ("undecided", "undecided"), ("n/a", "n/a"), ("c-only", "n/a")):
+            with self.subTest(workload=name):
+                self.assertEqual(s[name]["verdict"], want)
+        self.assertEqual(s["n/a"]["paired_rounds"], 1)
+        self.assertEqual(s["c-only"]["paired_rounds"], 0)
+        self.assertIsNone(s["c-only"]["ratio_ci95"])
+
+    def test_parity_rule(self):
+        """Parity: contains 1.00 and half-width <= 5 %; wider is undecided."""
+        self.assertEqual(bench.verdict([0.96, 1.04], 0.04), "parity")
+        self.assertEqual(bench.verdict([0.9524, 1.05], 0.05), "parity")
+        self.assertEqual(bench.verdict([0.95, 1.06], 0.06), "undecided")
+        self.assertEqual(bench.verdict([0.5, 2.0], 1.0), "undecided")
+        self.assertEqual(bench.verdict([1.0, 1.02], 0.01), "parity")
+        self.assertEqual(bench.verdict([1.001, 1.3], 0.14), "faster")
+        self.assertEqual(bench.verdict([0.7, 0.999], 0.19), "slower")
+        self.assertEqual(bench.verdict(None, None), "n/a")
+
+    def test_lower_is_better(self):
+        """For CPU per op, Rust/C above 1 is worse."""
+        self.assertEqual(bench.verdict([1.01, 1.2], 0.09, False, "cpu"), "more CPU")
+        self.assertEqual(bench.verdict([0.8, 0.99], 0.11, False, "cpu"), "less CPU")
+        self.assertEqual(bench.verdict([0.99, 1.01], 0.01, False, "cpu"), "parity")
+        self.assertEqual(bench.verdict([0.8, 1.2], 0.2, False, "cpu"), "undecided")
+
+    def test_cpu_verdicts_from_rounds(self):
+        c, rust = drifting(LOGS["parity"])
+        s = summary_of({"more": (c, rust, [100] * 5, [110, 112, 108, 111, 109]),
+                        "less": (c, rust, [100] * 5, [80, 82, 79, 81, 80])})
+        self.assertEqual([e["cpu_verdict"] for e in s], ["more CPU", "less CPU"])
+        self.assertEqual([e["verdict"] for e in s], ["parity", "parity"])
+
+
+class SummaryTest(unittest.TestCase):
+    FIELDS = ("paired_rounds", "ratio_geomean", "ratio_ci95", "ratio_halfwidth", "verdict")
+
+    def test_json_fields(self):
+        c, rust = drifting(LOGS["parity"])
+        cpu = [100, 101, 99, 100, 100]
+        (e,) = summary_of({"w": (c, rust, cpu, [110, 112, 108, 111, 109])})
+        for k in self.FIELDS:
+            with self.subTest(field=k):
+                self.assertIn(k, e)
+                self.assertIn("cpu_" + k, e)
+        self.assertEqual(e["paired_rounds"], 5)
+        self.assertEqual(e["cpu_paired_rounds"], 5)
+        self.assertEqual(len(e["ratio_ci95"]), 2)
+        self.assertAlmostEqual(e["ratio_geomean"], 1.0100502, places=6)
+        self.assertAlmostEqual(e["ratio_ci95"][0], 0.9904138, places=6)
+        self.assertEqual(e["verdict"], "parity")
+        self.assertEqual(e["cpu_verdict"], "more CPU")
+        # What main() writes: it must survive JSON as the same values.
+        back = json.loads(json.dumps(e))
+        self.assertEqual(back["ratio_ci95"], e["ratio_ci95"])
+        self.assertEqual(back["cpu_verdict"], "more CPU")
+
+    def test_device_counts_and_line(self):
+        s = summary_of({k: drifting(v) for k, v in LOGS.items()} | {"n/a": ([1000], [1010])})
+        counts = bench.verdict_counts(s)
+        self.assertEqual(counts["workloads"], 5)
+        self.assertEqual(counts["throughput"], {"parity": 1, "faster": 1, "slower": 1,
+                                                "undecided": 1, "n/a": 1})
+        self.assertEqual(counts["throughput_paired_rounds"], [1, 5])
+        self.assertEqual(bench.verdict_line("blk", s).split(";")[0],
+                         "blk: 5 workloads, n=1-5 paired rounds: 1 at parity, 1 faster, "
+                         "1 slower, 1 undecided, 1 n/a")
+
+
+META = {"accelerator": "TCG", "qemu": "QEMU emulator version 7.2.11", "host_cpu": "test",
+        "host_cpus": 2, "commit": "0123456789abcdef", "dirty": False,
+        "date": "2025-01-01T00:00:00Z"}
+RES = {"drivers": {"c": {"status": "ok"}, "rust": {"status": "ok"}}, "backend": "synthetic",
+       "info": {"guest_kernel": "6.12"}}
+
+
+class OutputTest(unittest.TestCase):
+    def summary(self, n=5):
+        return summary_of({f"w-{k}": drifting(v[:n]) for k, v in LOGS.items()})
+
+    def test_table(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            bench.print_table("blk", None, self.summary(), RES, META,
+                              {"rounds": 5, "flavour": "release", "smp": 1})
+        text = out.getvalue()
+        # The existing columns stay; the intervals follow, one row per workload.
+        self.assertIn("Rust/C  paired", text)
+        header = next(line for line in text.splitlines() if "95 % interval" in line
+                      and "verdict" in line).split()
+        self.assertEqual(header[:3], ["workload", "n", "geomean"])
+        row = next(line for line in text.splitlines()
+                   if line.split()[:2] == ["w-parity", "5"])
+        self.assertIn("1.010", row)
+        self.assertIn("[0.990, 1.030]", row)
+        self.assertIn("2.0 %", row)
+        self.assertEqual(text.splitlines()[-1].strip(),
+                         "blk: 4 workloads, n=5 paired rounds: 1 at parity, 1 faster, 1 slower, "
+                         "1 undecided; CPU per op: 4 at parity")
+
+    @unittest.skipUnless(shutil.which("gnuplot"), "gnuplot is not installed (scripts/deps.sh)")
+    def test_svg(self):
+        """With intervals the chart has the ratio panel and the verdicts;
+        with one round (the smoke test) it has neither and still draws."""
+        settings = {"rounds": 5, "flavour": "release", "smp": 1}
+        with tempfile.TemporaryDirectory() as d:
+            for n, want in ((5, True), (1, False)):
+                with self.subTest(rounds=n):
+                    path = os.path.join(d, f"bench-{n}.svg")
+                    self.assertTrue(bench.draw_svg(path, "blk", self.summary(n), META, settings))
+                    with open(path) as f:
+                        svg = f.read()
+                    self.assertEqual("95 % interval and verdict" in svg, want)
+                    self.assertEqual("CPU: parity" in svg, want)
+                    self.assertEqual(">undecided</tspan>" in svg, want)
+
+
+if __name__ == "__main__":
+    ktap_unittest.main()
