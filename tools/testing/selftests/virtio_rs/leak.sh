@@ -25,6 +25,15 @@ mark() { dmesg | wc -l >/tmp/leak-mark; }
 since() { dmesg | tail -n +$(($(cat /tmp/leak-mark) + 1)); }
 # logged PATTERN: the log since the mark has a line matching PATTERN (ERE).
 logged() { since | grep -E "$1" || { since | tail -n 20; false; }; }
+# wait_logged PATTERN: the same, waiting up to 10 s for a line a work item prints.
+wait_logged() {
+	i=0
+	while ! since | grep -qE "$1" && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
+	logged "$1"
+}
+# status_live: the device's status is what a bound driver leaves, ACKNOWLEDGE |
+# DRIVER | FEATURES_OK | DRIVER_OK, not a reset device (0) or one that failed.
+status_live() { echo "status: $(cat "$D0/status")"; test $(($(cat "$D0/status"))) -eq 15; }
 # cycle: unbind virtio$N0, which must make a device round trip before
 # teardown, and bind it again.
 cycle() {
@@ -43,7 +52,7 @@ suspend() {
 }
 
 ktap_print_header
-ktap_set_plan 16
+ktap_set_plan 23
 
 vrs_test "insmod $M binds both rng devices" '
 	mark; modprobe $M && bound_by $D0 $M && bound_by $D1 $M'
@@ -78,6 +87,34 @@ vrs_test "after the failed restore, unbind and bind bring the device back" '
 	mark; echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind && bound_by $D0 - &&
 	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M &&
 	cycle'
+# The adapter closes DeviceHandle users out before it resets the device: a
+# user inside with() when the unbind starts still has a live device.
+vrs_test "rmmod $M, then insmod with hold_ms=3000: a work item stays inside with()" '
+	rmmod $M && ! test -d /sys/module/$M && mark && modprobe $M hold_ms=3000 &&
+	bound_by $D0 $M && wait_logged "virtio$N0: inside with\(\), holding it 3000 ms"'
+vrs_test "unbind waits for the user inside with(): its round trip, after the unbind began, works" '
+	echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind && bound_by $D0 - &&
+	logged "virtio$N0: round trip before remove: ok" &&
+	wait_logged "virtio$N0: round trip inside with\(\) after 3000 ms: ok" &&
+	echo virtio$N0 >/sys/bus/virtio/drivers/$M/bind && bound_by $D0 $M'
+# (virtio$N1 has a work item inside with() too: it must be done before rmmod,
+# as 6.12's workqueue abstraction does not keep the module alive for it.)
+# Dropping a Virtqueue never resets the device: in probe (DRIVER_OK would
+# land on a reset device), nor in its own callback (reset waits for the
+# callbacks: the callback would wait for itself).
+vrs_test "rmmod, insmod with drop_queue=1: a queue dropped in probe leaves the device live" '
+	wait_logged "virtio$N1: round trip inside with\(\) after 3000 ms" && sleep 1 &&
+	rmmod $M && mark && modprobe $M drop_queue=1 && bound_by $D0 $M &&
+	logged "virtio$N0: dropped the queue in probe" && status_live'
+vrs_test "after drop_queue=1: rmmod, insmod, and the device works" '
+	rmmod $M && modprobe $M && bound_by $D0 $M && cycle'
+vrs_test "rmmod, insmod with drop_queue=2: a queue dropped in its callback leaves the device live" '
+	rmmod $M && mark && modprobe $M drop_queue=2 && bound_by $D0 $M &&
+	wait_logged "virtio$N0: dropped the queue in its callback" && status_live'
+vrs_test "after drop_queue=2: unbind, then rmmod, insmod, and the device works" '
+	echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind && bound_by $D0 - &&
+	rmmod $M && modprobe $M && bound_by $D0 $M && cycle'
+vrs_test "the device is live after all of it" 'status_live'
 if [ "$VRS_TRANSPORT" = mmio ]; then
 	vrs_skip "device_del with leaked handles" "virtio-mmio has no hot-unplug"
 	vrs_skip "the unplugged device's stale handles get ENODEV" "virtio-mmio has no hot-unplug"

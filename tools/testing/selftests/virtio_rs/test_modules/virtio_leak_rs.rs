@@ -19,15 +19,25 @@
 //! `fail_restore=1`, restore fails: the device must be left reset. Probe also asks for the CPU
 //! map of queues that do not exist, which must be refused (the transport's queue array would be
 //! indexed out of bounds).
+//!
+//! With `hold_ms=N`, a work item started by probe stays inside [`DeviceHandle::with`] for N ms,
+//! then makes a round trip from inside it: an unbind started meanwhile must wait for it before it
+//! resets the device, so the round trip works. With `drop_queue=1` probe drops its
+//! [`Virtqueue`], and with `drop_queue=2` the queue callback does (in interrupt context): neither
+//! may reset the device (DRIVER_OK would then land on a reset device) or wait for callbacks (the
+//! callback would wait for itself).
 //! KASAN, kmemleak and lockdep (the debug kernel) watch all of it; the selftest reads the lines
 //! printed here.
 
 use kernel::{
     c_str,
     completion::Completion,
+    impl_has_work, new_work,
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
+    sync::Arc,
     virtio::{self, Device, DeviceHandle, Notifier, Probe, QueueSpec, Virtqueue},
+    workqueue::{self, Work, WorkItem},
 };
 
 type Buf = KBox<[u8; 64]>;
@@ -48,21 +58,87 @@ kernel::module_virtio_driver! {
             default: false,
             description: "Make restore fail (the device must be left reset)",
         },
+        hold_ms: u32 {
+            default: 0,
+            description: "Stay inside DeviceHandle::with this long after probe, then round trip",
+        },
+        drop_queue: u32 {
+            default: 0,
+            description: "Drop the queue: 1 in probe, 2 in its callback",
+        },
     },
 }
 
 #[pin_data]
 struct Leak {
     index: u32,
-    #[pin]
-    vq: SpinLockIrq<Option<Queue>>,
+    shared: Arc<Shared>,
     /// The queue and a notifier of it, kept across a freeze.
     #[pin]
     stale: SpinLockIrq<Option<(Queue, Notifier)>>,
+    after: AfterRemoval,
+}
+
+/// The queue, shared with the `hold_ms` work item.
+#[pin_data]
+struct Shared {
+    index: u32,
+    #[pin]
+    vq: SpinLockIrq<Option<Queue>>,
     /// Completed by the queue callback.
     #[pin]
     done: Completion,
-    after: AfterRemoval,
+}
+
+impl Shared {
+    /// The device fills one more buffer: true if it did within 5 s.
+    fn round_trip(&self) -> bool {
+        self.done.reinit();
+        let sent = match (self.vq.lock().as_mut(), KBox::new([0; 64], GFP_ATOMIC)) {
+            (Some(vq), Ok(buf)) => vq.add((), buf, GFP_ATOMIC).is_ok() && vq.kick(),
+            _ => false,
+        };
+        sent && self.done.wait_timeout_ms(5000)
+    }
+}
+
+/// `hold_ms`: a user of the device inside [`DeviceHandle::with`] while the device is unbound.
+#[pin_data]
+struct Hold {
+    #[pin]
+    work: Work<Hold>,
+    #[pin]
+    pause: Completion,
+    handle: DeviceHandle,
+    shared: Arc<Shared>,
+    ms: u32,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Hold { self.work }
+}
+
+impl WorkItem for Hold {
+    type Pointer = Arc<Hold>;
+
+    fn run(this: Arc<Hold>) {
+        let index = this.shared.index;
+        let r = this.handle.with(|_| {
+            pr_info!("virtio{}: inside with(), holding it {} ms\n", index, this.ms);
+            // Nothing completes `pause`: this is a sleep.
+            this.pause.wait_timeout_ms(this.ms);
+            this.shared.round_trip()
+        });
+        match r {
+            Ok(ok) => pr_info!(
+                "virtio{}: round trip inside with() after {} ms: {}\n",
+                index,
+                this.ms,
+                if ok { "ok" } else { "FAILED" }
+            ),
+            Err(e) => pr_info!("virtio{}: with() refused: {}\n", index, Outcome(Some(e))),
+        }
+    }
 }
 
 /// How the tests read an outcome: "ok", "ENODEV", or the errno.
@@ -127,6 +203,37 @@ impl virtio::Driver for Leak {
         core::mem::forget(notifier.clone());
         let idx = dev.index();
         pr_info!("virtio{}: probed, leaked a handle and a notifier\n", idx);
+        let vq = if *module_parameters::drop_queue.value() == 1 {
+            // Dropped before probe returns, so before the core sets DRIVER_OK.
+            drop(vq);
+            pr_info!("virtio{}: dropped the queue in probe\n", idx);
+            None
+        } else {
+            Some(vq)
+        };
+        let shared = Arc::pin_init(
+            pin_init!(Shared {
+                index: idx,
+                vq <- new_spinlock_irq!(vq),
+                done <- Completion::new(),
+            }),
+            GFP_KERNEL,
+        )?;
+        let ms = *module_parameters::hold_ms.value();
+        if ms > 0 {
+            let (handle, shared) = (handle.clone(), shared.clone());
+            let hold = Arc::pin_init(
+                pin_init!(Hold {
+                    work <- new_work!("Hold::work"),
+                    pause <- Completion::new(),
+                    handle,
+                    shared,
+                    ms,
+                }),
+                GFP_KERNEL,
+            )?;
+            let _ = workqueue::system_long().enqueue(hold);
+        }
         let after = AfterRemoval {
             index: idx,
             dev: handle,
@@ -134,35 +241,38 @@ impl virtio::Driver for Leak {
         };
         Ok(try_pin_init!(Self {
             index: idx,
-            vq <- new_spinlock_irq!(Some(vq)),
+            shared,
             stale <- new_spinlock_irq!(None),
-            done <- Completion::new(),
             after,
         }))
     }
 
     fn queue_event(&self, _queue: usize) {
-        let mut vq = self.vq.lock();
-        if let Some(vq) = vq.as_mut() {
+        let mut guard = self.shared.vq.lock();
+        if let Some(vq) = guard.as_mut() {
             while vq.get_buf().is_some() {
-                self.done.complete();
+                self.shared.done.complete();
+            }
+        }
+        if *module_parameters::drop_queue.value() == 2 {
+            if let Some(vq) = guard.take() {
+                // In the callback, in interrupt context, under the lock.
+                drop(vq);
+                pr_info!("virtio{}: dropped the queue in its callback\n", self.index);
             }
         }
     }
 
     fn remove(&self, _dev: &Device) {
         // A round trip: the device fills one more buffer.
-        self.done.reinit();
-        let sent = match (self.vq.lock().as_mut(), KBox::new([0; 64], GFP_ATOMIC)) {
-            (Some(vq), Ok(buf)) => vq.add((), buf, GFP_ATOMIC).is_ok() && vq.kick(),
-            _ => false,
+        let what = if self.shared.vq.lock().is_none() {
+            "no queue"
+        } else if self.shared.round_trip() {
+            "ok"
+        } else {
+            "FAILED"
         };
-        let ok = sent && self.done.wait_timeout_ms(5000);
-        pr_info!(
-            "virtio{}: round trip before remove: {}\n",
-            self.index,
-            if ok { "ok" } else { "FAILED" }
-        );
+        pr_info!("virtio{}: round trip before remove: {}\n", self.index, what);
     }
 
     fn freeze(&self, _dev: &Device) -> Result {
@@ -171,7 +281,7 @@ impl virtio::Driver for Leak {
             return Err(EBUSY);
         }
         // Keep the queue past the freeze, with its buffer in flight.
-        if let Some(vq) = self.vq.lock().take() {
+        if let Some(vq) = self.shared.vq.lock().take() {
             let notifier = vq.notifier();
             *self.stale.lock() = Some((vq, notifier));
         }
@@ -197,7 +307,7 @@ impl virtio::Driver for Leak {
                 notifier.notify()
             );
         }
-        *self.vq.lock() = Some(queue(dev)?);
+        *self.shared.vq.lock() = Some(queue(dev)?);
         Ok(())
     }
 }
