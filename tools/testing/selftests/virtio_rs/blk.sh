@@ -360,17 +360,44 @@ vrs_test "num_request_queues=1 queue_depth=64: one hardware queue of 64 tags on 
 		roundtrip "$n" 4'
 # More tags than the 256-entry ring (one descriptor per request, indirect):
 # with 512 requests in flight the ring fills, add_request fails with ENOSPC,
-# and queue_rq hands the request back to blk-mq, unended, to requeue.
-vrs_test "queue_depth=512, more tags than ring entries: fio with 512 requests in flight verifies" '
+# and queue_rq hands the request back to blk-mq, unended, to requeue. Under
+# TCG the guest cannot outrun QEMU, so QEMU throttles the disk's writes to
+# 100 IOPS meanwhile (block_set_io_throttle): the device holds what it took,
+# and the ring fills. The block_rq_requeue trace event counts the requests
+# handed back on this disk: it proves the ring did fill, and fio's verify
+# that none was lost or ended twice on the way.
+TRACE=/sys/kernel/tracing
+throttle_writes() { # DISK IOPS (0: off): its drive is blkdrvN for serial vrs-blkN (scripts/vm)
+	serial=$(cat "/sys/block/$1/serial") && [ "${serial#vrs-blk}" != "$serial" ] || return 1
+	vrs-host "{\"execute\": \"block_set_io_throttle\", \"arguments\": {\"device\": \"blkdrv${serial#vrs-blk}\",
+		\"bps\": 0, \"bps_rd\": 0, \"bps_wr\": 0, \"iops\": 0, \"iops_rd\": 0, \"iops_wr\": $2}}" >/dev/null
+}
+requeue_trace() { # on|off
+	[ -d $TRACE/events ] || mount -t tracefs nodev $TRACE 2>/dev/null || return 1
+	if [ "$1" = on ]; then
+		echo 0 >$TRACE/tracing_on && echo >$TRACE/trace &&
+			echo 1 >$TRACE/events/block/block_rq_requeue/enable && echo 1 >$TRACE/tracing_on
+	else
+		echo 0 >$TRACE/tracing_on; echo 0 >$TRACE/events/block/block_rq_requeue/enable
+	fi
+}
+vrs_test "queue_depth=512, more tags than ring entries: the ring fills, requests are requeued, and fio verifies" '
 	rmmod $DRV && modprobe $DRV queue_depth=512 && all_bound_by $DRV || exit 1
 	n=$(disk_of $D0); echo "tags: $(cat /sys/block/$n/mq/0/nr_tags)"
-	"$FIO" --name=full --filename=/dev/$n --rw=randwrite --bs=4k --size=4M --numjobs=4 \
-		--offset_increment=4M --direct=1 --ioengine=libaio --iodepth=128 --iodepth_batch_submit=128 \
+	requeue_trace on || { echo "no tracefs"; exit 1; }
+	throttle_writes $n 100 || { echo "block_set_io_throttle failed"; exit 1; }
+	"$FIO" --name=full --filename=/dev/$n --rw=randwrite --bs=4k --size=1M --numjobs=4 \
+		--offset_increment=1M --direct=1 --ioengine=libaio --iodepth=128 --iodepth_batch_submit=128 \
 		--verify=crc32c --do_verify=1 --verify_fatal=1 --group_reporting \
 		--output-format=terse >$TMP/full.out 2>&1; rc=$?
+	throttle_writes $n 0
+	requeue_trace off
+	dev=$(tr : , </sys/block/$n/dev)
+	requeued=$(grep -c "block_rq_requeue: $dev " $TRACE/trace)
+	echo "requests requeued on $n ($dev): $requeued"
 	awk -F";" "/^3;/ { print \"fio: error \" \$5 \", read \" \$6 \" KiB, written \" \$47 \" KiB\" }" $TMP/full.out
 	[ $rc -eq 0 ] || tail -n 5 $TMP/full.out | cut -c1-200
-	rmmod $DRV && modprobe $DRV && all_bound_by $DRV && test $rc -eq 0'
+	rmmod $DRV && modprobe $DRV && all_bound_by $DRV && test $rc -eq 0 && test "$requeued" -gt 0'
 vrs_test "poll_queues=1: the num-queues=2 disk polls (io_poll 1), and polled I/O verifies" '
 	rmmod $DRV && modprobe $DRV poll_queues=1 && all_bound_by $DRV || exit 1
 	n=$(disk_of $D1); echo "io_poll $(cat /sys/block/$n/queue/io_poll), hw queues $(ls /sys/block/$n/mq | wc -l)"
