@@ -9,7 +9,5 @@
 #include <linux/input.h>
 #include <linux/input/mt.h>
 #include <linux/blk-mq.h>
-const blk_features_t RUST_CONST_HELPER_BLK_FEAT_WRITE_CACHE = BLK_FEAT_WRITE_CACHE;
 #include <linux/blkdev.h>
-#include <linux/hdreg.h>
 #include <uapi/linux/virtio_blk.h>

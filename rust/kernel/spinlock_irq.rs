@@ -8,7 +8,7 @@
 //! the interrupt arrives on the CPU that holds the lock.
 //!
 //! Guards may be dropped in any order. Interrupts are disabled with the counted
-//! `local_interrupt_disable()` (`rust/patches/0004`), not with `spin_lock_irqsave()`: they come
+//! `local_interrupt_disable()` (`rust/patches/0011`), not with `spin_lock_irqsave()`: they come
 //! back on only when the last `SpinLockIrq` guard of this CPU is dropped. With `irqsave` flags in
 //! each guard, dropping an outer guard before an inner one would turn interrupts on while the
 //! inner lock is still held:
