@@ -64,19 +64,23 @@ SUITES = [
     dict(name="rng", script="rng.sh", runs=ALL_TRANSPORTS, devices="rng,rng1", drivers="none",
          budget=2),
     # virtio-blk on three devices: one queue, two queues, read-only. "blk"
-    # tests virtio_blk_rs; "blk-c" runs the same tests on the C virtio_blk,
-    # the reference every test must pass on.
+    # tests virtio_blk_rs on every transport; "blk-c" runs the same tests on
+    # the C virtio_blk, the reference every test must pass on: on pci/split by
+    # default, on the other transports with FULL=1.
     # Two vCPUs: the num-queues=2 disk gets at most one queue per CPU.
     dict(name="blk", script="blk.sh rust", runs=ALL_TRANSPORTS, devices=BLK_DEVICES,
          drivers="none", vm_args=BLK_VM_ARGS, smp=2, budget=6),
-    dict(name="blk-c", script="blk.sh c", runs=ALL_TRANSPORTS, devices=BLK_DEVICES,
-         drivers="none", vm_args=BLK_VM_ARGS, default=False, smp=2, budget=6),
+    dict(name="blk-c", script="blk.sh c", runs=[("pci", "split")],
+         full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices=BLK_DEVICES,
+         drivers="none", vm_args=BLK_VM_ARGS, smp=2, budget=6),
     # "input" tests virtio_input_rs; "input-c" runs the same tests on the C
-    # virtio_input, the reference every test must pass on.
+    # virtio_input, the reference every test must pass on (pci/split by
+    # default, every transport with FULL=1).
     dict(name="input", script="input.sh rust", runs=ALL_TRANSPORTS,
          devices="keyboard,mouse,tablet", drivers="none", budget=4),
-    dict(name="input-c", script="input.sh c", runs=ALL_TRANSPORTS,
-         devices="keyboard,mouse,tablet", drivers="none", default=False, budget=4),
+    dict(name="input-c", script="input.sh c", runs=[("pci", "split")],
+         full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")],
+         devices="keyboard,mouse,tablet", drivers="none", budget=4),
     # A lying vhost-user rng (build/baddev): oversized, zero and huge used lengths.
     dict(name="badrng", script="badrng.sh", runs=[("pci", "split")], devices="badrng",
          drivers="none", budget=2),
