@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build baddev, the lying vhost-user backends (virtio-rng and virtio-blk) that
-# the badrng and blk-lies selftests need (tools/testing/virtio_rs/baddev),
+# the badrng, blk-lies and blk-reqlies selftests need (tools/testing/virtio_rs/baddev),
 # into build/baddev. Idempotent: cargo rebuilds only what changed, and the
 # binary is copied only when it differs. scripts/vm runs this itself for
 # --devices badrng and badblk:PRESET.

@@ -10,6 +10,12 @@ driver under test. Our exit status is the guest command's, or:
   124  the guest hung and was killed at the timeout
   125  the guest died without reporting a status (panic, triple fault)
   2    bad arguments
+
+`vrs-host baddev DEVICE COMMAND` in the guest asks the baddev backend of a
+lying device for its request log instead (COMMAND is log or clear; DEVICE a
+QEMU id, badblk0, or a --devices name, badblk:req-honest): the guest sends
+`@@VRS-BADDEV DEVICE COMMAND`, and gets the backend's answer lines, then
+`@@VRS-END STATUS`.
 """
 
 import argparse
@@ -51,14 +57,21 @@ DEVICES = {
     "gpu": ("virtio-gpu", "", []),
     # A lying virtio-rng: vhost-user, served by build/baddev (pci, split rings only).
     "badrng": ("vhost-user-rng", ",chardev=badrngchr0", []),
-    # badblk:PRESET, a virtio-blk RAM disk whose config space lies: vhost-user, one
-    # build/baddev per disk (pci, split rings only). "{k}" is the disk's number.
+    # badblk:PRESET, a virtio-blk RAM disk whose config space or whose answers lie:
+    # vhost-user, one build/baddev per disk (pci, split rings only). "{k}" is the disk's
+    # number.
     "badblk": ("vhost-user-blk", ",chardev=badblkchr{k},num-queues=1", []),
 }
 BADRNG_LIES = ("cycle", "honest", "oversize", "zero", "huge")
 # The --config presets of `baddev blk` (tools/testing/virtio_rs/baddev/src/blk.rs).
 BADBLK_PRESETS = ("honest", "blk-size-0", "blk-size-3", "blk-size-2g", "pbexp-63", "align-255",
                   "io-sizes", "seg-max-0", "capacity-2e63")
+# Request presets, req-LIE: the honest config with DISCARD and WRITE_ZEROES, and `baddev blk
+# --lie LIE` (blk.rs): honest; reads at or past half the disk answered with IOERR, a used
+# length of 0xffffffff or 0, an extra used element with an out-of-range id or the same head
+# used twice; DISCARD and WRITE_ZEROES answered UNSUPP.
+BADBLK_REQ_LIES = ("honest", "ioerr", "unsupp", "used-len-huge", "used-len-0", "bad-id", "dup-id")
+BADBLK_PRESETS += tuple(f"req-{lie}" for lie in BADBLK_REQ_LIES)
 # Devices served by build/baddev over vhost-user.
 VHOST_USER = ("badrng", "badblk")
 GROUPS = {"input": ["keyboard", "mouse", "tablet"]}
@@ -99,7 +112,7 @@ def parse_devices(spec):
         elif base == "badblk":
             preset = name.partition(":")[2]
             if preset not in BADBLK_PRESETS:
-                die(f"badblk needs a config preset, badblk:PRESET, and '{preset}' is none "
+                die(f"badblk needs a preset, badblk:PRESET, and '{preset}' is none "
                     f"(valid: {', '.join(BADBLK_PRESETS)})")
             if name in out:
                 die(f"{name} is given twice: each badblk preset can be used once")
@@ -251,7 +264,12 @@ def start_baddev(args, run):
         elif base == "badblk":
             tag = f"badblk{badblk_index(args.devs, name)}"
             sock = os.path.join(run, f"{tag}.sock")
-            argv = [baddev, "blk", "--socket", sock, "--config", name.partition(":")[2]]
+            preset = name.partition(":")[2]
+            argv = [baddev, "blk", "--socket", sock, "--control", os.path.join(run, f"{tag}.ctl")]
+            if preset.startswith("req-"):
+                argv += ["--config", "honest", "--lie", preset[len("req-"):]]
+            else:
+                argv += ["--config", preset]
         else:
             continue
         log = f"{os.path.splitext(args.log)[0]}-{tag}.log"
@@ -311,8 +329,9 @@ def per_run_cpio(args, run, cmd):
 
 
 class Guest:
-    def __init__(self, args):
+    def __init__(self, args, run_dir=None):
         self.args = args
+        self.run_dir = run_dir
         self.rc = None
         self.qmp = None
         self.writer = None
@@ -342,6 +361,34 @@ class Guest:
         self.writer.write((json.dumps(reply) + "\n").encode())
         await self.writer.drain()
 
+    async def baddev_request(self, text):
+        """`DEVICE COMMAND`: COMMAND's answer from the control socket of DEVICE's baddev
+        (badblk only), line by line, then `@@VRS-END STATUS` (0, or 1 on an error)."""
+        lines, status = [], 0
+        try:
+            dev, _, command = text.strip().partition(" ")
+            devs = self.args.devs
+            if dev in devs and device_base(dev) == "badblk":
+                dev = f"badblk{badblk_index(devs, dev)}"
+            ctl = os.path.join(self.run_dir or "", f"{dev}.ctl")
+            if not dev.startswith("badblk") or not os.path.exists(ctl):
+                raise RuntimeError(f"no baddev control socket for '{dev}' (badblkN or "
+                                   "badblk:PRESET of --devices)")
+            r, w = await asyncio.wait_for(asyncio.open_unix_connection(ctl), 10)
+            w.write((command.strip() + "\n").encode())
+            await w.drain()
+            data = await asyncio.wait_for(r.read(), 30)
+            w.close()
+            lines = data.decode(errors="replace").splitlines()
+            if lines and lines[0].startswith("error:"):
+                status = 1
+        except Exception as e:  # noqa: BLE001 - every failure goes back to the guest
+            lines, status = [f"error: {type(e).__name__}: {e}"], 1
+        for line in lines:
+            self.writer.write((line + "\n").encode())
+        self.writer.write(f"@@VRS-END {status}\n".encode())
+        await self.writer.drain()
+
     async def control(self, reader, writer):
         self.writer = writer
         buf = b""
@@ -361,6 +408,9 @@ class Guest:
                     continue
                 if text.startswith("@@VRS-HOST "):
                     await self.host_request(text[len("@@VRS-HOST "):])
+                    continue
+                if text.startswith("@@VRS-BADDEV "):
+                    await self.baddev_request(text[len("@@VRS-BADDEV "):])
                     continue
                 print(text, flush=True)
                 if self.out:
@@ -385,7 +435,7 @@ async def run(args, cmd):
     dev_args = qemu_device_args(args, args.devs, run_dir)
     ctl = os.path.join(run_dir, "ctl.sock")
     qmp = args.qmp or os.path.join(run_dir, "qmp.sock")
-    guest = Guest(args)
+    guest = Guest(args, run_dir)
     server = await asyncio.start_unix_server(guest.control, path=ctl)
     baddevs = start_baddev(args, run_dir)
     # Under TCG, QEMU 7.2 translates a guest whose machine can never have a
@@ -470,8 +520,18 @@ def main():
                     help=f"comma-separated: {', '.join(ALL)}, input (=keyboard,mouse,tablet), "
                     "all, none; a trailing digit adds another of a kind (rng,rng1). Lying "
                     "vhost-user devices served by build/baddev (pci/split only): badrng (see "
-                    "--badrng-lie) and badblk:PRESET, a virtio-blk RAM disk whose config space "
-                    f"lies, one backend per disk, its serial the preset ({', '.join(BADBLK_PRESETS)})")
+                    "--badrng-lie) and badblk:PRESET, a virtio-blk RAM disk, one backend per "
+                    "disk, its serial the preset. A config preset makes its config space lie "
+                    f"({', '.join(p for p in BADBLK_PRESETS if not p.startswith('req-'))}); a "
+                    "request preset req-LIE has the honest config plus discard and write "
+                    "zeroes, and lies in its answers: req-honest (none), req-ioerr (reads at or "
+                    "past half the disk get IOERR), req-unsupp (DISCARD and WRITE_ZEROES get "
+                    "UNSUPP), "
+                    "req-used-len-huge and req-used-len-0 (those reads' used length is "
+                    "0xffffffff or 0), req-bad-id (they are followed by a used element whose id "
+                    "is the queue size), req-dup-id (by their head used again). Every badblk "
+                    "logs its requests: in the guest, 'vrs-host baddev badblkN|badblk:PRESET "
+                    "log|clear' reads or empties the log")
     ap.add_argument("--drivers", default="mixed",
                     help="rust: load the Rust drivers; c: the C drivers; mixed: Rust where "
                     "one exists, C otherwise; none")

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The blk model: an honest RAM disk whose config space lies (`-device vhost-user-blk-pci`).
+//! The blk model: a RAM disk whose config space or whose answers lie
+//! (`-device vhost-user-blk-pci`).
 //!
 //! QEMU 7.2's vhost-user-blk takes `struct virtio_blk_config` from the backend
 //! (`VHOST_USER_GET_CONFIG`), all but `num_queues`, which it fills in itself. So a backend can
@@ -18,23 +19,42 @@
 //! request type gets `VIRTIO_BLK_S_UNSUPP`, and a request beyond the RAM (which a lying
 //! `capacity` invites) gets `VIRTIO_BLK_S_IOERR`. At exit it prints how many requests of each
 //! kind it served.
+//!
+//! `--lie LIE` ([`Lie`]) makes the answers to requests lie instead (the config is then the
+//! honest one, and `DISCARD` and `WRITE_ZEROES` are offered too, so that the driver issues
+//! them): `honest` tells no lie; `ioerr`, `used-len-huge`, `used-len-0`, `bad-id` and `dup-id`
+//! lie about every read at or past [`LIE_SECTOR`] (half the disk, so that the probe's
+//! partition scan, at sector 0, gets the truth); `unsupp` answers every `DISCARD` and
+//! `WRITE_ZEROES` with `VIRTIO_BLK_S_UNSUPP`. The serial of such a disk is `req-LIE`. `--lie none` (the default)
+//! is the config-only disk above.
+//!
+//! Every request is logged (its type, sector, length, ranges and their flags, the status
+//! answered and the lie told), the last [`LOG_MAX`] of them. `--control PATH` serves the log
+//! on a unix socket, one command per connection: `log` answers the log lines, `clear`
+//! empties it (and answers `cleared N`). The connection is closed after the answer.
 
-use std::io::{self, Read, Write};
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixListener;
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
 
 use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
 use vhost_user_backend::{VhostUserBackendMut, VringRwLock, VringT};
 use virtio_bindings::virtio_blk::{
-    VIRTIO_BLK_F_BLK_SIZE, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_MQ, VIRTIO_BLK_F_SEG_MAX,
-    VIRTIO_BLK_F_SIZE_MAX, VIRTIO_BLK_F_TOPOLOGY, VIRTIO_BLK_ID_BYTES, VIRTIO_BLK_S_IOERR,
-    VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN,
-    VIRTIO_BLK_T_OUT,
+    VIRTIO_BLK_F_BLK_SIZE, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_MQ,
+    VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_F_SIZE_MAX, VIRTIO_BLK_F_TOPOLOGY, VIRTIO_BLK_F_WRITE_ZEROES,
+    VIRTIO_BLK_ID_BYTES, VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP,
+    VIRTIO_BLK_T_DISCARD, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN,
+    VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_WRITE_ZEROES,
 };
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
-use virtio_queue::{DescriptorChain, QueueOwnedT};
-use vm_memory::{GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap};
+use virtio_queue::{DescriptorChain, QueueOwnedT, QueueT};
+use vm_memory::{
+    Address, Bytes, GuestAddress, GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap,
+};
 use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::event::{EventConsumer, EventNotifier};
 
@@ -47,6 +67,58 @@ const NUM_QUEUES: usize = 4;
 const QUEUE_SIZE: usize = 1024;
 /// `sizeof(struct virtio_blk_config)` (with the zoned fields, as in Linux 6.12).
 const CONFIG_BYTES: usize = 96;
+/// The first sector whose reads a read lie ([`Lie`]) lies about: half the disk.
+pub(crate) const LIE_SECTOR: u64 = (DISK_BYTES / SECTOR / 2) as u64;
+/// Log entries kept (the oldest are dropped).
+const LOG_MAX: usize = 4096;
+/// The discard and write-zeroes limits of a disk with request lies: the whole disk, up to 4
+/// ranges per discard (1 per write-zeroes), in 4 KiB units.
+const MAX_DISCARD_SEG: u32 = 4;
+
+/// `--lie`: how the answers to requests lie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lie {
+    /// The config-only disk: no request lie, no discard or write-zeroes.
+    None,
+    /// Honest answers, with discard and write-zeroes.
+    Honest,
+    /// Reads at or past [`LIE_SECTOR`] complete with `VIRTIO_BLK_S_IOERR`.
+    IoErr,
+    /// `DISCARD` and `WRITE_ZEROES` complete with `VIRTIO_BLK_S_UNSUPP`.
+    Unsupp,
+    /// Reads at or past [`LIE_SECTOR`]: the data and status are right, the used length is
+    /// 0xffffffff.
+    UsedLenHuge,
+    /// The same, with a used length of 0.
+    UsedLenZero,
+    /// Reads at or past [`LIE_SECTOR`]: answered right, then a second used element whose id
+    /// is the queue size (no such descriptor).
+    BadId,
+    /// Reads at or past [`LIE_SECTOR`]: answered right, then the same head is used again.
+    DupId,
+}
+
+const LIES: [(&str, Lie); 8] = [
+    ("none", Lie::None),
+    ("honest", Lie::Honest),
+    ("ioerr", Lie::IoErr),
+    ("unsupp", Lie::Unsupp),
+    ("used-len-huge", Lie::UsedLenHuge),
+    ("used-len-0", Lie::UsedLenZero),
+    ("bad-id", Lie::BadId),
+    ("dup-id", Lie::DupId),
+];
+
+/// The values `--lie` takes.
+pub(crate) const LIE_NAMES: [&str; LIES.len()] = {
+    let mut names = [""; LIES.len()];
+    let mut i = 0;
+    while i < LIES.len() {
+        names[i] = LIES[i].0;
+        i += 1;
+    }
+    names
+};
 
 /// The fields of `struct virtio_blk_config` a preset sets; the rest reads as zero.
 #[derive(Clone, Copy, Debug)]
@@ -151,7 +223,7 @@ pub(crate) const PRESET_NAMES: [&str; PRESETS.len()] = {
 
 impl Config {
     /// `struct virtio_blk_config`, little-endian (virtio 1.0; `VIRTIO_F_VERSION_1` is offered).
-    fn bytes(&self) -> [u8; CONFIG_BYTES] {
+    fn bytes(&self, discard: bool) -> [u8; CONFIG_BYTES] {
         let mut b = [0u8; CONFIG_BYTES];
         b[0..8].copy_from_slice(&self.capacity.to_le_bytes());
         b[8..12].copy_from_slice(&self.size_max.to_le_bytes());
@@ -163,7 +235,16 @@ impl Config {
         b[26..28].copy_from_slice(&self.min_io_size.to_le_bytes());
         b[28..32].copy_from_slice(&self.opt_io_size.to_le_bytes());
         // 32: wce, 34..36: num_queues (QEMU's), then discard, write zeroes, secure erase and
-        // zoned limits, none of which is offered.
+        // zoned limits: discard and write zeroes only with request lies.
+        if discard {
+            let sectors = (DISK_BYTES / SECTOR) as u32;
+            b[36..40].copy_from_slice(&sectors.to_le_bytes()); // max_discard_sectors
+            b[40..44].copy_from_slice(&MAX_DISCARD_SEG.to_le_bytes()); // max_discard_seg
+            b[44..48].copy_from_slice(&8u32.to_le_bytes()); // discard_sector_alignment
+            b[48..52].copy_from_slice(&sectors.to_le_bytes()); // max_write_zeroes_sectors
+            b[52..56].copy_from_slice(&1u32.to_le_bytes()); // max_write_zeroes_seg
+            b[56] = 1; // write_zeroes_may_unmap
+        }
         b
     }
 }
@@ -175,14 +256,23 @@ struct Stats {
     writes: u64,
     flushes: u64,
     get_ids: u64,
+    discards: u64,
+    write_zeroes: u64,
+    lies: u64,
     unsupported: u64,
     ioerr: u64,
     malformed: u64,
     config_reads: u64,
 }
 
+/// The request log, shared with the control socket's thread.
+type Log = Arc<Mutex<VecDeque<String>>>;
+
 struct BadBlk {
-    preset: &'static str,
+    /// The serial: the config preset's name, or `req-LIE`.
+    preset: String,
+    lie: Lie,
+    log: Log,
     config: Config,
     disk: Vec<u8>,
     event_idx: bool,
@@ -198,7 +288,7 @@ fn range(sector: u64, len: usize) -> Option<std::ops::Range<usize>> {
 }
 
 impl BadBlk {
-    fn new(preset: &'static str, config: Config) -> Self {
+    fn new(preset: String, config: Config, lie: Lie, log: Log) -> Self {
         let mut disk = vec![0u8; DISK_BYTES];
         for (s, sector) in disk.chunks_mut(SECTOR).enumerate() {
             let text = format!("baddev sector {s:08}\n");
@@ -206,6 +296,8 @@ impl BadBlk {
         }
         BadBlk {
             preset,
+            lie,
+            log,
             config,
             disk,
             event_idx: false,
@@ -214,9 +306,23 @@ impl BadBlk {
         }
     }
 
-    /// Serves one request; returns the used length (bytes written to the driver's buffers),
-    /// or `None` for a chain that is not a request (no header or no status byte).
-    fn serve<M>(&mut self, chain: DescriptorChain<M>) -> Option<u32>
+    /// Whether the request lies are on (and discard and write zeroes offered).
+    fn requests_lie(&self) -> bool {
+        self.lie != Lie::None
+    }
+
+    fn log(&self, line: String) {
+        let mut log = self.log.lock().unwrap();
+        if log.len() >= LOG_MAX {
+            log.pop_front();
+        }
+        log.push_back(line);
+    }
+
+    /// Serves one request; returns the used length (bytes written to the driver's buffers)
+    /// and the lie to tell about the used element ([`Lie::None`] if none), or `None` for a
+    /// chain that is not a request (no header or no status byte).
+    fn serve<M>(&mut self, chain: DescriptorChain<M>) -> Option<(u32, Lie)>
     where
         M: Clone + std::ops::Deref<Target = GuestMemoryMmap>,
     {
@@ -230,44 +336,116 @@ impl BadBlk {
         // The last writable byte is the status; the writable bytes before it are data.
         let data_len = writer.available_bytes().checked_sub(1)?;
         let mut status = writer.split_at(data_len).ok()?;
+        let lie = self.lie;
+        let lying_read = kind == VIRTIO_BLK_T_IN && sector >= LIE_SECTOR;
         let stats = self.stats.get_mut().unwrap();
-        let (code, written) = match kind {
+        let mut told = Lie::None;
+        let (what, code, written) = match kind {
+            VIRTIO_BLK_T_IN if lying_read && lie == Lie::IoErr => {
+                told = Lie::IoErr;
+                (
+                    format!("IN sector={sector} len={data_len}"),
+                    VIRTIO_BLK_S_IOERR,
+                    0,
+                )
+            }
             VIRTIO_BLK_T_IN => {
+                let what = format!("IN sector={sector} len={data_len}");
                 match range(sector, data_len).and_then(|r| writer.write_all(&self.disk[r]).ok()) {
                     Some(()) => {
                         stats.reads += 1;
-                        (VIRTIO_BLK_S_OK, data_len)
+                        if lying_read
+                            && matches!(
+                                lie,
+                                Lie::UsedLenHuge | Lie::UsedLenZero | Lie::BadId | Lie::DupId
+                            )
+                        {
+                            told = lie;
+                        }
+                        (what, VIRTIO_BLK_S_OK, data_len)
                     }
-                    None => (VIRTIO_BLK_S_IOERR, 0),
+                    None => (what, VIRTIO_BLK_S_IOERR, 0),
                 }
             }
-            VIRTIO_BLK_T_OUT => match range(sector, reader.available_bytes())
-                .and_then(|r| reader.read_exact(&mut self.disk[r]).ok())
-            {
-                Some(()) => {
-                    stats.writes += 1;
-                    (VIRTIO_BLK_S_OK, 0)
+            VIRTIO_BLK_T_OUT => {
+                let len = reader.available_bytes();
+                let what = format!("OUT sector={sector} len={len}");
+                match range(sector, len).and_then(|r| reader.read_exact(&mut self.disk[r]).ok()) {
+                    Some(()) => {
+                        stats.writes += 1;
+                        (what, VIRTIO_BLK_S_OK, 0)
+                    }
+                    None => (what, VIRTIO_BLK_S_IOERR, 0),
                 }
-                None => (VIRTIO_BLK_S_IOERR, 0),
-            },
+            }
             VIRTIO_BLK_T_FLUSH => {
                 stats.flushes += 1;
-                (VIRTIO_BLK_S_OK, 0)
+                ("FLUSH".to_string(), VIRTIO_BLK_S_OK, 0)
             }
             VIRTIO_BLK_T_GET_ID => {
                 let mut id = [0u8; VIRTIO_BLK_ID_BYTES as usize];
-                id[..self.preset.len()].copy_from_slice(self.preset.as_bytes());
+                let n = self.preset.len().min(id.len());
+                id[..n].copy_from_slice(&self.preset.as_bytes()[..n]);
                 let n = data_len.min(id.len());
                 writer.write_all(&id[..n]).ok()?;
                 stats.get_ids += 1;
-                (VIRTIO_BLK_S_OK, n)
+                (format!("GET_ID len={data_len}"), VIRTIO_BLK_S_OK, n)
             }
-            _ => (VIRTIO_BLK_S_UNSUPP, 0),
+            VIRTIO_BLK_T_DISCARD | VIRTIO_BLK_T_WRITE_ZEROES if lie != Lie::None => {
+                // struct virtio_blk_discard_write_zeroes: sector, num_sectors, flags.
+                let zeroes = kind == VIRTIO_BLK_T_WRITE_ZEROES;
+                let n = reader.available_bytes() / 16;
+                let mut what = format!(
+                    "{} ranges={n}",
+                    if zeroes { "WRITE_ZEROES" } else { "DISCARD" }
+                );
+                let mut ok = reader.available_bytes() % 16 == 0 && n > 0;
+                for _ in 0..n {
+                    let mut seg = [0u8; 16];
+                    reader.read_exact(&mut seg).ok()?;
+                    let s = u64::from_le_bytes(seg[0..8].try_into().unwrap());
+                    let num = u32::from_le_bytes(seg[8..12].try_into().unwrap());
+                    let flags = u32::from_le_bytes(seg[12..16].try_into().unwrap());
+                    what += &format!(" sector={s} sectors={num} flags={flags}");
+                    if zeroes {
+                        what += &format!(" unmap={}", flags & 1);
+                    }
+                    match (num as usize)
+                        .checked_mul(SECTOR)
+                        .and_then(|len| range(s, len))
+                    {
+                        Some(r) if zeroes => self.disk[r].fill(0),
+                        Some(_) => {}
+                        None => ok = false,
+                    }
+                }
+                if lie == Lie::Unsupp {
+                    told = Lie::Unsupp;
+                    (what, VIRTIO_BLK_S_UNSUPP, 0)
+                } else if ok {
+                    if zeroes {
+                        stats.write_zeroes += 1;
+                    } else {
+                        stats.discards += 1;
+                    }
+                    (what, VIRTIO_BLK_S_OK, 0)
+                } else {
+                    (what, VIRTIO_BLK_S_IOERR, 0)
+                }
+            }
+            _ => (
+                format!("type={kind} sector={sector}"),
+                VIRTIO_BLK_S_UNSUPP,
+                0,
+            ),
         };
+        if told != Lie::None {
+            stats.lies += 1;
+        }
         match code {
             VIRTIO_BLK_S_IOERR => {
                 stats.ioerr += 1;
-                if stats.ioerr <= 8 {
+                if stats.ioerr <= 8 && told == Lie::None {
                     eprintln!(
                         "baddev: {}: type {kind} at sector {sector}, {data_len}+{} bytes: \
                          beyond the {DISK_BYTES}-byte disk, IOERR",
@@ -282,8 +460,26 @@ impl BadBlk {
             }
             _ => {}
         }
+        let name = match code {
+            VIRTIO_BLK_S_OK => "OK",
+            VIRTIO_BLK_S_IOERR => "IOERR",
+            _ => "UNSUPP",
+        };
+        let lie_name = LIES
+            .iter()
+            .find(|(_, l)| *l == told)
+            .map_or("none", |(n, _)| n);
+        let line = if told == Lie::None {
+            format!("{what} status={name}")
+        } else {
+            format!("{what} status={name} lie={lie_name}")
+        };
+        if told != Lie::None && stats.lies <= 8 {
+            eprintln!("baddev: {}: {line}", self.preset);
+        }
+        self.log(line);
         status.write_all(&[code as u8]).ok()?;
-        u32::try_from(written + 1).ok()
+        Some((u32::try_from(written + 1).ok()?, told))
     }
 
     /// Answers every available request; returns whether any was answered.
@@ -296,19 +492,60 @@ impl BadBlk {
         let chains: Vec<_> = vring
             .get_mut()
             .get_queue_mut()
-            .iter(mem)
+            .iter(mem.clone())
             .map_err(|e| io::Error::other(format!("bad available ring: {e:?}")))?
             .collect();
         let any = !chains.is_empty();
+        let mut signal = false;
         for chain in chains {
             let head = chain.head_index();
-            let len = self.serve(chain).unwrap_or_else(|| {
+            let (len, told) = self.serve(chain).unwrap_or_else(|| {
                 self.stats.get_mut().unwrap().malformed += 1;
-                0
+                self.log("MALFORMED".to_string());
+                (0, Lie::None)
             });
-            vring
-                .add_used(head, len)
+            let len = match told {
+                Lie::UsedLenHuge => u32::MAX,
+                Lie::UsedLenZero => 0,
+                _ => len,
+            };
+            let mut q = vring.get_mut();
+            let queue = q.get_queue_mut();
+            queue
+                .add_used(&*mem, head, len)
                 .map_err(|e| io::Error::other(format!("add_used: {e:?}")))?;
+            match told {
+                Lie::DupId => {
+                    queue
+                        .add_used(&*mem, head, len)
+                        .map_err(|e| io::Error::other(format!("add_used: {e:?}")))?;
+                    signal = true;
+                }
+                Lie::BadId => {
+                    // add_used refuses an id out of range: write the element by hand.
+                    let size = queue.size();
+                    let next = queue.next_used();
+                    let slot = u64::from(next % size);
+                    let ring = GuestAddress(queue.used_ring());
+                    // struct vring_used_elem: id, len (le32).
+                    let mut elem = [0u8; 8];
+                    elem[..4].copy_from_slice(&u32::from(size).to_le_bytes());
+                    elem[4..].copy_from_slice(&len.to_le_bytes());
+                    let err = |e| io::Error::other(format!("bad-id: {e:?}"));
+                    mem.write_slice(&elem, ring.unchecked_add(4 + slot * 8))
+                        .map_err(err)?;
+                    let next = next.wrapping_add(1);
+                    queue.set_next_used(next);
+                    mem.store(next.to_le(), ring.unchecked_add(2), Ordering::Release)
+                        .map_err(err)?;
+                    signal = true;
+                }
+                _ => {}
+            }
+        }
+        // An id lie bypasses the event index's accounting: always interrupt.
+        if signal {
+            vring.signal_used_queue()?;
         }
         Ok(any)
     }
@@ -339,6 +576,11 @@ impl VhostUserBackendMut for BadBlk {
             VIRTIO_BLK_F_MQ,
         ]
         .iter()
+        .chain(if self.requests_lie() {
+            &[VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES][..]
+        } else {
+            &[]
+        })
         .fold(0, |f, &bit| f | 1 << bit)
             | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits()
     }
@@ -364,7 +606,7 @@ impl VhostUserBackendMut for BadBlk {
             );
         }
         // Bytes beyond the struct read as zero: the answer has the size asked for.
-        let bytes = self.config.bytes();
+        let bytes = self.config.bytes(self.requests_lie());
         (offset as usize..(offset as usize).saturating_add(size as usize))
             .map(|i| bytes.get(i).copied().unwrap_or(0))
             .collect()
@@ -398,26 +640,87 @@ impl VhostUserBackendMut for BadBlk {
     }
 }
 
+/// Serves the request log on the unix socket `path`, one command per connection.
+fn control(path: &str, log: Log) -> io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let mut line = String::new();
+            let mut r = BufReader::new(&conn);
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            let reply = match line.trim() {
+                "log" => log
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|l| format!("{l}\n"))
+                    .collect(),
+                "clear" => {
+                    let mut log = log.lock().unwrap();
+                    let n = log.len();
+                    log.clear();
+                    format!("cleared {n}\n")
+                }
+                other => format!("error: unknown command '{other}' (log, clear)\n"),
+            };
+            let _ = (&conn).write_all(reply.as_bytes());
+        }
+    });
+    Ok(())
+}
+
 /// Serves one connection on `socket` as the disk of preset `preset` (one of
-/// [`PRESET_NAMES`]), then prints the requests it served. `None` if there is no such preset.
-pub(crate) fn run(socket: &str, preset: &str) -> Option<ExitCode> {
+/// [`PRESET_NAMES`]) and lie `lie` (one of [`LIE_NAMES`]), with the request log on the unix
+/// socket `ctl` if given, then prints the requests it served. `None` if there is no such
+/// preset or lie.
+pub(crate) fn run(socket: &str, preset: &str, lie: &str, ctl: Option<&str>) -> Option<ExitCode> {
     let &(name, config) = PRESETS.iter().find(|(name, _)| *name == preset)?;
-    let backend = Arc::new(RwLock::new(BadBlk::new(name, config)));
-    eprintln!("baddev: listening on {socket}, blk config={name}: {config:?}");
+    let &(lie_name, lie) = LIES.iter().find(|(name, _)| *name == lie)?;
+    if lie != Lie::None && name != "honest" {
+        eprintln!("baddev: --lie {lie_name} takes the honest config, not {name}");
+        return None;
+    }
+    let serial = if lie == Lie::None {
+        name.to_string()
+    } else {
+        format!("req-{lie_name}")
+    };
+    let log: Log = Arc::new(Mutex::new(VecDeque::new()));
+    if let Some(path) = ctl {
+        if let Err(e) = control(path, log.clone()) {
+            eprintln!("baddev: control socket {path}: {e}");
+            return Some(ExitCode::FAILURE);
+        }
+    }
+    let backend = Arc::new(RwLock::new(BadBlk::new(serial.clone(), config, lie, log)));
+    eprintln!(
+        "baddev: listening on {socket}, blk config={name}, lie={lie_name}, control={}: {config:?}",
+        ctl.unwrap_or("none")
+    );
     let result = crate::serve(socket, backend.clone());
     let b = backend.read().unwrap();
     let s = b.stats.read().unwrap();
     eprintln!(
-        "baddev: {name}: {} config reads; served {} reads, {} writes, {} flushes, {} get_ids; \
-         {} unsupported, {} I/O errors, {} malformed",
+        "baddev: {serial}: {} config reads; served {} reads, {} writes, {} flushes, {} get_ids, \
+         {} discards, {} write-zeroes; {} lies, {} unsupported, {} I/O errors, {} malformed",
         s.config_reads,
         s.reads,
         s.writes,
         s.flushes,
         s.get_ids,
+        s.discards,
+        s.write_zeroes,
+        s.lies,
         s.unsupported,
         s.ioerr,
         s.malformed
     );
+    if let Some(path) = ctl {
+        let _ = std::fs::remove_file(path);
+    }
     Some(result)
 }

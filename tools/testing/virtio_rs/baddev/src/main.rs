@@ -8,14 +8,15 @@
 //!
 //! - `rng` ([`rng`], `-device vhost-user-rng-pci`): a virtio-rng device that reports wrong
 //!   used lengths (`--lie`);
-//! - `blk` ([`blk`], `-device vhost-user-blk-pci`): an honest 8 MiB RAM disk whose config
-//!   space lies (`--config`).
+//! - `blk` ([`blk`], `-device vhost-user-blk-pci`): an 8 MiB RAM disk whose config space
+//!   lies (`--config`), or whose answers to requests lie (`--lie`); it logs every request and
+//!   serves the log on a control socket (`--control`).
 //!
 //! usage:
 //!
 //! ```text
 //! baddev [rng] --socket PATH [--lie honest|oversize|zero|huge|cycle]
-//! baddev blk --socket PATH --config PRESET
+//! baddev blk --socket PATH [--config PRESET] [--lie LIE] [--control PATH]
 //! ```
 //!
 //! Without a model name, baddev is the rng (its original command line). It listens on PATH,
@@ -94,9 +95,11 @@ fn drain(
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: baddev [rng] --socket PATH [--lie {}]\n       baddev blk --socket PATH --config {}",
+        "usage: baddev [rng] --socket PATH [--lie {}]\n       baddev blk --socket PATH \
+         [--config {}] [--lie {}] [--control PATH]",
         rng::LIE_NAMES,
-        blk::PRESET_NAMES.join("|")
+        blk::PRESET_NAMES.join("|"),
+        blk::LIE_NAMES.join("|")
     );
     ExitCode::from(2)
 }
@@ -112,23 +115,34 @@ fn main() -> ExitCode {
         // The original command line: `baddev --socket PATH [--lie MODE]` is the rng.
         _ => "rng".to_string(),
     };
-    let option = if model == "rng" { "--lie" } else { "--config" };
-    let (mut socket, mut value) = (None, None);
+    let valid: &[&str] = if model == "rng" {
+        &["--socket", "--lie"]
+    } else {
+        &["--socket", "--config", "--lie", "--control"]
+    };
+    let mut opts = std::collections::HashMap::new();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
-        match (arg.as_str(), it.next()) {
-            ("--socket", Some(path)) => socket = Some(path),
-            (o, Some(v)) if o == option => value = Some(v),
+        match it.next() {
+            Some(v) if valid.contains(&arg.as_str()) => {
+                opts.insert(arg, v);
+            }
             _ => return usage(),
         }
     }
-    let Some(socket) = socket else {
+    let Some(socket) = opts.get("--socket") else {
         return usage();
     };
+    let opt = |k: &str| opts.get(k).map(String::as_str);
     let result = if model == "rng" {
-        rng::run(&socket, value.as_deref().unwrap_or("oversize"))
+        rng::run(socket, opt("--lie").unwrap_or("oversize"))
     } else {
-        value.and_then(|preset| blk::run(&socket, &preset))
+        blk::run(
+            socket,
+            opt("--config").unwrap_or("honest"),
+            opt("--lie").unwrap_or("none"),
+            opt("--control"),
+        )
     };
     result.unwrap_or_else(usage)
 }
