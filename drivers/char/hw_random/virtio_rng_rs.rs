@@ -9,8 +9,10 @@
 //!
 //! Reads copy bytes out of a filled buffer; a drained buffer goes straight back to the device.
 //! A blocking read with nothing to copy sleeps until the queue callback says a buffer is back.
-//! Remove and freeze mark the device removed and wake every reader: pending and later reads
-//! fail with `ENODEV`, so unregistering the hwrng never waits for the device.
+//! Remove and freeze mark the device removed and wake every reader, so unregistering the hwrng
+//! never waits for the device. As in C, a read that was waiting gets no bytes (the hwrng core
+//! then reads on from its next device, so a blocked reader of an unplugged device carries on),
+//! and a read that starts after the removal fails with `ENODEV`.
 //!
 //! # Buffer size
 //!
@@ -105,16 +107,21 @@ impl Inner {
 impl hw_random::Operations for Entropy {
     fn read(&self, buf: &mut [u8], wait: bool) -> Result<usize> {
         let mut inner = self.inner.lock();
+        if inner.removed {
+            return Err(ENODEV);
+        }
         loop {
-            if inner.removed {
-                return Err(ENODEV);
-            }
             let n = inner.copy_to(buf);
             if n > 0 || !wait || buf.is_empty() {
                 return Ok(n);
             }
             if self.returned.wait_interruptible(&mut inner) {
                 return Err(ERESTARTSYS);
+            }
+            if inner.removed {
+                // Woken by the removal: no bytes, not an error, so that the core reads on from
+                // its next device (virtio-rng.c returns what it read so far, too).
+                return Ok(0);
             }
         }
     }
