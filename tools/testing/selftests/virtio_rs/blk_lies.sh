@@ -58,25 +58,10 @@ MAX_SECTORS=18014398509481983
 rm -rf "$TMP"
 mkdir -p "$TMP"
 
-# $TMP/map: "PRESET DEVICE-DIR" for every lying disk. scripts/vm puts
-# device I of --devices (counting from 1) behind the PCIe root port with
-# slot=I, and QEMU gives the ports the free slots of bus 0 in order:
-# 00:01.0, 00:02.0, ... So the root port's device number is the disk's
-# place in $VRS_DEVICES (the disks' serials cross-check this).
-for d in $(vrs_devices_of 2); do
-	port=$(readlink -f "$d/../..")
-	port=${port##*/}
-	port=${port#*:*:}
-	name=$(echo "$VRS_DEVICES" | cut -d, -f$((0x${port%.*})))
-	[ "${name#badblk:}" != "$name" ] && echo "${name#badblk:} $d"
-done >"$TMP/map"
+# $TMP/map: "PRESET DEVICE-DIR" for every lying disk (lib.sh).
+vrs_badblk_map >"$TMP/map"
 # dev_of PRESET: the virtio device of badblk:PRESET.
-dev_of() {
-	while read -r _p _d; do
-		[ "$_p" = "$1" ] && echo "$_d" && return 0
-	done <"$TMP/map"
-	return 1
-}
+dev_of() { vrs_lookup "$TMP/map" "$1"; }
 # The /sys/bus/virtio/drivers entry of module $DRV.
 driver_dir() {
 	for d in "$BUS"/drivers/*; do

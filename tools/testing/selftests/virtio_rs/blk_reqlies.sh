@@ -57,24 +57,10 @@ LIE=8192
 rm -rf "$TMP"
 mkdir -p "$TMP"
 
-# $TMP/map: "PRESET DEVICE-DIR" per disk. scripts/vm puts device I of
-# --devices (counting from 1) behind the PCIe root port with slot=I, and
-# QEMU gives the ports the free slots of bus 0 in order, so the root port's
-# device number is the disk's place in $VRS_DEVICES (blk_lies.sh does the
-# same; the serials cross-check it).
-for d in $(vrs_devices_of 2); do
-	port=$(readlink -f "$d/../..")
-	port=${port##*/}
-	port=${port#*:*:}
-	name=$(echo "$VRS_DEVICES" | cut -d, -f$((0x${port%.*})))
-	[ "${name#badblk:}" != "$name" ] && echo "${name#badblk:} $d"
-done >"$TMP/map"
-dev_of() {
-	while read -r _p _d; do
-		[ "$_p" = "$1" ] && echo "$_d" && return 0
-	done <"$TMP/map"
-	return 1
-}
+# $TMP/map: "PRESET DEVICE-DIR" for every lying disk (lib.sh).
+vrs_badblk_map >"$TMP/map"
+# dev_of PRESET: the virtio device of badblk:PRESET.
+dev_of() { vrs_lookup "$TMP/map" "$1"; }
 disk_of() { ls "$(dev_of "$1")/block" 2>/dev/null | head -n 1; }
 # alive PID: the process exists and is not a zombie.
 alive() { [ -e "/proc/$1/stat" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }

@@ -47,3 +47,50 @@ vrs_driver_module() {
 		echo -
 	fi
 }
+
+# vrs_dev_at I: the virtio device (a /sys/bus/virtio/devices/virtioN) of the
+# I-th (from 1) device of $VRS_DEVICES. The virtio index says nothing about
+# it (probes may run in any order); the transport does. On pci, scripts/vm
+# puts device I behind the PCIe root port with slot=I, and QEMU gives the
+# ports the free slots of bus 0 in order (00:0I.0). On mmio, scripts/vm
+# lists device I's window I-th on the kernel command line, which makes it
+# the platform device virtio-mmio.(I-1).
+vrs_dev_at() {
+	for _vd in /sys/bus/virtio/devices/*; do
+		_vp=$(readlink -f "$_vd/..")
+		case ${_vp##*/} in
+		virtio-mmio.*) [ "${_vp##*.}" -eq $(($1 - 1)) ] && echo "$_vd" && return 0 ;;
+		*)
+			_vp=$(readlink -f "$_vd/../..")
+			_vp=${_vp##*/}
+			_vp=${_vp#*:*:}
+			[ $((0x${_vp%.*})) -eq "$1" ] && echo "$_vd" && return 0 ;;
+		esac
+	done
+	return 1
+}
+
+# vrs_badblk_map: print "PRESET DEVICE-DIR" for every badblk:PRESET disk of
+# $VRS_DEVICES. scripts/vm puts device I of --devices (counting from 1)
+# behind the PCIe root port with slot=I, and QEMU gives the ports the free
+# slots of bus 0 in order: 00:01.0, 00:02.0, ... So the root port's device
+# number is the disk's place in $VRS_DEVICES (the disks' serials, which are
+# the presets, cross-check this).
+vrs_badblk_map() {
+	for _vd in $(vrs_devices_of 2); do
+		_vp=$(readlink -f "$_vd/../..")
+		_vp=${_vp##*/}
+		_vp=${_vp#*:*:}
+		_vn=$(echo "$VRS_DEVICES" | cut -d, -f$((0x${_vp%.*})))
+		[ "${_vn#badblk:}" != "$_vn" ] && echo "${_vn#badblk:} $_vd"
+	done
+	return 0
+}
+
+# vrs_lookup FILE KEY: the value of KEY in FILE's "KEY VALUE" lines.
+vrs_lookup() {
+	while read -r _vk _vv; do
+		[ "$_vk" = "$2" ] && echo "$_vv" && return 0
+	done <"$1"
+	return 1
+}
