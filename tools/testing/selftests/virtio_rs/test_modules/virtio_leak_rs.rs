@@ -124,7 +124,11 @@ impl WorkItem for Hold {
     fn run(this: Arc<Hold>) {
         let index = this.shared.index;
         let r = this.handle.with(|_| {
-            pr_info!("virtio{}: inside with(), holding it {} ms\n", index, this.ms);
+            pr_info!(
+                "virtio{}: inside with(), holding it {} ms\n",
+                index,
+                this.ms
+            );
             // Nothing completes `pause`: this is a sleep.
             this.pause.wait_timeout_ms(this.ms);
             this.shared.round_trip()
