@@ -72,30 +72,8 @@ driver_dir() {
 	return 1
 }
 disk_of() { ls "$1/block" 2>/dev/null | head -n 1; }
-# alive PID: the process exists and is not a zombie.
-alive() { [ -e "/proc/$1/stat" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
-# within SECONDS COMMAND...: COMMAND's status and output, or 124 if it
-# still runs after SECONDS. A task stuck in the kernel (on the device lock a
-# crashed probe still holds, say) cannot be killed: it is left behind,
-# detached from the test's output (a pipe that must close), and the tests
-# go on.
-within() {
-	t=$1
-	shift
-	"$@" </dev/null >"$TMP/within.out" 2>&1 &
-	pid=$!
-	i=0
-	while alive $pid && [ $i -lt "$t" ]; do sleep 1; i=$((i + 1)); done
-	if alive $pid; then
-		kill -9 $pid 2>/dev/null
-		echo "$*: still running after $t s, left behind"
-		return 124
-	fi
-	wait $pid
-	st=$?
-	cat "$TMP/within.out"
-	return $st
-}
+alive() { vrs_alive "$1"; }
+within() { vrs_within "$@"; }
 bound() { test "$(vrs_driver_module "$1")" = "$DRV"; }
 # outcome DEV: "disk NAME", "refused", or what else the device looks like.
 outcome() {

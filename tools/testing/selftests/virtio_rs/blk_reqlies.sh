@@ -62,28 +62,8 @@ vrs_badblk_map >"$TMP/map"
 # dev_of PRESET: the virtio device of badblk:PRESET.
 dev_of() { vrs_lookup "$TMP/map" "$1"; }
 disk_of() { ls "$(dev_of "$1")/block" 2>/dev/null | head -n 1; }
-# alive PID: the process exists and is not a zombie.
-alive() { [ -e "/proc/$1/stat" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
-# within SECONDS COMMAND...: COMMAND's status and output, or 124 if it still
-# runs after SECONDS (it is left behind: a task stuck in the kernel cannot
-# be killed).
-within() {
-	t=$1
-	shift
-	"$@" </dev/null >"$TMP/within.out" 2>&1 &
-	pid=$!
-	i=0
-	while alive $pid && [ $i -lt "$t" ]; do sleep 1; i=$((i + 1)); done
-	if alive $pid; then
-		kill -9 $pid 2>/dev/null
-		echo "$*: still running after $t s, left behind"
-		return 124
-	fi
-	wait $pid
-	st=$?
-	cat "$TMP/within.out"
-	return $st
-}
+alive() { vrs_alive "$1"; }
+within() { vrs_within "$@"; }
 # sectors FIRST COUNT: what the device holds in those 512-byte sectors.
 sectors() {
 	s=$1

@@ -94,3 +94,29 @@ vrs_lookup() {
 	done <"$1"
 	return 1
 }
+
+# vrs_alive PID: the process exists and is not a zombie.
+vrs_alive() { [ -e "/proc/$1/stat" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+
+# vrs_within SECONDS COMMAND...: COMMAND's status and output, or 124 if it
+# still runs after SECONDS. A task stuck in the kernel (on the device lock a
+# crashed probe still holds, say) cannot be killed: it is left behind,
+# detached from the test's output (a pipe that must close), and the tests
+# go on.
+vrs_within() {
+	_wt=$1 _wo=${TMPDIR:-/tmp}/vrs-within.$$
+	shift
+	"$@" </dev/null >"$_wo" 2>&1 &
+	_wp=$!
+	_wi=0
+	while vrs_alive $_wp && [ $_wi -lt "$_wt" ]; do sleep 1; _wi=$((_wi + 1)); done
+	if vrs_alive $_wp; then
+		kill -9 $_wp 2>/dev/null
+		echo "$*: still running after $_wt s, left behind"
+		return 124
+	fi
+	wait $_wp
+	_ws=$?
+	cat "$_wo"
+	return $_ws
+}
