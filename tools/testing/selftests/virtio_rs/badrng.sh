@@ -53,8 +53,9 @@ read_for() {
 	reap $rpid || return 1
 	wc -c <$OUT
 }
-# only_z: $OUT holds nothing but the device's 'Z' bytes.
+# only_z: $OUT holds some bytes, and nothing but the device's 'Z' bytes.
 only_z() {
+	[ -s $OUT ] || { echo "nothing was read"; return 1; }
 	other=$(tr -d Z <$OUT | wc -c)
 	[ "$other" -eq 0 ] || { echo "$other bytes are not the device's:"; od -A d -t x1 $OUT | head -n 8; }
 	[ "$other" -eq 0 ]
@@ -77,7 +78,11 @@ if [ "$LIE" = zero ]; then
 else
 	vrs_test "reads return 64 KiB" 'got=$(read_for 120 65536) && echo "$got bytes" && test "$got" -eq 65536'
 fi
-vrs_test "every byte read was written by the device" 'only_z'
+if [ "$LIE" = zero ]; then
+	vrs_skip "every byte read was written by the device" "nothing was read (lie=zero)"
+else
+	vrs_test "every byte read was written by the device" 'only_z'
+fi
 
 case $LIE in
 oversize) vrs_test "the oversized length was clamped, with a warning" 'clamped 8192' ;;
@@ -110,11 +115,19 @@ vrs_test "rmmod $RS while dd reads /dev/hwrng" '
 # The C driver on the same device. It clamps silently; after a zero-length
 # answer it has no request in flight and serves nothing more, so only what it
 # returns is checked, not how much.
-vrs_test "C $C: what it returns is the device's bytes, and it unloads" '
-	modprobe $C && bound_by $D $C && use_rng $C.$N &&
-	got=$(read_for 10 65536) && echo "$got" >/tmp/c-bytes && only_z &&
-	rmmod $C && ! test -d /sys/module/$C'
-ktap_print_msg "$C returned $(cat /tmp/c-bytes 2>/dev/null || echo '?') of 65536 bytes in 10 s"
+# virtio_rng.c names its hwrng from an index of its own (an IDA), not the
+# virtio index: take the name from rng_available.
+c_rng() { tr ' ' '\n' <$HWRNG/rng_available | grep -m1 "^$C\."; }
+modprobe $C && bound_by "$D" $C && use_rng "$(c_rng)" && read_for 10 65536 >/tmp/c-bytes
+ktap_print_msg "$C ($(c_rng)) returned $(cat /tmp/c-bytes 2>/dev/null || echo '?') of 65536 bytes in 10 s"
+if [ "$(cat /tmp/c-bytes 2>/dev/null || echo 0)" -gt 0 ]; then
+	vrs_test "C $C: what it returns is the device's bytes, and it unloads" '
+		only_z && rmmod $C && ! test -d /sys/module/$C'
+else
+	vrs_skip "C $C: what it returns is the device's bytes" \
+		"$C returned nothing (after a zero-length answer it serves nothing more)"
+	rmmod $C
+fi
 vrs_test "$RS binds again after the C driver, and rmmod $RS" '
 	modprobe $RS && bound_by $D $RS && available $RS.$N && rmmod $RS && ! test -d /sys/module/$RS'
 ktap_finished
