@@ -504,6 +504,10 @@ pub(crate) mod state {
         ///
         /// As for [`DevState::queues`]; the device is bound.
         pub(super) unsafe fn quiesce(&self) {
+            // Serialised with `DeviceHandle::abort`, which may be resetting and revoking the
+            // same queues; once empty, the list keeps it away from the device for good.
+            let mut abortable = self.shared.abort.lock();
+            *abortable = KVec::new();
             self.shared.gate.close();
             // SAFETY: `vdev` is valid (type invariant) and bound; process context.
             unsafe {

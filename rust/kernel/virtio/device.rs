@@ -25,7 +25,15 @@ use super::{
     state::DevState,
     virtqueue::{QueueShared, Queues},
 };
-use crate::{alloc::KVec, bindings, error::to_result, prelude::*, sync::Arc, types::Opaque};
+use crate::{
+    alloc::KVec,
+    bindings,
+    error::to_result,
+    new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+    types::Opaque,
+};
 use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
 
 mod private {
@@ -430,6 +438,9 @@ impl Device<Probe> {
         let mut vqs = KVec::from_elem(core::ptr::null_mut::<bindings::virtqueue>(), n, GFP_KERNEL)?;
         // Reserve first, so that nothing can fail once the queues exist.
         queues.reserve(n, GFP_KERNEL)?;
+        // SAFETY: The state is valid while the adapter hands out `self`.
+        let shared = unsafe { state.as_ref() }.shared.clone();
+        let mut abortable = KVec::with_capacity(n, GFP_KERNEL)?;
         let mut found = KVec::with_capacity(n, GFP_KERNEL)?;
         // Managed affinity, spread over the CPUs (C drivers pass the same empty descriptor).
         let mut desc = bindings::irq_affinity::default();
@@ -460,6 +471,7 @@ impl Device<Probe> {
                 Ok(q) => {
                     // Cannot fail: reserved above.
                     queues.push(q.clone(), GFP_ATOMIC)?;
+                    abortable.push(q.clone(), GFP_ATOMIC)?;
                     found.push(Some(q), GFP_KERNEL)?;
                 }
                 Err(e) => {
@@ -481,6 +493,9 @@ impl Device<Probe> {
                 }
             }
         }
+        // From now on, until the adapter quiesces the device, `DeviceHandle::abort` may reset
+        // it and revoke these queues.
+        *shared.abort.lock() = abortable;
         // SAFETY: Every entry is a queue of the device that nothing wraps yet.
         Ok(unsafe { Queues::new(found) })
     }
@@ -491,13 +506,21 @@ impl Device<Probe> {
 ///
 /// # Invariants
 ///
-/// While `gate` is open, `vdev` is a live, bound device whose driver is the Rust adapter, in a
-/// state where a [`Device<Bound>`] may be used.
+/// - While `gate` is open, `vdev` is a live, bound device whose driver is the Rust adapter, in a
+///   state where a [`Device<Bound>`] may be used.
+/// - While `abort` holds queues, `vdev` is bound to the adapter and they are its queues, not
+///   yet revoked: [`Device::find_vqs`] fills the list, and the adapter's quiesce (which runs
+///   before the queues are deleted and before the device is unbound) empties it, both under
+///   the lock, as does [`DeviceHandle::abort`].
 #[pin_data]
 pub(crate) struct DevShared {
     vdev: *mut bindings::virtio_device,
     #[pin]
     pub(crate) gate: Gate,
+    /// The queues [`DeviceHandle::abort`] revokes. The lock also serialises every reset and
+    /// revocation of the device's queues after `find_vqs`: the adapter's and an abort's.
+    #[pin]
+    pub(crate) abort: Mutex<KVec<Arc<QueueShared>>>,
 }
 
 // SAFETY: `vdev` is only used inside the gate, in process context, through `Device<Bound>`,
@@ -509,10 +532,11 @@ unsafe impl Sync for DevShared {}
 impl DevShared {
     /// The shared state of `vdev`, closed until the adapter opens it.
     pub(crate) fn new(vdev: *mut bindings::virtio_device) -> impl PinInit<Self> {
-        // INVARIANT: the gate starts closed.
+        // INVARIANT: the gate starts closed, and no queue can be aborted.
         pin_init!(Self {
             vdev,
             gate <- Gate::new(false),
+            abort <- new_mutex!(KVec::new(), "virtio_rs_abort"),
         })
     }
 
@@ -546,5 +570,41 @@ impl DeviceHandle {
         // and stays so until `_pass` is dropped: teardown closes the gate, waiting for us, before
         // it resets the device and lets the driver core unbind it.
         Ok(f(unsafe { Device::from_raw(self.shared.vdev) }))
+    }
+
+    /// Stops a device that no longer answers, now, as its removal would: closes the device to
+    /// its handles (waiting for the users inside), resets it, waits for running queue
+    /// callbacks, and revokes every queue. The device then uses no buffer any more: every
+    /// buffer still in a ring is detached and belongs to the driver again, so dropping a
+    /// [`Virtqueue`](super::Virtqueue) frees its buffers at once, and every queue operation
+    /// fails without touching the device. For a driver whose requests would otherwise wait
+    /// forever (a block device's removal waits for its requests in flight).
+    ///
+    /// Nothing happens if the device has no queues or was already stopped (removed, frozen,
+    /// aborted). A restore after a freeze brings the device back as usual.
+    ///
+    /// Process context; must not be called from inside [`DeviceHandle::with`] (it would wait
+    /// for itself).
+    pub fn abort(&self) {
+        super::might_sleep();
+        let mut queues = self.shared.abort.lock();
+        if queues.is_empty() {
+            return;
+        }
+        pr_warn!("virtio: aborting a device that does not answer: resetting it\n");
+        self.shared.gate.close();
+        // SAFETY: `queues` is not empty, so `vdev` is bound to the adapter (type invariant of
+        // `DevShared`), and stays bound while we hold the lock (the adapter's quiesce takes it
+        // before the device is unbound). Process context. Resetting twice is harmless, and the
+        // adapter's quiesce resets again, under the same lock, before it deletes the queues.
+        unsafe {
+            bindings::virtio_reset_device(self.shared.vdev);
+            bindings::virtio_synchronize_cbs(self.shared.vdev);
+        }
+        for q in queues.iter() {
+            // The device is reset; revoking twice is harmless.
+            q.revoke();
+        }
+        *queues = KVec::new();
     }
 }
