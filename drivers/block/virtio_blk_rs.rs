@@ -20,6 +20,19 @@
 //! by the block layer. The depth is the ring size (halved without indirect descriptors) or
 //! `queue_depth`. A full ring stops the hardware queue until a request completes.
 //!
+//! # Timeouts: beyond C
+//!
+//! C's virtio_blk has no blk-mq timeout handler, so a request the device never answers waits
+//! forever, and so does the removal of its disk. This driver has one (which also gives its
+//! disks the writable `queue/io_timeout` that C's lack; 30 s by default). When a request times
+//! out, it first looks at the request's queue as an interrupt would: a completion whose
+//! interrupt was lost, or that came after the kernel disabled a storming interrupt line, ends
+//! the request there. Otherwise the timer is reset, as in C, unless the device is being
+//! removed: then the device, having left a request unanswered for a whole timeout, is stopped
+//! ([`DeviceHandle::abort`]: reset, queues revoked), its requests end with `EIO`, and new ones
+//! fail at once, so that deleting the disk returns. The `blk-reqlies` suite shows both
+//! (`req-irq-storm`, `req-never`).
+//!
 //! # Disk names
 //!
 //! Disks are named `rvd` followed by the letters of the virtio device index (`virtioN`), in the
@@ -42,7 +55,8 @@ use kernel::{
             AttrWriter, DiskAttribute, DiskAttributes, DiskOperations, GenDisk, GenDiskBuilder,
             GenDiskRef,
         },
-        DeviceByte, Geometry, Op, Operations, OwnedRequest, QueueMap, RqBatch, TagSet,
+        DeviceByte, Geometry, Op, Operations, OwnedRequest, QueueMap, RequestRef, RqBatch, TagSet,
+        TimeoutAction,
     },
     c_str, new_mutex,
     page::PAGE_SIZE,
@@ -246,6 +260,10 @@ struct Blk {
     le: bool,
     /// Set when a full ring stopped a hardware queue; the next completion restarts it.
     stopped: AtomicBool,
+    /// Set by `remove`: from then on, a request that times out stops the device.
+    removing: AtomicBool,
+    /// Set once the device was stopped for not answering: requests fail at once from then on.
+    dead: AtomicBool,
     /// For the disk attributes and `getgeo`, which run outside the virtio callbacks.
     dev: DeviceHandle,
 }
@@ -416,6 +434,9 @@ impl Operations for Blk {
         let cmd = Blk::command(rq, blk.le)?;
         let mut guard = slot.lock();
         let Some(vq) = guard.as_mut() else {
+            if blk.dead.load(Ordering::Relaxed) {
+                return Err((EIO, cmd.finish()));
+            }
             // Frozen: the queue is quiesced, so this does not happen; retry later.
             return Err((EBUSY, cmd.finish()));
         };
@@ -480,8 +501,12 @@ impl Operations for Blk {
                 None => Err(cmd),
             };
             if let Err(cmd) = res {
-                // Full ring, or frozen: the block layer sends it again later.
-                cmd.finish().requeue();
+                if blk.dead.load(Ordering::Relaxed) {
+                    cmd.finish().end(Err(EIO));
+                } else {
+                    // Full ring, or frozen: the block layer sends it again later.
+                    cmd.finish().requeue();
+                }
             }
         }
         if let Some((_, guard)) = cur {
@@ -503,6 +528,33 @@ impl Operations for Blk {
 
     fn poll(blk: ArcBorrow<'_, Blk>, hw_queue: u32) -> u32 {
         blk.complete(hw_queue as usize, false)
+    }
+
+    // C has no timeout handler: its timer is reset forever. Here, first look for a completion
+    // the device made without an interrupt reaching us (lost, or the line disabled by the
+    // kernel after an interrupt storm). Then, if the device is being removed, a request that
+    // has waited a whole timeout (`io_timeout`, 30 s by default) will not be answered: stop the
+    // device and fail its requests, so that deleting the disk, which waits for them, returns.
+    // C hangs in `del_gendisk` there.
+    fn timeout(blk: ArcBorrow<'_, Blk>, rq: RequestRef<'_, Self>) -> TimeoutAction {
+        let index = rq.hw_queue() as usize;
+        if blk.complete(index, false) > 0 && !rq.is_in_flight() {
+            pr_warn!("a request completed without an interrupt\n");
+            return TimeoutAction::Done;
+        }
+        if !blk.removing.load(Ordering::Relaxed) {
+            return TimeoutAction::ResetTimer;
+        }
+        pr_warn!("device removed with a request unanswered for a whole timeout\n");
+        blk.dead.store(true, Ordering::Relaxed);
+        // Resets the device and revokes its queues: the buffers in the rings are the driver's
+        // again, so dropping the queues ends their requests (`rq` too) with an I/O error.
+        blk.dev.abort();
+        for slot in blk.vqs.iter() {
+            let vq = slot.lock().take();
+            drop(vq);
+        }
+        TimeoutAction::Done
     }
 
     fn getgeo(blk: ArcBorrow<'_, Blk>, disk: &GenDiskRef<Self>) -> Result<Geometry> {
@@ -824,6 +876,8 @@ impl virtio::Driver for VirtioBlk {
                 nr_irq,
                 le: dev.is_modern(),
                 stopped: AtomicBool::new(false),
+                removing: AtomicBool::new(false),
+                dead: AtomicBool::new(false),
                 dev: dev.handle()?,
             },
             GFP_KERNEL,
@@ -896,8 +950,10 @@ impl virtio::Driver for VirtioBlk {
     }
 
     fn remove(&self, _dev: &Device) {
-        // The device is still live: deleting the disk waits for the requests in flight. Take
-        // the disk out first, so that nothing waits on the lock while it is deleted.
+        // The device is still live: deleting the disk waits for the requests in flight (and
+        // writes back dirty data). A device that never answers one is stopped by `timeout`.
+        // Take the disk out first, so that nothing waits on the lock while it is deleted.
+        self.blk.removing.store(true, Ordering::Relaxed);
         let disk = self.disk.lock().take();
         drop(disk);
         // `Blk` lives on until the disk is released (an fd may hold it open), but its queues go
