@@ -70,7 +70,8 @@ BADBLK_PRESETS = ("honest", "blk-size-0", "blk-size-3", "blk-size-2g", "pbexp-63
 # --lie LIE` (blk.rs): honest; reads at or past half the disk answered with IOERR, a used
 # length of 0xffffffff or 0, an extra used element with an out-of-range id or the same head
 # used twice; DISCARD and WRITE_ZEROES answered UNSUPP.
-BADBLK_REQ_LIES = ("honest", "ioerr", "unsupp", "used-len-huge", "used-len-0", "bad-id", "dup-id")
+BADBLK_REQ_LIES = ("honest", "ioerr", "unsupp", "used-len-huge", "used-len-0", "bad-id", "dup-id",
+                   "never", "irq-storm")
 BADBLK_PRESETS += tuple(f"req-{lie}" for lie in BADBLK_REQ_LIES)
 # Devices served by build/baddev over vhost-user.
 VHOST_USER = ("badrng", "badblk")
@@ -529,7 +530,9 @@ def main():
                     "UNSUPP), "
                     "req-used-len-huge and req-used-len-0 (those reads' used length is "
                     "0xffffffff or 0), req-bad-id (they are followed by a used element whose id "
-                    "is the queue size), req-dup-id (by their head used again). Every badblk "
+                    "is the queue size), req-dup-id (by their head used again), req-never (they "
+                    "are never answered), req-irq-storm (answered, then a storm of interrupts "
+                    "with nothing used). Every badblk "
                     "logs its requests: in the guest, 'vrs-host baddev badblkN|badblk:PRESET "
                     "log|clear' reads or empties the log")
     ap.add_argument("--drivers", default="mixed",

@@ -22,8 +22,8 @@
 //!
 //! `--lie LIE` ([`Lie`]) makes the answers to requests lie instead (the config is then the
 //! honest one, and `DISCARD` and `WRITE_ZEROES` are offered too, so that the driver issues
-//! them): `honest` tells no lie; `ioerr`, `used-len-huge`, `used-len-0`, `bad-id` and `dup-id`
-//! lie about every read at or past [`LIE_SECTOR`] (half the disk, so that the probe's
+//! them): `honest` tells no lie; `ioerr`, `used-len-huge`, `used-len-0`, `bad-id`, `dup-id`,
+//! `never` and `irq-storm` lie about every read at or past [`LIE_SECTOR`] (half the disk, so that the probe's
 //! partition scan, at sector 0, gets the truth); `unsupp` answers every `DISCARD` and
 //! `WRITE_ZEROES` with `VIRTIO_BLK_S_UNSUPP`. The serial of such a disk is `req-LIE`. `--lie none` (the default)
 //! is the config-only disk above.
@@ -96,9 +96,17 @@ enum Lie {
     BadId,
     /// Reads at or past [`LIE_SECTOR`]: answered right, then the same head is used again.
     DupId,
+    /// Reads at or past [`LIE_SECTOR`] are taken and never answered.
+    Never,
+    /// Reads at or past [`LIE_SECTOR`]: answered right, then [`STORM`] interrupts without a
+    /// used buffer.
+    IrqStorm,
 }
 
-const LIES: [(&str, Lie); 8] = [
+/// The interrupts (used-buffer notifications) an `irq-storm` lie sends after each lying read.
+const STORM: u32 = 200_000;
+
+const LIES: [(&str, Lie); 10] = [
     ("none", Lie::None),
     ("honest", Lie::Honest),
     ("ioerr", Lie::IoErr),
@@ -107,6 +115,8 @@ const LIES: [(&str, Lie); 8] = [
     ("used-len-0", Lie::UsedLenZero),
     ("bad-id", Lie::BadId),
     ("dup-id", Lie::DupId),
+    ("never", Lie::Never),
+    ("irq-storm", Lie::IrqStorm),
 ];
 
 /// The values `--lie` takes.
@@ -340,6 +350,11 @@ impl BadBlk {
         let lying_read = kind == VIRTIO_BLK_T_IN && sector >= LIE_SECTOR;
         let stats = self.stats.get_mut().unwrap();
         let mut told = Lie::None;
+        if lying_read && lie == Lie::Never {
+            stats.lies += 1;
+            self.log(format!("IN sector={sector} len={data_len} NEVER ANSWERED"));
+            return Some((0, Lie::Never));
+        }
         let (what, code, written) = match kind {
             VIRTIO_BLK_T_IN if lying_read && lie == Lie::IoErr => {
                 told = Lie::IoErr;
@@ -357,7 +372,11 @@ impl BadBlk {
                         if lying_read
                             && matches!(
                                 lie,
-                                Lie::UsedLenHuge | Lie::UsedLenZero | Lie::BadId | Lie::DupId
+                                Lie::UsedLenHuge
+                                    | Lie::UsedLenZero
+                                    | Lie::BadId
+                                    | Lie::DupId
+                                    | Lie::IrqStorm
                             )
                         {
                             told = lie;
@@ -497,6 +516,7 @@ impl BadBlk {
             .collect();
         let any = !chains.is_empty();
         let mut signal = false;
+        let mut storm = false;
         for chain in chains {
             let head = chain.head_index();
             let (len, told) = self.serve(chain).unwrap_or_else(|| {
@@ -504,6 +524,11 @@ impl BadBlk {
                 self.log("MALFORMED".to_string());
                 (0, Lie::None)
             });
+            if told == Lie::Never {
+                // Taken from the available ring, kept, never used.
+                continue;
+            }
+            storm |= told == Lie::IrqStorm;
             let len = match told {
                 Lie::UsedLenHuge => u32::MAX,
                 Lie::UsedLenZero => 0,
@@ -544,8 +569,18 @@ impl BadBlk {
             }
         }
         // An id lie bypasses the event index's accounting: always interrupt.
-        if signal {
+        if signal || storm {
             vring.signal_used_queue()?;
+        }
+        if storm {
+            // Then interrupts with nothing new in the used ring. Each is a write to the call
+            // eventfd, which QEMU turns into an MSI-X message; a short pause between them keeps
+            // QEMU from merging them all into one.
+            for _ in 0..STORM {
+                vring.signal_used_queue()?;
+                std::thread::sleep(std::time::Duration::from_micros(5));
+            }
+            self.log(format!("IRQ STORM {STORM}"));
         }
         Ok(any)
     }
