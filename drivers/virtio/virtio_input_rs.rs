@@ -55,8 +55,9 @@ const NR_EVENT_BUFS: usize = 64;
 const EVENTS: usize = 0;
 /// Index of the `status` queue.
 const STATUS: usize = 1;
-/// Refuse devices that claim more multi-touch slots than this.
-const MAX_MT_SLOTS: i32 = 256;
+/// Refuse devices that claim more multi-touch slots than this: the input core's own limit
+/// (`input_mt_init_slots` takes up to 1024), so that a device C binds binds here too.
+const MAX_MT_SLOTS: i32 = 1024;
 
 /// `VIRTIO_INPUT_CFG_*`: what the config union shows (`struct virtio_input_config`, laid out
 /// in [`kernel::virtio::config::InputConfig`]).
