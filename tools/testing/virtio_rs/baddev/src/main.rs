@@ -22,6 +22,11 @@
 //! Without a model name, baddev is the rng (its original command line). It listens on PATH,
 //! serves one connection and exits when the frontend (QEMU) goes away, printing what it was
 //! asked and how it answered. Split rings only.
+//!
+//! There is no input model: QEMU 7.2's `vhost-user-input-pci` refuses to start without KVM
+//! ("vhost initialization failed: requires kvm"; QEMU 8.2 dropped the check), and the tests
+//! run under TCG. The lying virtio-input devices are played inside the guest by the test
+//! module `vrs_badinput` (`tools/testing/selftests/virtio_rs/test_modules/vrs_badinput.c`).
 
 mod blk;
 mod rng;
