@@ -91,6 +91,16 @@ SUITES = [
     dict(name="input-c", script="input.sh c", runs=[("pci", "split")],
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")],
          devices="keyboard,mouse,tablet", drivers="none", budget=4),
+    # Both input drivers on virtio-input devices that the test module vrs_badinput plays in
+    # the guest (QEMU 7.2's vhost-user-input needs KVM): an honest multitouch screen whose
+    # status log shows the LEDs the driver sent, lying absinfo and slot counts, short events
+    # and an event flood. The device is the module, not QEMU: one run, on pci/split. Tests
+    # C cannot pass are marked "(Rust only)" and SKIP on C; Documentation/hardening.rst
+    # records what C does.
+    dict(name="input-lies", script="input_lies.sh rust", runs=[("pci", "split")],
+         devices="none", drivers="none", budget=2, timeout=420),
+    dict(name="input-lies-c", script="input_lies.sh c", runs=[("pci", "split")],
+         devices="none", drivers="none", budget=2, timeout=420),
     # A lying vhost-user rng (build/baddev): oversized, zero and huge used lengths.
     dict(name="badrng", script="badrng.sh", runs=[("pci", "split")], devices="badrng",
          drivers="none", budget=2),

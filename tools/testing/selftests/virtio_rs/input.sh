@@ -11,12 +11,13 @@
 # device shows up with the same name, ids, capabilities and features as with
 # the C driver (with C itself this compares C with C, so it is skipped); key,
 # relative and absolute events injected with QMP input-send-event are read
-# back from /dev/input/eventN in order; a Caps Lock LED set in the guest
-# reaches the device; rmmod with a reader open and hot-unplug with a reader
-# blocked work; and across freeze/restore the driver keeps its input devices,
-# as C does: no new input or event device appears, and an fd opened before
-# (held by evhold, next to this script) still reads keys and still reports
-# the Caps Lock LED it set.
+# back from /dev/input/eventN in order; rmmod with a reader open and
+# hot-unplug with a reader blocked work; and across freeze/restore the driver
+# keeps its input devices, as C does: no new input or event device appears,
+# and an fd opened before (held by evhold, next to this script) still reads
+# keys and still reports the Caps Lock LED it set. QEMU's devices cannot show what the driver sent
+# on the status queue: that an LED reaches the device is tested on a device
+# that records it, in input_lies.sh.
 # Variables used only in vrs_test code strings look unused to shellcheck.
 # shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
@@ -123,28 +124,6 @@ expect_events() {
 	test "$got" = "$4"
 }
 
-# IRQs taken for virtio device $1 (all its vectors, all CPUs).
-irqs_of() {
-	awk -v n="${1##*/}" 'NR == 1 { c = NF; next }
-		$NF == n || index($NF, n "-") == 1 { for (i = 2; i <= c + 1; i++) s += $i }
-		END { print s + 0 }' /proc/interrupts
-}
-# write_event DEV TYPE CODE VALUE: write one struct input_event (octal escapes) to DEV.
-write_event() {
-	# shellcheck disable=SC2059 # the octal escapes must be in the format
-	printf "\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\$(printf %o "$2")\\0\\$(printf %o "$3")\\0\\$(printf %o "$4")\\0\\0\\0" >"$1"
-}
-# Caps Lock on (or off, $1 = 0) from the guest; the device returns the status buffer.
-capslock() {
-	d=$(dev_named "$KBD") && ev=$(evdev_of "$KBD") || return 1
-	before=$(irqs_of "$d")
-	write_event "$ev" 17 1 "$1" && write_event "$ev" 0 0 0 || return 1
-	i=0
-	while [ "$(irqs_of "$d")" -le "$before" ] && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done
-	echo "irqs of ${d##*/}: $before -> $(irqs_of "$d")"
-	test "$(irqs_of "$d")" -gt "$before"
-}
-
 KEYS="$(key a true), $(key a false), $(key b true), $(key b false)"
 KEYS_READ="1 30 1
 1 30 0
@@ -161,7 +140,7 @@ ABS_READ="3 0 1000
 0 0 0"
 
 ktap_print_header
-ktap_set_plan 26
+ktap_set_plan 24
 
 vrs_test "three virtio input devices present" 'test "$(vrs_devices_of 18 | wc -l)" -eq 3'
 
@@ -198,8 +177,6 @@ vrs_test "keyboard: keys a and b down and up read back in order" \
 	'expect_events "$KBD" 5 "$KEYS" "$KEYS_READ"'
 vrs_test "mouse: relative motion read back in order" 'expect_events "$MOUSE" 3 "$REL" "$REL_READ"'
 vrs_test "tablet: absolute position read back in order" 'expect_events "$TABLET" 3 "$ABS" "$ABS_READ"'
-vrs_test "Caps Lock LED on from the guest reaches the device" 'capslock 1'
-vrs_test "Caps Lock LED off from the guest reaches the device" 'capslock 0'
 
 # The input device goes away under the reader: evdev wakes it with ENODEV,
 # and it must exit on its own (it is killed only to clean up a failure).
