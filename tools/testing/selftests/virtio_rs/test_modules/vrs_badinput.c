@@ -39,6 +39,9 @@
  *                   written, the used length says they were not
  *   flood           from DRIVER_OK, BI_FLOOD_FRAMES frames (ABS_X 100 or 200,
  *                   SYN_REPORT) every millisecond, unasked, buffers allowing
+ *   gen-spin        the config generation changes on every read of it, so no
+ *                   config read is ever consistent: a driver must give up
+ *                   (the C virtio_cread loop never does: do not bind it)
  *
  * /sys/kernel/debug/vrs_badinput/PRESET/ has:
  *
@@ -78,7 +81,7 @@
 #define BI_FLOOD_FRAMES	4
 #define BI_MAX_DEVICES	16
 
-enum bi_lie { BI_HONEST, BI_SHORT, BI_FLOOD };
+enum bi_lie { BI_HONEST, BI_SHORT, BI_FLOOD, BI_GEN_SPIN };
 
 struct bi_preset {
 	const char *name;
@@ -98,6 +101,7 @@ static const struct bi_preset bi_presets[] = {
 	{ "slots-1025", 1024, false, BI_HONEST },
 	{ "short", 9, false, BI_SHORT },
 	{ "flood", 9, false, BI_FLOOD },
+	{ "gen-spin", 9, false, BI_GEN_SPIN },
 };
 
 struct bi_abs {
@@ -148,6 +152,8 @@ struct badinput {
 	struct device *root;
 	const struct bi_preset *preset;
 	struct dentry *dir;
+	/* The config generation of gen-spin: one more at every read. */
+	atomic_t generation;
 
 	/* Protects everything below; taken with interrupts off. */
 	spinlock_t lock;
@@ -172,7 +178,7 @@ struct badinput {
 
 static char *presets = "mt";
 module_param(presets, charp, 0444);
-MODULE_PARM_DESC(presets, "comma-separated presets, one device each: mt, abs-min-gt-max, slots-0, slots-257, slots-1024, slots-1025, short, flood");
+MODULE_PARM_DESC(presets, "comma-separated presets, one device each: mt, abs-min-gt-max, slots-0, slots-257, slots-1024, slots-1025, short, flood, gen-spin");
 
 static struct badinput *bi_devs[BI_MAX_DEVICES];
 static unsigned int bi_ndevs;
@@ -661,8 +667,18 @@ static const char *bi_bus_name(struct virtio_device *vdev)
 	return "vrs_badinput";
 }
 
+static u32 bi_generation(struct virtio_device *vdev)
+{
+	struct badinput *bi = to_bi(vdev);
+
+	if (bi->preset->lie == BI_GEN_SPIN)
+		return atomic_inc_return(&bi->generation);
+	return 0;
+}
+
 static const struct virtio_config_ops bi_ops = {
 	.get = bi_get,
+	.generation = bi_generation,
 	.set = bi_set,
 	.get_status = bi_get_status,
 	.set_status = bi_set_status,
