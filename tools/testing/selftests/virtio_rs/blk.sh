@@ -66,14 +66,7 @@ all_bound_by() {
 }
 have_module() { grep -q "/$1\.ko" "/lib/modules/$(uname -r)/modules.dep"; }
 # The /sys/bus/virtio/drivers entry of module $1.
-driver_dir() {
-	for d in /sys/bus/virtio/drivers/*; do
-		m=$(readlink "$d/module" 2>/dev/null) || continue
-		[ "${m##*/}" = "$1" ] && echo "$d" && return 0
-	done
-	echo "module $1 registered no virtio driver"
-	return 1
-}
+driver_dir() { vrs_driver_dir "$1"; }
 # stat_field DISK N: field N (1-based) of /sys/block/DISK/stat; see
 # Documentation/block/stat.rst: 1 read I/Os, 5 write I/Os, 12 discard I/Os,
 # 16 flush I/Os.

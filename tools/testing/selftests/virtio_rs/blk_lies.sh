@@ -63,14 +63,7 @@ vrs_badblk_map >"$TMP/map"
 # dev_of PRESET: the virtio device of badblk:PRESET.
 dev_of() { vrs_lookup "$TMP/map" "$1"; }
 # The /sys/bus/virtio/drivers entry of module $DRV.
-driver_dir() {
-	for d in "$BUS"/drivers/*; do
-		m=$(readlink "$d/module" 2>/dev/null) || continue
-		[ "${m##*/}" = "$DRV" ] && echo "$d" && return 0
-	done
-	echo "module $DRV registered no virtio driver"
-	return 1
-}
+driver_dir() { vrs_driver_dir "$DRV"; }
 disk_of() { ls "$1/block" 2>/dev/null | head -n 1; }
 alive() { vrs_alive "$1"; }
 within() { vrs_within "$@"; }

@@ -83,14 +83,7 @@ evdev_of() {
 		echo "/dev/input/${e##*/}"
 }
 # The /sys/bus/virtio/drivers entry of module $DRV.
-driver_dir() {
-	for d in "$BUS"/drivers/*; do
-		m=$(readlink "$d/module" 2>/dev/null) || continue
-		[ "${m##*/}" = "$DRV" ] && echo "$d" && return 0
-	done
-	echo "module $DRV registered no virtio driver"
-	return 1
-}
+driver_dir() { vrs_driver_dir "$DRV"; }
 within() { vrs_within "$@"; }
 bound() { test "$(vrs_driver_module "$1")" = "$DRV"; }
 # outcome PRESET: "input NAME", "refused", or what else the device looks like.

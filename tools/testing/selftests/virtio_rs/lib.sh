@@ -87,6 +87,17 @@ vrs_badblk_map() {
 	return 0
 }
 
+# vrs_driver_dir MODULE: the /sys/bus/virtio/drivers entry of module MODULE
+# (a driver's name need not be its module's).
+vrs_driver_dir() {
+	for _dd in /sys/bus/virtio/drivers/*; do
+		_dm=$(readlink "$_dd/module" 2>/dev/null) || continue
+		[ "${_dm##*/}" = "$1" ] && echo "$_dd" && return 0
+	done
+	echo "module $1 registered no virtio driver"
+	return 1
+}
+
 # vrs_lookup FILE KEY: the value of KEY in FILE's "KEY VALUE" lines.
 vrs_lookup() {
 	while read -r _vk _vv; do
