@@ -22,15 +22,7 @@
 # shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
-KIND=${1:-${VRS_INPUT_DRIVER:-rust}}
-case $KIND in
-rust) DRV=virtio_input_rs ;;
-c) DRV=virtio_input ;;
-*)
-	echo "usage: input.sh [rust|c] (or VRS_INPUT_DRIVER=rust|c)" >&2
-	exit 2
-	;;
-esac
+vrs_pick_driver input.sh VRS_INPUT_DRIVER "${1:-}" virtio_input_rs virtio_input
 C=virtio_input
 KBD="QEMU Virtio Keyboard"
 MOUSE="QEMU Virtio Mouse"

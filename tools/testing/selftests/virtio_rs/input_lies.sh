@@ -46,15 +46,7 @@
 # shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
 
-KIND=${1:-${VRS_INPUT_DRIVER:-rust}}
-case $KIND in
-rust) DRV=virtio_input_rs ;;
-c) DRV=virtio_input ;;
-*)
-	echo "usage: input_lies.sh [rust|c] (or VRS_INPUT_DRIVER=rust|c)" >&2
-	exit 2
-	;;
-esac
+vrs_pick_driver input_lies.sh VRS_INPUT_DRIVER "${1:-}" virtio_input_rs virtio_input
 
 DEV=vrs_badinput
 PRESETS="mt abs-min-gt-max slots-0 slots-257 slots-1024 slots-1025 short flood"

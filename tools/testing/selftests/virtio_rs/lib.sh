@@ -87,6 +87,22 @@ vrs_badblk_map() {
 	return 0
 }
 
+# vrs_pick_driver SCRIPT VAR ARG RUST-MODULE C-MODULE: sets KIND, the driver
+# a suite tests (ARG, else the environment variable named VAR, else rust),
+# and DRV, its module; exits 2 with a usage line unless KIND is rust or c.
+# shellcheck disable=SC2034 # DRV is the calling suite's.
+vrs_pick_driver() {
+	eval "KIND=\${3:-\${$2:-rust}}"
+	case $KIND in
+	rust) DRV=$4 ;;
+	c) DRV=$5 ;;
+	*)
+		echo "usage: $1 [rust|c] (or $2=rust|c)" >&2
+		exit 2
+		;;
+	esac
+}
+
 # vrs_driver_dir MODULE: the /sys/bus/virtio/drivers entry of module MODULE
 # (a driver's name need not be its module's).
 vrs_driver_dir() {
