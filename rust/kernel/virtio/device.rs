@@ -583,8 +583,10 @@ impl DeviceHandle {
     /// Nothing happens if the device has no queues or was already stopped (removed, frozen,
     /// aborted). A restore after a freeze brings the device back as usual.
     ///
-    /// Process context; must not be called from inside [`DeviceHandle::with`] (it would wait
-    /// for itself).
+    /// Process context. Not from inside [`DeviceHandle::with`], nor from
+    /// [`Driver::config_work`](super::Driver::config_work), which runs inside the same gate:
+    /// the abort waits for the users inside, so it would wait for itself (a deadlock, never
+    /// memory unsafety). A work item of the driver's own, or a blk-mq timeout, is the place.
     pub fn abort(&self) {
         super::might_sleep();
         let mut queues = self.shared.abort.lock();
