@@ -6,8 +6,10 @@
 //! the request's data (or, for discard, write-zeroes and secure erase, its ranges), and a
 //! status byte the device writes. Header, status and a single range live in the request's own
 //! private data ([`BlkPdu`]), so the I/O path allocates nothing but for several ranges. The
-//! command owns the request while the device has it, comes back from the virtqueue, and the
-//! request is ended with the status from the queue callback (or from `poll`, on poll queues).
+//! command owns the request while the device has it and comes back from the virtqueue. As in C,
+//! the queue callback hands each request to `blk_mq_complete_request`, and
+//! [`Operations::complete`] ends it with its status (in the block softirq, or on the CPU that
+//! submitted it); `poll`, on poll queues, ends the successful ones in one batch.
 //! This file holds the whole virtio-blk protocol (`include/uapi/linux/virtio_blk.h`); the
 //! kernel crate only moves bytes and scatterlists.
 //!
@@ -55,8 +57,8 @@ use kernel::{
             AttrWriter, DiskAttribute, DiskAttributes, DiskOperations, GenDisk, GenDiskBuilder,
             GenDiskRef,
         },
-        DeviceByte, Geometry, Op, Operations, OwnedRequest, QueueMap, RequestRef, RqBatch, TagSet,
-        TimeoutAction,
+        CompletionBatch, DeviceByte, Geometry, Op, Operations, OwnedRequest, QueueMap, RequestRef,
+        RqBatch, TagSet, TimeoutAction,
     },
     c_str, new_mutex,
     page::PAGE_SIZE,
@@ -285,9 +287,22 @@ fn result_of(status: u8) -> Result {
     }
 }
 
+/// Who looks for the requests the device has finished with, in [`Blk::complete`].
+enum Reap<'a, 'b> {
+    /// The queue's interrupt: callbacks are disabled while the ring is drained, then enabled.
+    Irq,
+    /// blk-mq's poll of a poll queue: successful requests join the poll's batch.
+    Poll(&'a mut CompletionBatch<'b, Blk>),
+    /// The timeout handler, looking for a completion whose interrupt never came.
+    Timeout,
+}
+
 impl Blk {
-    /// Ends the requests the device has finished with on queue `index`; returns how many.
-    fn complete(&self, index: usize, irq: bool) -> u32 {
+    /// Completes the requests the device has finished with on queue `index`; returns how many.
+    /// As C: each goes to `blk_mq_complete_request` (which ends it, through
+    /// [`Operations::complete`], in the block softirq or on the submitting CPU), except that
+    /// the successful ones a poll finds are ended in one batch after the poll.
+    fn complete(&self, index: usize, mut how: Reap<'_, '_>) -> u32 {
         let Some(slot) = self.vqs.get(index) else {
             return 0;
         };
@@ -295,6 +310,7 @@ impl Blk {
         let Some(vq) = guard.as_mut() else {
             return 0;
         };
+        let irq = matches!(how, Reap::Irq);
         let mut done = 0;
         loop {
             if irq {
@@ -302,14 +318,15 @@ impl Blk {
             }
             while let Some(used) = vq.get_buf() {
                 let rq = used.readable.finish();
-                let status = rq.data().status[0].get();
                 if self.stopped.load(Ordering::Relaxed)
                     && self.stopped.swap(false, Ordering::Relaxed)
                 {
                     rq.start_stopped_hw_queues();
                 }
-                // A status the device never wrote (`S_UNSET`) is an error, like any other.
-                rq.end(result_of(status));
+                match &mut how {
+                    Reap::Poll(batch) if rq.data().status[0].get() == S_OK => batch.end_ok(rq),
+                    _ => rq.complete(),
+                }
                 done += 1;
             }
             if !irq || vq.enable_cb() {
@@ -526,8 +543,16 @@ impl Operations for Blk {
         }
     }
 
-    fn poll(blk: ArcBorrow<'_, Blk>, hw_queue: u32) -> u32 {
-        blk.complete(hw_queue as usize, false)
+    fn poll(blk: ArcBorrow<'_, Blk>, hw_queue: u32, batch: &mut CompletionBatch<'_, Self>) -> u32 {
+        blk.complete(hw_queue as usize, Reap::Poll(batch))
+    }
+
+    // From `blk_mq_complete_request` (`Blk::complete`): the block softirq, an IPI, or the
+    // caller's context.
+    fn complete(_blk: ArcBorrow<'_, Blk>, rq: OwnedRequest<Self>) {
+        // A status the device never wrote (`S_UNSET`) is an error, like any other.
+        let status = rq.data().status[0].get();
+        rq.end(result_of(status));
     }
 
     // C has no timeout handler: its timer is reset forever. Here, first look for a completion
@@ -538,7 +563,7 @@ impl Operations for Blk {
     // C hangs in `del_gendisk` there.
     fn timeout(blk: ArcBorrow<'_, Blk>, rq: RequestRef<'_, Self>) -> TimeoutAction {
         let index = rq.hw_queue() as usize;
-        if blk.complete(index, false) > 0 && !rq.is_in_flight() {
+        if blk.complete(index, Reap::Timeout) > 0 && !rq.is_in_flight() {
             pr_warn!("a request completed without an interrupt\n");
             return TimeoutAction::Done;
         }
@@ -927,7 +952,7 @@ impl virtio::Driver for VirtioBlk {
     }
 
     fn queue_event(&self, queue: usize) {
-        self.blk.complete(queue, true);
+        self.blk.complete(queue, Reap::Irq);
     }
 
     fn config_work(&self, dev: &Device) {

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Must-not-build control for block::mq: the blk-mq driver that
-//! `blk_queue_rq_question_mark` and `blk_request_second_owner` break, built
-//! whole.
+//! `blk_queue_rq_question_mark`, `blk_request_second_owner` and
+//! `blk_complete_without_callback` break, built whole.
 //!
 //! Its `queue_rq` turns the request it owns into a virtio-blk command, moves
 //! that into a virtqueue, and on every error path hands the request back to
-//! blk-mq unended (blk-mq then requeues or ends it, once), all under
+//! blk-mq unended (blk-mq then requeues or ends it, once); an empty request
+//! goes through `blk_mq_complete_request` to its `complete`, all under
 //! `#![forbid(unsafe_code)]`. If this does not build, the other results are
 //! void: the setup is broken, not the API.
 //
@@ -84,6 +85,10 @@ impl Operations for Blk {
         rq: OwnedRequest<Self>,
         _is_last: bool,
     ) -> Result<(), (Error, OwnedRequest<Self>)> {
+        if rq.data_len() == 0 {
+            rq.complete();
+            return Ok(());
+        }
         DeviceByte::set_all(&rq.data().hdr, &[4, 0, 0, 0]);
         let cmd = Command::new(rq, Payload::None)?;
         let mut guard = q.vq.lock();
@@ -98,4 +103,8 @@ impl Operations for Blk {
     }
 
     fn commit_rqs(_q: ArcBorrow<'_, Queue>, _hw_queue: u32) {}
+
+    fn complete(_q: ArcBorrow<'_, Queue>, rq: OwnedRequest<Self>) {
+        rq.end_ok();
+    }
 }
