@@ -191,9 +191,49 @@ def kernel_path(flavour):
     return os.path.join(BUILD, f"kbuild-{flavour}", "arch/x86/boot/bzImage")
 
 
+# q35's bus 0 (pcie.0) under "-nodefaults -vga none": 00:00.0 is the host bridge and
+# slot 0x1f the ICH9 functions (LPC, SATA, SMBus); slots 0x01 to 0x1e are free.
+# Every device of a pci/pci-legacy guest sits behind a PCIe root port of its own.
+PCI_SLOTS = range(0x01, 0x1f)
+PCI_FUNCTIONS = 8
+
+
+def root_port_addrs(n):
+    """The bus 0 addresses (slot, function) of N root ports, in --devices order.
+
+    While they fit, one port per slot, 00:01.0, 00:02.0, ...: the layout the
+    selftests rely on (lib.sh's vrs_dev_at and vrs_badblk_map read device I's
+    place from its root port's slot number). Beyond that, eight ports per slot
+    as the functions of a multifunction device (00:01.0-00:01.7, 00:02.0, ...),
+    up to 240. Either way bus 0's devfn order, which is the order in which
+    Linux numbers the buses behind the ports and finds the devices ("bus
+    order"), is the --devices order.
+    """
+    slots = list(PCI_SLOTS)
+    if n <= len(slots):
+        return [(slots[i], 0) for i in range(n)]
+    if n > len(slots) * PCI_FUNCTIONS:
+        raise ValueError(f"{n} devices are too many for q35's bus 0: its {len(slots)} free "
+                         f"slots take {PCI_FUNCTIONS} root ports each, so "
+                         f"{len(slots) * PCI_FUNCTIONS} devices at most")
+    return [(slots[i // PCI_FUNCTIONS], i % PCI_FUNCTIONS) for i in range(n)]
+
+
+def root_port_args(i, addr, multifunction):
+    """The -device of root port rp{i} at bus 0 address ADDR (slot, function). Its
+    chassis and (PCIe) slot numbers are i + 1, unique per port; function 0 of a slot
+    that holds several ports is the multifunction device."""
+    slot, fn = addr
+    mf = ",multifunction=on" if multifunction and fn == 0 else ""
+    return ["-device", f"pcie-root-port,id=rp{i},chassis={i + 1},slot={i + 1},bus=pcie.0,"
+            f"addr=0x{slot:02x}.{fn}{mf}"]
+
+
 def qemu_device_args(args, devs, run):
     qargs = []
     pci = args.transport != "mmio"
+    addrs = root_port_addrs(len(devs)) if pci else []
+    multifunction = any(fn for _, fn in addrs)
     suffix = "-pci" if pci else "-device"
     for i, name in enumerate(devs):
         base = device_base(name)
@@ -211,7 +251,7 @@ def qemu_device_args(args, devs, run):
                      for e in extra]
         prop = f"{qdev}{suffix},id={dev_id}{props}"
         if pci:
-            qargs += ["-device", f"pcie-root-port,id=rp{i},chassis={i + 1},slot={i + 1}"]
+            qargs += root_port_args(i, addrs[i], multifunction)
             prop += f",bus=rp{i}"
             if args.transport == "pci-legacy" and base not in MODERN_ONLY:
                 prop += ",disable-modern=on,disable-legacy=off"
@@ -584,6 +624,13 @@ def main():
     if args.transport == "mmio" and len(args.devs) > 8:
         die(f"mmio (microvm) has 8 virtio-mmio slots and {len(args.devs)} devices were asked for:"
             " pass --devices with at most 8 (e.g. --devices rng,blk,net)")
+    if args.transport != "mmio":
+        try:
+            root_port_addrs(len(args.devs))
+        except ValueError as e:
+            die(f"{e} (on pci and pci-legacy every device has a PCIe root port of its own)")
+    if args.disk_size < 1:
+        die(f"--disk-size {args.disk_size}: the disks need at least 1 MiB")
     lying = sorted({device_base(d) for d in args.devs} & set(VHOST_USER))
     if lying:
         if args.transport != "pci" or args.ring != "split":
