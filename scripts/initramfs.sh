@@ -13,6 +13,10 @@ set -euo pipefail
 
 # Real tools the tests use (the busybox applets are not enough).
 TOOLS=(fio iperf3 rngtest mke2fs e2fsck stress-ng blkdiscard dd sha256sum)
+# More host tools for ad hoc work, e.g. VRS_EXTRA_TOOLS=perf for a profile
+# (Documentation/benchmarks.rst); the image is rebuilt when the list changes.
+read -r -a extra <<<"${VRS_EXTRA_TOOLS:-}"
+TOOLS+=("${extra[@]}")
 
 gen_init_cpio() {
 	local bin=$BUILD/gen_init_cpio
