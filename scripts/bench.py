@@ -79,6 +79,13 @@ class Device:
     # Called before the guest boots: returns (vm_args, backend), e.g. to
     # adapt to what the host supports.
     setup: object = None
+    # The guest script, bench/guest/vrs-bench-<guest> (default: the device's
+    # name), and the other bench/guest scripts it sources (copied in too).
+    guest: str = ""
+    guest_sources: list = dataclasses.field(default_factory=list)
+    # In "--device all" (make bench without DEVICE=, and --smoke)? The scale
+    # devices are not: they run when named (or as the group "scale").
+    in_all: bool = True
 
 
 MIB = 1 << 20
@@ -88,13 +95,15 @@ def rng_read(size, label):
     return Workload(f"read-{size}", str(size), label, "MiB/s", 1 / MIB, "KiB", 1024)
 
 
-def blk_fio(backend, rw, bs, qd):
+def blk_fio(backend, rw, bs, qd, jobs=1):
     """One fio job (bench/guest/vrs-bench-blk): 4 KiB ones in IOPS, the rest in MiB/s.
-    The guest reports bytes; CPU time is per I/O either way."""
+    The guest reports bytes; CPU time is per I/O either way. With JOBS > 1, that many
+    fio jobs of queue depth QD each, their I/O summed (group_reporting)."""
     size = {"4k": 4096, "128k": 131072}[bs]
     iops = size == 4096
-    return Workload(f"{backend}-{rw}-{bs}-qd{qd}", f"{backend}:{rw}:{bs}:{qd}",
-                    f"{backend} {rw} {bs} QD{qd}", "IOPS" if iops else "MiB/s",
+    j = (f"-j{jobs}", f":{jobs}", f" x{jobs} jobs") if jobs != 1 else ("", "", "")
+    return Workload(f"{backend}-{rw}-{bs}-qd{qd}{j[0]}", f"{backend}:{rw}:{bs}:{qd}{j[1]}",
+                    f"{backend} {rw} {bs} QD{qd}{j[2]}", "IOPS" if iops else "MiB/s",
                     1 / size if iops else 1 / MIB, "I/O", size)
 
 
@@ -126,6 +135,22 @@ def blk_setup(dev):
             dev.backend.replace("cache=none", "cache=writeback (no O_DIRECT on the host)"))
 
 
+def blk_queues(n):
+    """blk-qN: one null-co disk with N request queues in a 2-vCPU guest, 4 KiB random
+    reads from two fio jobs (bench/guest/vrs-bench-blk-q)."""
+    return Device(
+        vm_devices="blk", virtio_id=2, c_module="virtio_blk", rust_module="virtio_blk_rs",
+        backend=f"virtio-blk-pci, num-queues={n}, QEMU null-co (read-zeroes); fio libaio, "
+        "O_DIRECT, 2 jobs, 64 MiB region",
+        workloads=[blk_fio("null", "randread", "4k", 32, jobs=2)],
+        smoke="null-randread-4k-qd32-j2",
+        vm_args=["--smp", "2", "--drive-props", "blk=driver=null-co,read-zeroes=on",
+                 "--device-props", f"blk=num-queues={n}"],
+        guest="blk-q", guest_sources=["blk"], in_all=False)
+
+
+PROBE_DISKS = 64
+
 # Adding a device: add an entry here and write bench/guest/vrs-bench-<name>.
 DEVICES = {
     "rng": Device(
@@ -146,7 +171,27 @@ DEVICES = {
         vm_args=["--drive-props", "blk=driver=null-co,read-zeroes=on",
                  "--drive-props", "blk1=cache=none,aio=threads"],
         setup=blk_setup),
+    # Scale (Documentation/benchmarks.rst): does a second request queue help each
+    # driver as much (blk-q1 against blk-q2, see SCALINGS), and how fast does each
+    # driver probe (and remove) many disks?
+    "blk-q1": blk_queues(1),
+    "blk-q2": blk_queues(2),
+    "blk-probe": Device(
+        vm_devices=",".join(["blk"] + [f"blk{i}" for i in range(1, PROBE_DISKS)]), virtio_id=2,
+        c_module="virtio_blk", rust_module="virtio_blk_rs",
+        backend=f"virtio-blk-pci x{PROBE_DISKS}, 1 MiB raw files; sysfs unbind of all, bind of "
+        "all, until every disk is back (guest clock: /proc/timer_list)",
+        workloads=[Workload(f"probe-{PROBE_DISKS}", str(PROBE_DISKS), f"probe {PROBE_DISKS} disks",
+                            "disks/s", 1.0, "disk", 1)],
+        smoke=f"probe-{PROBE_DISKS}", vm_args=["--disk-size", "1"], in_all=False),
 }
+# --device names that stand for several devices.
+DEVICE_GROUPS = {"scale": ["blk-q1", "blk-q2", "blk-probe"]}
+# Scaling factors, computed when both devices ran in one invocation: per driver, the
+# median of "scaled" over the median of "base", per workload both have; then Rust's
+# factor over C's. Issue 13: the factor must be no worse for Rust.
+SCALINGS = {"blk-queues": {"base": "blk-q1", "scaled": "blk-q2",
+                           "what": "virtio-blk, 2 request queues over 1 (blk-q2 / blk-q1)"}}
 
 SIDES = ("c", "rust")
 SIDE_NAME = {"c": "C", "rust": "Rust"}
@@ -193,6 +238,37 @@ def host_facts():
     }
 
 
+def device_names(spec):
+    """--device SPEC -> the device names, in order, each once: "all" is every device
+    with in_all, a DEVICE_GROUPS name its devices (e.g. blk-q1,blk-q2 or scale)."""
+    if spec == "all":
+        return [n for n, d in DEVICES.items() if d.in_all]
+    names = []
+    for d in spec.split(","):
+        for n in DEVICE_GROUPS.get(d.strip(), [d.strip()]):
+            if n not in names:
+                names.append(n)
+    return names
+
+
+def guest_scripts(name, dev):
+    """The bench/guest scripts a device's guest needs besides vrs-bench: its own
+    (vrs-bench-<guest>, the name vrs-bench sources) and those it sources."""
+    return [f"vrs-bench-{g}" for g in [dev.guest or name, *dev.guest_sources]]
+
+
+def vm_smp(vm_args, default):
+    """The guest's vCPUs: the last --smp of the device's scripts/vm options (scripts/vm
+    takes the last, and bench.py passes its own --smp before them), else DEFAULT."""
+    smp = default
+    for i, a in enumerate(vm_args):
+        if a == "--smp" and i + 1 < len(vm_args):
+            smp = int(vm_args[i + 1])
+        elif a.startswith("--smp="):
+            smp = int(a.partition("=")[2])
+    return smp
+
+
 def rust_ko(flavour, dev):
     """The Rust driver's .ko in the staged modules, or None."""
     hits = glob.glob(os.path.join(BUILD, f"kbuild-{flavour}", "staging", "lib", "modules", "*",
@@ -216,9 +292,9 @@ def run_guest(name, dev, workloads, args, accel, stamp):
     log = os.path.join(BUILD, "logs", f"bench-{stamp}-{name}.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     env = [f"VRS_BENCH_DEADLINE={args.deadline}"] if args.deadline else []
-    guest_cmd = shlex.join([*env, "sh", "/usr/local/bin/vrs-bench", name, str(dev.virtio_id),
-                            dev.c_module, rust or "-", str(args.rounds), str(args.seconds)]
-                           + [f"{w.name}={w.arg}" for w in workloads])
+    guest_cmd = shlex.join([*env, "sh", "/usr/local/bin/vrs-bench", dev.guest or name,
+                            str(dev.virtio_id), dev.c_module, rust or "-", str(args.rounds),
+                            str(args.seconds)] + [f"{w.name}={w.arg}" for w in workloads])
     # Calibration, then per measurement a switch, a warm-up and ~seconds;
     # three times that, as TCG on a busy host can be slow.
     per_measurement = args.seconds * 1.5 + 2
@@ -227,11 +303,11 @@ def run_guest(name, dev, workloads, args, accel, stamp):
           dev.vm_devices, "--drivers", "none", "--accel", accel.lower(), "--smp", str(args.smp),
           "--timeout", str(timeout), "--log", log, "--quiet", "--quiet-runner",
           "--add-bin", os.path.join(GUEST_DIR, "vrs-bench"),
-          "--add-bin", os.path.join(GUEST_DIR, f"vrs-bench-{name}"), *vm_args,
-          "--", guest_cmd]
+          *(a for g in guest_scripts(name, dev) for a in ("--add-bin", os.path.join(GUEST_DIR, g))),
+          *vm_args, "--", guest_cmd]
     res = {"info": {}, "drivers": {}, "params": {}, "results": [], "failures": [],
            "done": False, "console_log": log, "vm_command": shlex.join(vm), "other_output": [],
-           "backend": res_backend}
+           "backend": res_backend, "smp": vm_smp(vm_args, args.smp)}
     units = {w.name: w for w in workloads}
     t0 = time.time()
     errf = tempfile.TemporaryFile(mode="w+")
@@ -276,7 +352,9 @@ def handle(text, name, res, units, t0):
     elif kind == "result":
         r = {"side": kv["side"], "round": int(kv["round"]), "workload": kv["workload"],
              "amount": int(kv["amount"]), "seconds": float(kv["seconds"]),
-             "busy_cs": int(kv["busy_cs"]), "total_cs": int(kv["total_cs"])}
+             "busy_cs": int(kv["busy_cs"]), "total_cs": int(kv["total_cs"]),
+             # The interrupts of the device's queues meanwhile (not sent by older guests).
+             "irqs": int(kv["irqs"]) if "irqs" in kv else None}
         res["results"].append(r)
         w = units[r["workload"]]
         v = r["amount"] / r["seconds"] * w.scale if r["seconds"] > 0 else 0.0
@@ -314,7 +392,8 @@ CONFIDENCE = 0.95
 # most this.
 PARITY_HALFWIDTH = 0.05
 # Verdict names per metric: (Rust better, Rust worse).
-VERDICT_WORDS = {"throughput": ("faster", "slower"), "cpu": ("less CPU", "more CPU")}
+VERDICT_WORDS = {"throughput": ("faster", "slower"), "cpu": ("less CPU", "more CPU"),
+                 "scaling": ("scales better", "scales worse")}
 VERDICTS = ("parity", "faster", "slower", "less CPU", "more CPU", "undecided", "n/a")
 # What the JSON says about the method, once per file.
 STATISTICS = {
@@ -329,6 +408,11 @@ STATISTICS = {
                  "slower, more CPU": "the interval lies wholly on Rust's worse side of 1",
                  "undecided": "the interval contains 1 but is wider: more rounds are needed",
                  "n/a": "fewer than 2 paired rounds"},
+    "scaling": "per driver, factor = median(scaled device) / median(base device); "
+               "rust_c = Rust factor / C factor. Its interval: ln(rust_c) is estimated by "
+               "mean(ln(Rust/C) of the scaled device's paired rounds) - mean(the base "
+               "device's), with a Welch t interval (two guests, so no pairing across them); "
+               "verdicts as above, in the words 'scales better' / 'scales worse'",
 }
 
 
@@ -478,13 +562,17 @@ def summarise(workloads, res):
                 # /proc/stat counts in USER_HZ (100 per second on x86).
                 r["cpu_ns_per_op"] = r["busy_cs"] * 1e7 / ops if ops else None
                 r["guest_busy"] = r["busy_cs"] / r["total_cs"] if r["total_cs"] else None
+                r["irqs_per_op"] = (r["irqs"] / ops if ops and r.get("irqs") is not None
+                                    else None)
             vals = [r["value"] for r in rows]
+            irqs = [r["irqs_per_op"] for r in rows if r["irqs_per_op"] is not None]
             cpus = [r["cpu_ns_per_op"] for r in rows if r["cpu_ns_per_op"] is not None]
             entry[side] = {
                 "median": statistics.median(vals), "min": min(vals), "max": max(vals),
                 "cpu_ns_per_op_median": statistics.median(cpus) if cpus else None,
                 "cpu_ns_per_op_min": min(cpus) if cpus else None,
                 "cpu_ns_per_op_max": max(cpus) if cpus else None,
+                "irqs_per_op_median": statistics.median(irqs) if irqs else None,
                 "rounds": rows}
         c, r = entry["c"], entry["rust"]
         entry["ratio"] = r["median"] / c["median"] if c and r and c["median"] else None
@@ -515,14 +603,117 @@ def summarise(workloads, res):
     return out
 
 
+def paired_logs(entry):
+    """ln(Rust/C) of each round of a summarise() entry in which both drivers measured."""
+    c = {x["round"]: x["value"] for x in (entry["c"] or {}).get("rounds", [])}
+    r = {x["round"]: x["value"] for x in (entry["rust"] or {}).get("rounds", [])}
+    return [math.log(r[k] / c[k]) for k in sorted(c) if k in r and c[k] > 0 and r[k] > 0]
+
+
+def difference_interval(base, scaled):
+    """The CONFIDENCE interval of exp(mean(scaled) - mean(base)) for two
+    independent samples of logs (Welch: unequal variances, Welch-Satterthwaite
+    degrees of freedom). The same dict as ratio_interval, with n = [n_base,
+    n_scaled]; without two values on each side, geomean is the difference of
+    the means when both have one (else None), and there is no interval."""
+    n1, n2 = len(base), len(scaled)
+    out = {"n": [n1, n2], "geomean": None, "ci95": None, "halfwidth": None}
+    if not n1 or not n2:
+        return out
+    m = statistics.fmean(scaled) - statistics.fmean(base)
+    out["geomean"] = math.exp(m)
+    if n1 < 2 or n2 < 2:
+        return out
+    v1, v2 = statistics.variance(base) / n1, statistics.variance(scaled) / n2
+    se = math.sqrt(v1 + v2)
+    if se == 0:
+        h = 0.0
+    else:
+        df = (v1 + v2) ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1))
+        h = t_quantile(1.0 - (1.0 - CONFIDENCE) / 2.0, df) * se
+    out.update(ci95=[math.exp(m - h), math.exp(m + h)], halfwidth=math.exp(h) - 1.0)
+    return out
+
+
+def scaling(base, scaled):
+    """How each driver scales from one device to another (SCALINGS), for every
+    workload both summaries (summarise's lists) have: per driver the base and the
+    scaled median and factor = scaled / base; rust_c = the Rust factor over the C
+    factor (above 1: Rust gains more); and the interval and verdict of rust_c from
+    the paired rounds of each device (difference_interval)."""
+    out = []
+    by_name = {e["workload"]: e for e in base}
+    for e2 in scaled:
+        e1 = by_name.get(e2["workload"])
+        if e1 is None:
+            continue
+        entry = {"workload": e2["workload"], "label": e2["label"], "unit": e2["unit"]}
+        for side in SIDES:
+            s1, s2 = e1[side], e2[side]
+            entry[side] = ({"base": s1["median"], "scaled": s2["median"],
+                            "factor": s2["median"] / s1["median"]}
+                           if s1 and s2 and s1["median"] else None)
+        c, r = entry["c"], entry["rust"]
+        entry["rust_c"] = r["factor"] / c["factor"] if c and r and c["factor"] else None
+        ci = difference_interval(paired_logs(e1), paired_logs(e2))
+        entry["paired_rounds"] = ci["n"]
+        entry["ratio_geomean"] = ci["geomean"]
+        entry["ratio_ci95"] = ci["ci95"]
+        entry["ratio_halfwidth"] = ci["halfwidth"]
+        entry["verdict"] = verdict(ci["ci95"], ci["halfwidth"], True, "scaling")
+        out.append(entry)
+    return out
+
+
+def print_scaling(name, spec, entries):
+    """The table of one SCALINGS entry."""
+    print()
+    print(f"scaling {name}: {spec['what']}")
+    print("  per driver: the two medians and factor = scaled / base (higher is better); Rust/C: "
+          "Rust's factor over C's (below 1: Rust gains less)")
+    print("  geomean, 95 % interval: of Rust/C, from each device's paired rounds (Welch t); "
+          "n: paired rounds of base, scaled")
+    cols = ["workload", "unit", f"C {spec['base']}", f"C {spec['scaled']}", "C factor",
+            f"Rust {spec['base']}", f"Rust {spec['scaled']}", "Rust factor", "Rust/C", "n",
+            "geomean", "95 % interval", "+/-", "verdict"]
+    rows = []
+    for e in entries:
+        row = [e["label"], e["unit"]]
+        for side in SIDES:
+            s = e[side]
+            row += [fmt(s["base"]), fmt(s["scaled"]), f"{s['factor']:.3f}"] if s else ["n/a"] * 3
+        gm, ci, hw = e["ratio_geomean"], e["ratio_ci95"], e["ratio_halfwidth"]
+        row += [f"{e['rust_c']:.3f}" if e["rust_c"] is not None else "n/a",
+                f"{e['paired_rounds'][0]}, {e['paired_rounds'][1]}",
+                f"{gm:.3f}" if gm is not None else "n/a",
+                f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "n/a",
+                f"{100 * hw:.1f} %" if hw is not None else "n/a", e["verdict"]]
+        rows.append(row)
+    print_columns(cols, rows, left=(0, 1, 13))
+    print(f"  {scaling_line(name, entries)}")
+
+
+def scaling_line(name, entries):
+    """One line per SCALINGS entry for the end of the run."""
+    parts = []
+    for e in entries:
+        f = {s: f"{e[s]['factor']:.3f}" if e[s] else "n/a" for s in SIDES}
+        rc = f"{e['rust_c']:.3f}" if e["rust_c"] is not None else "n/a"
+        parts.append(f"{e['label']}: factor C {f['c']}, Rust {f['rust']}, Rust/C {rc} "
+                     f"({e['verdict']})")
+    return f"scaling {name}: " + ("; ".join(parts) or "no workload in both devices")
+
+
 def print_table(name, dev, summary, res, meta, settings):
     accel = meta["accelerator"]
     rounds = settings["rounds"]
     rust = res["drivers"].get("rust", {}).get("status") == "ok"
     order = "C, Rust, C, Rust, ..." if rust else "C only: no Rust driver"
     print()
+    vcpus = f"; {settings['smp']} vCPUs" if settings.get("smp", 1) != 1 else ""
     print(f"{name}: {res['backend']}; {settings['flavour']} kernel "
-          f"{res['info'].get('guest_kernel', '?')}; {accel}; {rounds} round(s) per driver ({order})")
+          f"{res['info'].get('guest_kernel', '?')}; {accel}{vcpus}; {rounds} round(s) per driver "
+          f"({order})")
     print(f"  {meta['qemu']}; host {meta['host_cpu']} x{meta['host_cpus']}; "
           f"commit {meta['commit'][:12]}{' (dirty)' if meta['dirty'] else ''}")
     if accel == "TCG":
@@ -571,6 +762,15 @@ def print_table(name, dev, summary, res, meta, settings):
           "faster/slower, less/more CPU: it lies wholly above or below 1.00;")
     print("  undecided: it contains 1.00 but is wider, run more rounds (--rounds, make bench "
           "ROUNDS=15); n/a: fewer than 2 paired rounds")
+    # Interrupts per op: under TCG an interrupt costs tens of microseconds of guest
+    # time, and with EVENT_IDX how many a run takes swings from run to run
+    # (Documentation/benchmarks.rst, "Interrupts per I/O").
+    irq = [(e["label"], e["c"] and e["c"].get("irqs_per_op_median"),
+            e["rust"] and e["rust"].get("irqs_per_op_median")) for e in summary]
+    if any(c is not None or r is not None for _, c, r in irq):
+        print("  queue interrupts per op, median (C / Rust): " + "; ".join(
+            f"{label} {c if c is None else f'{c:.2f}'} / {r if r is None else f'{r:.2f}'}"
+            for label, c, r in irq))
     print(f"  {verdict_line(name, summary)}")
 
 
@@ -710,9 +910,11 @@ def main():
         prog="scripts/bench.py",
         description="C vs Rust virtio driver throughput, side by side in one guest per device. "
         "See Documentation/benchmarks.rst.")
+    groups = ", ".join(f"{g} (={','.join(m)})" for g, m in DEVICE_GROUPS.items())
     ap.add_argument("--device", default="all",
-                    help=f"comma-separated: {', '.join(DEVICES)}, or all (default: every device "
-                    "that has a Rust driver)")
+                    help=f"comma-separated: {', '.join(DEVICES)}, {groups}, or all (default: "
+                    f"{', '.join(n for n, d in DEVICES.items() if d.in_all)}, those of them "
+                    "that have a Rust driver; the scale devices run only when named)")
     ap.add_argument("--rounds", type=int, default=5, help="rounds per driver (default 5)")
     ap.add_argument("--seconds", type=float, default=2.0,
                     help="target length of one measurement, in guest seconds (default 2)")
@@ -737,10 +939,10 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="show the guest's other output")
     args = ap.parse_args()
 
-    names = list(DEVICES) if args.device == "all" else [d.strip() for d in args.device.split(",")]
+    names = device_names(args.device)
     bad = [n for n in names if n not in DEVICES]
     if bad:
-        die(f"unknown device '{bad[0]}' (valid: {', '.join(DEVICES)}, all)")
+        die(f"unknown device '{bad[0]}' (valid: {', '.join([*DEVICES, *DEVICE_GROUPS])}, all)")
     if args.flavour not in ("debug", "release"):
         die(f"unknown flavour '{args.flavour}' (valid: debug, release)")
     if args.accel not in ("auto", "tcg", "kvm"):
@@ -764,7 +966,7 @@ def main():
                                         for k in staged):
         die(f"the {args.flavour} guest image is missing or older than the modules: "
             f"run 'make guest FLAVOUR={args.flavour}' first")
-    for f in ("vrs-bench", *(f"vrs-bench-{n}" for n in names)):
+    for f in ("vrs-bench", *(g for n in names for g in guest_scripts(n, DEVICES[n]))):
         if not os.path.exists(os.path.join(GUEST_DIR, f)):
             die(f"bench/guest/{f} is missing")
 
@@ -802,6 +1004,7 @@ def main():
     base = os.path.join(out_dir, f"bench-{stamp}" + ("-smoke" if args.smoke else ""))
     doc = {"schema": 1, **meta, "settings": settings, "statistics": STATISTICS, "devices": {}}
     ok = True
+    summaries = {}
     for n in todo:
         dev = DEVICES[n]
         workloads = [w for w in dev.workloads if not args.smoke or w.name == dev.smoke]
@@ -816,7 +1019,13 @@ def main():
              f"{len(workloads)} workload(s), ~{args.seconds:g} s each")
         res = run_guest(n, dev, workloads, args, meta["accelerator"], stamp)
         summary = summarise(workloads, res)
-        entry = {"backend": res["backend"], "guest": res["info"], "drivers": res["drivers"],
+        summaries[n] = summary
+        # A device may ask for its own vCPUs (blk-q1, blk-q2: --smp 2 in vm_args).
+        dev_settings = {**settings, "smp": res["smp"],
+                        "qemu_maxcpus": None if kvm else max(res["smp"], 2)}
+        entry = {"backend": res["backend"], "smp": res["smp"],
+                 "qemu_maxcpus": dev_settings["qemu_maxcpus"],
+                 "guest": res["info"], "drivers": res["drivers"],
                  "calibrated_work": res["params"], "failures": res["failures"],
                  "guest_status": res["status"], "guest_finished": res["done"],
                  "console_log": res["console_log"], "vm_command": res["vm_command"],
@@ -847,12 +1056,21 @@ def main():
                 note(f"{n}: the {SIDE_NAME[side]} driver produced no numbers for some workloads")
         entry["verdicts"] = verdict_counts(summary)
         entry["verdict_summary"] = verdict_line(n, summary)
-        print_table(n, dev, summary, res, meta, settings)
+        print_table(n, dev, summary, res, meta, dev_settings)
         svg = f"{base}-{n}.svg"
-        if any(e["c"] or e["rust"] for e in summary) and draw_svg(svg, n, summary, meta, settings):
+        if any(e["c"] or e["rust"] for e in summary) and draw_svg(svg, n, summary, meta,
+                                                                   dev_settings):
             entry["svg"] = os.path.relpath(svg, ROOT)
         else:
             ok = False
+    # The scaling factors of the device pairs that both ran here.
+    doc["scaling"] = {}
+    for sname, spec in SCALINGS.items():
+        if spec["base"] in summaries and spec["scaled"] in summaries:
+            entries = scaling(summaries[spec["base"]], summaries[spec["scaled"]])
+            doc["scaling"][sname] = {**spec, "workloads": entries,
+                                     "summary": scaling_line(sname, entries)}
+            print_scaling(sname, spec, entries)
     meta_end = os.getloadavg()
     doc["host_loadavg_end"] = meta_end
     with open(base + ".json", "w") as f:
@@ -863,6 +1081,8 @@ def main():
           + "".join(f", {d['svg']}" for d in doc["devices"].values() if "svg" in d))
     for d in doc["devices"].values():
         print(f"bench: {d['verdict_summary']}")
+    for d in doc["scaling"].values():
+        print(f"bench: {d['summary']}")
     return 0 if ok else 1
 
 

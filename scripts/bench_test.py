@@ -7,8 +7,10 @@
 No guest and no timing: the Student t quantile against published values,
 the 95 % interval of the Rust/C ratio against one worked by hand, each
 verdict on rounds built to get it, and that summarise, print_table and
-draw_svg carry the interval, the verdict and n. The expected numbers are
-written out here, not computed with bench.py's own functions.
+draw_svg carry the interval, the verdict and n; the scaling factors of two
+devices (blk-q1, blk-q2) and their interval, worked by hand too; and the
+devices' set-up (the scale devices, the --device names). The expected
+numbers are written out here, not computed with bench.py's own functions.
 """
 
 import contextlib
@@ -24,6 +26,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 import ktap_unittest  # noqa: E402
+import vm  # noqa: E402
 
 # A workload whose throughput is amount / seconds (scale 1) and whose op is
 # one unit of the amount, so CPU ns per op = busy_cs * 1e7 / amount.
@@ -209,6 +212,18 @@ class SummaryTest(unittest.TestCase):
         self.assertEqual(back["ratio_ci95"], e["ratio_ci95"])
         self.assertEqual(back["cpu_verdict"], "more CPU")
 
+    def test_irqs_per_op(self):
+        # AMOUNT ops per measurement (workload op_amount 1): irqs / AMOUNT, medians.
+        res = {"results": rounds("w", [1000, 1000, 1000], [900, 900, 900])}
+        for r, n in zip(res["results"], (10, 20, 30, 40, 50, None)):
+            r["irqs"] = None if n is None else n * AMOUNT // 10
+        (e,) = bench.summarise([workload("w")], res)
+        self.assertAlmostEqual(e["c"]["irqs_per_op_median"], 2.0)
+        # A result line without irqs= (an older guest) is left out, not counted as 0.
+        self.assertAlmostEqual(e["rust"]["irqs_per_op_median"], 4.5)
+        (e,) = summary_of({"w": ([1000, 1000], [900, 900])})
+        self.assertIsNone(e["c"]["irqs_per_op_median"])
+
     def test_device_counts_and_line(self):
         s = summary_of({k: drifting(v) for k, v in LOGS.items()} | {"n/a": ([1000], [1010])})
         counts = bench.verdict_counts(s)
@@ -219,6 +234,151 @@ class SummaryTest(unittest.TestCase):
         self.assertEqual(bench.verdict_line("blk", s).split(";")[0],
                          "blk: 5 workloads, n=1-5 paired rounds: 1 at parity, 1 faster, "
                          "1 slower, 1 undecided, 1 n/a")
+
+
+class ScalingTest(unittest.TestCase):
+    # ln(Rust/C) per round in the base device (mean 0, s^2 = 4e-4) and in the
+    # scaled one (mean -0.05, s^2 = 4e-4): Rust gains about 5 % less.
+    BASE = [0.00, 0.02, -0.02]
+    SCALED = [-0.05, -0.03, -0.07]
+
+    def test_worked_example(self):
+        """By hand: the estimate is exp(-0.05 - 0) = 0.9512294; each mean's
+        variance is 4e-4 / 3, so se = sqrt(8e-4 / 3) = 0.0163299 and the
+        Welch-Satterthwaite df = (8e-4/3)^2 / (2 (4e-4/3)^2 / 2) = 4 exactly;
+        h = 2.7764451 * se = 0.0453392, so the interval is [exp(-0.05 - h),
+        exp(-0.05 + h)] = [0.9090646, 0.9953500], half-width exp(h) - 1 =
+        0.0463827: wholly below 1, Rust scales worse."""
+        ci = bench.difference_interval(self.BASE, self.SCALED)
+        self.assertEqual(ci["n"], [3, 3])
+        self.assertAlmostEqual(ci["geomean"], 0.9512294, places=6)
+        self.assertAlmostEqual(ci["ci95"][0], 0.9090646, places=6)
+        self.assertAlmostEqual(ci["ci95"][1], 0.9953500, places=6)
+        self.assertAlmostEqual(ci["halfwidth"], 0.0463827, places=6)
+        self.assertEqual(bench.verdict(ci["ci95"], ci["halfwidth"], True, "scaling"),
+                         "scales worse")
+
+    def test_too_few_rounds(self):
+        self.assertEqual(bench.difference_interval([0.1], [0.3])["ci95"], None)
+        self.assertAlmostEqual(bench.difference_interval([0.1], [0.3])["geomean"], math.exp(0.2))
+        self.assertEqual(bench.difference_interval([], [0.3, 0.2])["geomean"], None)
+        # No spread at all: the interval is the point.
+        self.assertEqual(bench.difference_interval([0.1, 0.1], [0.1, 0.1])["ci95"], [1.0, 1.0])
+
+    def summaries(self):
+        """blk-q1: C 1000 op/s every round; blk-q2: C 1800 (a factor of 1.8);
+        Rust is C times exp(BASE) and exp(SCALED): medians 1000 and 1800 *
+        exp(-0.05) = 1712.2130, a factor of 1.7122130."""
+        q1 = summary_of({"w": ([1000] * 3, [1000 * math.exp(x) for x in self.BASE]),
+                         "only-q1": ([1000] * 3, [1000] * 3)})
+        q2 = summary_of({"w": ([1800] * 3, [1800 * math.exp(x) for x in self.SCALED]),
+                         "c-only": ([1000] * 3, [])})
+        return q1, q2
+
+    def test_factors(self):
+        q1, q2 = self.summaries()
+        (e,) = bench.scaling(q1, q2)  # only "w" is in both
+        self.assertEqual(e["workload"], "w")
+        self.assertAlmostEqual(e["c"]["base"], 1000)
+        self.assertAlmostEqual(e["c"]["scaled"], 1800)
+        self.assertAlmostEqual(e["c"]["factor"], 1.8)
+        self.assertAlmostEqual(e["rust"]["base"], 1000)
+        self.assertAlmostEqual(e["rust"]["scaled"], 1712.2130, places=3)
+        self.assertAlmostEqual(e["rust"]["factor"], 1.7122130, places=6)
+        self.assertAlmostEqual(e["rust_c"], 0.9512294, places=6)
+        self.assertEqual(e["paired_rounds"], [3, 3])
+        self.assertAlmostEqual(e["ratio_ci95"][0], 0.9090646, places=6)
+        self.assertEqual(e["verdict"], "scales worse")
+        back = json.loads(json.dumps(e))
+        self.assertEqual(back["rust_c"], e["rust_c"])
+
+    def test_no_rust(self):
+        q1 = summary_of({"w": ([1000] * 3, [])})
+        q2 = summary_of({"w": ([1800] * 3, [])})
+        (e,) = bench.scaling(q1, q2)
+        self.assertAlmostEqual(e["c"]["factor"], 1.8)
+        self.assertIsNone(e["rust"])
+        self.assertIsNone(e["rust_c"])
+        self.assertEqual(e["verdict"], "n/a")
+
+    def test_table(self):
+        q1, q2 = self.summaries()
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            bench.print_scaling("blk-queues", bench.SCALINGS["blk-queues"],
+                                bench.scaling(q1, q2))
+        lines = out.getvalue().splitlines()
+        self.assertIn("C blk-q1", next(line for line in lines if "C factor" in line))
+        row = next(line for line in lines if line.split()[:1] == ["w"])
+        for want in ("1.800", "1.712", "0.951", "3, 3", "[0.909, 0.995]", "4.6 %",
+                     "scales worse"):
+            with self.subTest(want=want):
+                self.assertIn(want, row)
+        self.assertEqual(lines[-1].strip(), "scaling blk-queues: w: factor C 1.800, Rust 1.712, "
+                         "Rust/C 0.951 (scales worse)")
+
+
+class DevicesTest(unittest.TestCase):
+    def test_blk_workloads_unchanged(self):
+        """The scale devices' fifth ARG field leaves blk's ten workloads as they were."""
+        self.assertEqual([(w.name, w.arg) for w in bench.DEVICES["blk"].workloads],
+                         [(f"{b}-{rw}-{bs}-qd{qd}", f"{b}:{rw}:{bs}:{qd}")
+                          for b in ("null", "file")
+                          for rw, bs, qd in (("randread", "4k", 1), ("randread", "4k", 32),
+                                             ("randwrite", "4k", 32), ("read", "128k", 8),
+                                             ("write", "128k", 8))])
+
+    def test_queue_devices(self):
+        for n in (1, 2):
+            dev = bench.DEVICES[f"blk-q{n}"]
+            with self.subTest(device=dev.vm_devices):
+                (w,) = dev.workloads
+                self.assertEqual((w.name, w.arg, w.unit), ("null-randread-4k-qd32-j2",
+                                                            "null:randread:4k:32:2", "IOPS"))
+                self.assertEqual(dev.smoke, w.name)
+                self.assertIn(f"blk=num-queues={n}", dev.vm_args)
+                # bench.py's own --smp comes first; scripts/vm takes the last.
+                self.assertEqual(bench.vm_smp(dev.vm_args, 1), 2)
+                self.assertEqual(bench.guest_scripts(f"blk-q{n}", dev),
+                                 ["vrs-bench-blk-q", "vrs-bench-blk"])
+        self.assertEqual(bench.vm_smp(["--smp", "2", "--smp=3"], 1), 3)
+        self.assertEqual(bench.vm_smp([], 1), 1)
+
+    def test_probe_device(self):
+        dev = bench.DEVICES["blk-probe"]
+        devs = vm.parse_devices(dev.vm_devices)
+        self.assertEqual(len(devs), 64)
+        self.assertEqual(len(set(devs)), 64)
+        (w,) = dev.workloads
+        self.assertEqual((w.arg, w.unit, w.op_amount), ("64", "disks/s", 1))
+        self.assertIn("--disk-size", dev.vm_args)
+
+    def test_device_names(self):
+        self.assertEqual(bench.device_names("all"), ["rng", "blk"])
+        self.assertEqual(bench.device_names("scale"), ["blk-q1", "blk-q2", "blk-probe"])
+        self.assertEqual(bench.device_names("blk-q1, blk-q2,blk-q1"), ["blk-q1", "blk-q2"])
+        for spec in bench.SCALINGS.values():
+            self.assertIn(spec["base"], bench.DEVICE_GROUPS["scale"])
+            self.assertIn(spec["scaled"], bench.DEVICE_GROUPS["scale"])
+
+    def test_root_ports(self):
+        """scripts/vm's PCIe root ports: one per slot while the devices fit
+        (00:01.0 ... 00:1e.0, what the selftests' lib.sh reads), then eight per
+        slot; always in --devices order, each address once; 240 at most."""
+        self.assertEqual(vm.root_port_addrs(3), [(1, 0), (2, 0), (3, 0)])
+        self.assertEqual(vm.root_port_addrs(30)[-1], (0x1e, 0))
+        addrs = vm.root_port_addrs(64)
+        self.assertEqual(addrs[:9], [(1, f) for f in range(8)] + [(2, 0)])
+        self.assertEqual(addrs[-1], (8, 7))
+        self.assertEqual(addrs, sorted(set(addrs)))
+        self.assertEqual(len(vm.root_port_addrs(240)), 240)
+        with self.assertRaises(ValueError):
+            vm.root_port_addrs(241)
+        args = vm.root_port_args(8, (2, 0), True) + vm.root_port_args(9, (2, 1), True)
+        self.assertEqual(args, ["-device", "pcie-root-port,id=rp8,chassis=9,slot=9,bus=pcie.0,"
+                                "addr=0x02.0,multifunction=on",
+                                "-device", "pcie-root-port,id=rp9,chassis=10,slot=10,bus=pcie.0,"
+                                "addr=0x02.1"])
 
 
 META = {"accelerator": "TCG", "qemu": "QEMU emulator version 7.2.11", "host_cpu": "test",
