@@ -193,6 +193,11 @@ DEVICE_GROUPS = {"scale": ["blk-q1", "blk-q2", "blk-probe"]}
 SCALINGS = {"blk-queues": {"base": "blk-q1", "scaled": "blk-q2",
                            "what": "virtio-blk, 2 request queues over 1 (blk-q2 / blk-q1)"}}
 
+# --icount: QEMU's guest clock advances exactly 1 ns per guest instruction (shift=0), and
+# does not sleep while the guest idles (sleep=off: idle time warps). So /proc/stat's busy
+# time is the instructions the guest executed. icount runs TCG single-threaded.
+ICOUNT_ARGS = ["--qemu-arg=-icount", "--qemu-arg=shift=0,sleep=off"]
+
 SIDES = ("c", "rust")
 SIDE_NAME = {"c": "C", "rust": "Rust"}
 
@@ -304,7 +309,7 @@ def run_guest(name, dev, workloads, args, accel, stamp):
           "--timeout", str(timeout), "--log", log, "--quiet", "--quiet-runner",
           "--add-bin", os.path.join(GUEST_DIR, "vrs-bench"),
           *(a for g in guest_scripts(name, dev) for a in ("--add-bin", os.path.join(GUEST_DIR, g))),
-          *vm_args, "--", guest_cmd]
+          *(ICOUNT_ARGS if args.icount else []), *vm_args, "--", guest_cmd]
     res = {"info": {}, "drivers": {}, "params": {}, "results": [], "failures": [],
            "done": False, "console_log": log, "vm_command": shlex.join(vm), "other_output": [],
            "backend": res_backend, "smp": vm_smp(vm_args, args.smp)}
@@ -716,7 +721,11 @@ def print_table(name, dev, summary, res, meta, settings):
           f"({order})")
     print(f"  {meta['qemu']}; host {meta['host_cpu']} x{meta['host_cpus']}; "
           f"commit {meta['commit'][:12]}{' (dirty)' if meta['dirty'] else ''}")
-    if accel == "TCG":
+    if settings.get("icount"):
+        print("  icount: the guest's clock advances 1 ns per instruction it executes, so the CPU "
+              "columns count guest instructions per op (ns = instructions); the throughput columns "
+              "are in guest time, not the host's, and say little.")
+    elif accel == "TCG":
         print("  TCG numbers: QEMU emulates the CPU, so absolute figures are far below real "
               "hardware; compare the ratios.")
     print("  throughput: median [min-max], higher is better; Rust/C: ratio of the medians; "
@@ -936,6 +945,10 @@ def main():
     ap.add_argument("--smoke", action="store_true",
                     help="prove the harness works: 1 round, one small workload, C alone if "
                     "needed; asserts nothing about speed")
+    ap.add_argument("--icount", action="store_true",
+                    help="TCG with -icount shift=0: the guest's clock counts its instructions, "
+                    "so the CPU columns are guest instructions per op, exactly what each driver "
+                    "executes; see Documentation/benchmarks.rst")
     ap.add_argument("--verbose", action="store_true", help="show the guest's other output")
     args = ap.parse_args()
 
@@ -992,12 +1005,15 @@ def main():
 
     import vm  # scripts/vm.py: the same KVM probe the runner uses
     kvm = args.accel == "kvm" or (args.accel == "auto" and vm.kvm_works())
+    if args.icount and kvm:
+        die("--icount is a TCG mode: pass --accel tcg (KVM runs the guest natively)")
     meta = {**host_facts(), "accelerator": "KVM" if kvm else "TCG"}
     meta["host_loadavg_start"] = os.getloadavg()
     settings = {"rounds": args.rounds, "seconds_per_measurement": args.seconds,
                 "flavour": args.flavour, "smp": args.smp, "transport": "pci/split",
                 "qemu_maxcpus": None if kvm else max(args.smp, 2),
                 "smoke": args.smoke, "workloads": args.workloads, "deadline_s": args.deadline,
+                "icount": args.icount,
                 "command": shlex.join(sys.argv)}
     stamp = time.strftime("%Y%m%d-%H%M%S")
     os.makedirs(out_dir, exist_ok=True)
