@@ -11,3 +11,7 @@
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <uapi/linux/virtio_blk.h>
+#include <linux/netdevice.h>
+#include <linux/etherdevice.h>
+#include <linux/skbuff.h>
+#include <uapi/linux/virtio_net.h>

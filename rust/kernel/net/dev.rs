@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Network devices (`struct net_device`).
+//!
+//! A driver describes its device with a type `T` that implements [`Operations`] (the
+//! `net_device_ops` callbacks: open, stop, start_xmit, get_stats64) and creates a
+//! [`Registration<T>`], which allocates the `net_device` with `T` pinned in its private area
+//! (`netdev_priv()`), where C drivers keep their state too. What `T` holds lives exactly as long
+//! as the `net_device`: the [`Napi`](super::napi::Napi) contexts in it, for instance, can only be
+//! built there.
+//!
+//! Lifecycle:
+//!
+//! 1. [`Registration::new`] allocates the device and initialises `T` in place; the device is
+//!    not visible yet: set its address ([`Registration::set_mac`]) and carrier now;
+//! 2. [`Registration::register`] makes it visible; the callbacks may run from then on;
+//! 3. [`Registration::unregister`] (or dropping the registration) takes it down: it closes the
+//!    device (`stop`), waits for the callbacks and the references the stack holds, and no
+//!    callback runs after it;
+//! 4. dropping the registration then drops `T` (deleting its NAPI contexts) and frees the
+//!    device.
+//!
+//! A device is registered at most once: after `unregister` it cannot come back, and the
+//! carrier and address setters do nothing or fail, so safe code cannot touch the stack's view
+//! of a device that is gone.
+//!
+//! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
+
+use super::skb::SkBuff;
+use crate::{
+    bindings, device,
+    error::{from_result, to_result},
+    init::PinInit,
+    new_mutex,
+    prelude::*,
+    sync::Mutex,
+    types::{ARef, Opaque},
+};
+use core::{ffi::c_int, marker::PhantomData, ptr::NonNull};
+
+/// The length of an Ethernet address.
+pub const ETH_ALEN: usize = bindings::ETH_ALEN as usize;
+
+/// A network device seen from its driver: borrowed from a [`Registration`], or handed to a
+/// callback. The methods here are valid for as long as the device's memory lives, which the
+/// borrow guarantees.
+///
+/// # Invariants
+///
+/// `self.0` is a valid `struct net_device`, allocated by a [`Registration`], that outlives the
+/// reference.
+#[repr(transparent)]
+pub struct NetDevice(Opaque<bindings::net_device>);
+
+// SAFETY: The C functions called through `&NetDevice` may be called from any thread.
+unsafe impl Sync for NetDevice {}
+// SAFETY: As above.
+unsafe impl Send for NetDevice {}
+
+impl NetDevice {
+    /// # Safety
+    ///
+    /// `ptr` satisfies the type invariants for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::net_device) -> &'a Self {
+        // SAFETY: `NetDevice` is a transparent wrapper; validity is up to the caller.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::net_device {
+        self.0.get()
+    }
+
+    /// The interface index (0 while the device is not registered).
+    pub fn ifindex(&self) -> i32 {
+        // SAFETY: `ifindex` is set under RTNL at registration; a racy read of an `int` is what
+        // C's `dev->ifindex` users do too.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_raw()).ifindex)) }
+    }
+
+    /// Allows the stack to transmit (`netif_start_queue()`), for a single-queue device.
+    pub fn start_queue(&self) {
+        // SAFETY: The device is valid (type invariant); any context.
+        unsafe { bindings::netif_start_queue(self.as_raw()) }
+    }
+
+    /// Stops the stack from transmitting (`netif_stop_queue()`), e.g. on a full ring.
+    pub fn stop_queue(&self) {
+        // SAFETY: The device is valid (type invariant); any context.
+        unsafe { bindings::netif_stop_queue(self.as_raw()) }
+    }
+
+    /// Allows transmission again and reschedules it (`netif_wake_queue()`).
+    pub fn wake_queue(&self) {
+        // SAFETY: The device is valid (type invariant); any context.
+        unsafe { bindings::netif_wake_queue(self.as_raw()) }
+    }
+
+    /// Whether transmission is stopped (`netif_queue_stopped()`).
+    pub fn queue_stopped(&self) -> bool {
+        // SAFETY: The device is valid (type invariant); any context.
+        unsafe { bindings::netif_queue_stopped(self.as_raw()) }
+    }
+}
+
+/// Interface statistics, as `ndo_get_stats64` reports them (`struct rtnl_link_stats64`). The
+/// adapter starts from zero for every call; fill in what the device counts.
+#[derive(Default, Clone, Copy)]
+pub struct LinkStats {
+    /// Packets received and handed to the stack.
+    pub rx_packets: u64,
+    /// Bytes of those packets.
+    pub rx_bytes: u64,
+    /// Received packets dropped by the driver (no memory, say).
+    pub rx_dropped: u64,
+    /// Bad packets received.
+    pub rx_errors: u64,
+    /// Received packets with a bad length.
+    pub rx_length_errors: u64,
+    /// Packets handed to the device.
+    pub tx_packets: u64,
+    /// Bytes of those packets.
+    pub tx_bytes: u64,
+    /// Packets dropped instead of sent.
+    pub tx_dropped: u64,
+    /// Packets that failed to be sent.
+    pub tx_errors: u64,
+}
+
+/// The `net_device_ops` of a driver: implemented by the type a [`Registration`] keeps in the
+/// device's private area. The callbacks get `&self` and the device; they run only while the
+/// device is registered.
+#[vtable]
+pub trait Operations: Send + Sync + Sized {
+    /// The device is brought up (`ndo_open`), under RTNL: enable NAPI, start the queues.
+    fn open(&self, _dev: &NetDevice) -> Result {
+        Ok(())
+    }
+
+    /// The device is brought down (`ndo_stop`), under RTNL: disable NAPI. After this returns,
+    /// `start_xmit` is not called until the next `open`.
+    fn stop(&self, _dev: &NetDevice) -> Result {
+        Ok(())
+    }
+
+    /// Transmits `skb` (`ndo_start_xmit`), in softirq context (BH disabled), serialised with
+    /// itself. `Ok` means the driver took the packet (sent it or dropped it); `Err(skb)`
+    /// hands it back to the stack, which retries it later (`NETDEV_TX_BUSY`): stop the queue
+    /// before doing that.
+    fn start_xmit(&self, dev: &NetDevice, skb: SkBuff) -> Result<(), SkBuff>;
+
+    /// Fills in the statistics (`ndo_get_stats64`). Any context: do not sleep.
+    fn get_stats64(&self, _dev: &NetDevice, _stats: &mut LinkStats) {}
+}
+
+/// Where a [`Registration`] is in its life.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Allocated, not registered yet.
+    New,
+    /// `register_netdev` is running.
+    Registering,
+    /// Registered.
+    Registered,
+    /// `unregister_netdev` is running, or ran: the device never comes back.
+    Gone,
+}
+
+struct RegState {
+    phase: State,
+    /// The carrier the driver asked for, applied when registration completes.
+    carrier: bool,
+}
+
+/// What the device's private area holds.
+#[pin_data]
+struct Priv<T> {
+    /// Serialises `register` and `unregister`, for their whole duration.
+    #[pin]
+    reg: Mutex<()>,
+    /// Held briefly, never across a call into the stack.
+    #[pin]
+    state: Mutex<RegState>,
+    #[pin]
+    data: T,
+}
+
+/// A network device allocated with `T` in its private area, registered with the stack by
+/// [`register`](Registration::register) and unregistered, dropped and freed when the
+/// registration is dropped.
+///
+/// # Invariants
+///
+/// - `dev` is a `net_device` allocated by `alloc_etherdev_mqs` with room for a `Priv<T>` in its
+///   private area, which is initialised and pinned there until `drop`; `netdev_ops` is
+///   `Adapter::<T>::OPS`.
+/// - The device is registered only while the state is `Registering` or `Registered` (or `Gone`
+///   while `unregister` runs, holding `reg`).
+pub struct Registration<T: Operations> {
+    dev: NonNull<bindings::net_device>,
+    /// The parent device, `dev->dev.parent`: held so that a registration kept (and registered)
+    /// after its parent was unbound still points to a live `struct device`.
+    _parent: ARef<device::Device>,
+    _p: PhantomData<T>,
+}
+
+// SAFETY: The registration owns the device and its `T`, which is `Send`; the C functions it
+// calls may be called from any thread.
+unsafe impl<T: Operations> Send for Registration<T> {}
+// SAFETY: The `&self` methods take the state lock or call thread-safe C functions; `T` is
+// `Sync`.
+unsafe impl<T: Operations> Sync for Registration<T> {}
+
+impl<T: Operations> Registration<T> {
+    const PRIV_FITS: () = assert!(
+        core::mem::align_of::<Priv<T>>() <= bindings::NETDEV_ALIGN as usize,
+        "the private data of a net_device is aligned to NETDEV_ALIGN bytes at most"
+    );
+
+    /// Allocates an Ethernet device (`alloc_etherdev_mqs`, one queue each way) whose parent is
+    /// `parent`, and initialises its private data with what `init` returns. `init` gets the
+    /// device being set up, to build the parts that must know it (NAPI contexts, receive
+    /// buffers). The device is not registered.
+    pub fn new<I>(
+        parent: &device::Device,
+        init: impl FnOnce(&NetDevice) -> Result<I>,
+    ) -> Result<Self>
+    where
+        I: PinInit<T, Error>,
+    {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::PRIV_FITS;
+        let size = c_int::try_from(core::mem::size_of::<Priv<T>>()).map_err(|_| EINVAL)?;
+        // SAFETY: Plain allocation; process context.
+        let dev = unsafe { bindings::alloc_etherdev_mqs(size, 1, 1) };
+        let dev = NonNull::new(dev).ok_or(ENOMEM)?;
+        let raw = dev.as_ptr();
+        let parent = ARef::from(parent);
+        // SAFETY: `raw` is a new, unregistered device that only we know; `parent` stays a valid
+        // device while the registration holds its reference, that is longer than `raw` can be
+        // registered. The ops table is a constant, so it lives forever.
+        unsafe {
+            (*raw).dev.parent = parent.as_raw();
+            (*raw).netdev_ops = &Adapter::<T>::OPS;
+        }
+        // SAFETY: `raw` is valid for the duration of the call; it is freed only below, after
+        // the initialisation, or by `drop`.
+        let ndev = unsafe { NetDevice::from_raw(raw) };
+        let res = init(ndev).and_then(|data| {
+            let init = try_pin_init!(Priv {
+                reg <- new_mutex!((), "net_registration"),
+                state <- new_mutex!(RegState { phase: State::New, carrier: false }, "net_reg_state"),
+                data <- data,
+            }? Error);
+            // SAFETY: The private area has room for a `Priv<T>` (allocated with its size) and
+            // is aligned to `NETDEV_ALIGN` (checked above); it is pinned until `free_netdev`,
+            // and on error the initialiser leaves nothing behind.
+            unsafe {
+                init.__pinned_init(bindings::netdev_priv(raw).cast::<Priv<T>>())
+            }
+        });
+        if let Err(e) = res {
+            // SAFETY: The device is not registered and nothing in it is initialised or used.
+            unsafe { bindings::free_netdev(raw) };
+            return Err(e);
+        }
+        // INVARIANT: the private area is initialised; the device is not registered.
+        Ok(Self {
+            dev,
+            _parent: parent,
+            _p: PhantomData,
+        })
+    }
+
+    fn priv_(&self) -> &Priv<T> {
+        // SAFETY: The private area holds an initialised `Priv<T>` until `drop` (type invariant).
+        unsafe { &*bindings::netdev_priv(self.dev.as_ptr()).cast::<Priv<T>>() }
+    }
+
+    /// The driver's data.
+    pub fn data(&self) -> &T {
+        &self.priv_().data
+    }
+
+    /// The device.
+    pub fn dev(&self) -> &NetDevice {
+        // SAFETY: The device lives until `drop` (type invariant), longer than `&self`.
+        unsafe { NetDevice::from_raw(self.dev.as_ptr()) }
+    }
+
+    /// Sets the device's Ethernet address. Only before [`register`](Self::register): `EBUSY`
+    /// after.
+    pub fn set_mac(&self, addr: &[u8; ETH_ALEN]) -> Result {
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        // SAFETY: The device is valid and not registered (we hold the state lock in `New`), so
+        // nobody else reads or writes its address; `addr` has `ETH_ALEN` bytes.
+        unsafe { bindings::eth_hw_addr_set(self.dev.as_ptr(), addr.as_ptr()) };
+        Ok(())
+    }
+
+    /// Gives the device a random, locally administered Ethernet address. Only before
+    /// [`register`](Self::register): `EBUSY` after.
+    pub fn set_random_mac(&self) -> Result {
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        // SAFETY: As in `set_mac`.
+        unsafe { bindings::eth_hw_addr_random(self.dev.as_ptr()) };
+        Ok(())
+    }
+
+    /// Sets the carrier (`netif_carrier_on/off()`). Process context. Before registration this
+    /// sets the initial state; after [`unregister`](Self::unregister) it does nothing. Do not
+    /// call it from [`Operations`] callbacks.
+    pub fn set_carrier(&self, on: bool) {
+        let mut st = self.priv_().state.lock();
+        st.carrier = on;
+        if matches!(st.phase, State::New | State::Registered) {
+            // SAFETY: The device is valid, and not unregistered (the state would be `Gone`): the
+            // link watch would keep a reference to it past `free_netdev`. The lock keeps the
+            // state as it is meanwhile.
+            unsafe { Self::apply_carrier(self.dev.as_ptr(), on) };
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `dev` is valid, and not unregistered.
+    unsafe fn apply_carrier(dev: *mut bindings::net_device, on: bool) {
+        // SAFETY: By the safety requirements.
+        unsafe {
+            if on {
+                bindings::netif_carrier_on(dev)
+            } else {
+                bindings::netif_carrier_off(dev)
+            }
+        }
+    }
+
+    /// Registers the device with the stack (`register_netdev`): it appears, and the callbacks
+    /// may run. Process context. `EBUSY` if it was registered before (even if unregistered
+    /// since).
+    pub fn register(&self) -> Result {
+        let p = self.priv_();
+        let _reg = p.reg.lock();
+        {
+            let mut st = p.state.lock();
+            if st.phase != State::New {
+                return Err(EBUSY);
+            }
+            st.phase = State::Registering;
+        }
+        // SAFETY: The device is set up and its private data initialised; `reg` keeps anybody
+        // else from registering or unregistering it meanwhile. Process context. The state
+        // lock is not held: the carrier setter may run meanwhile, and is applied below.
+        let res = to_result(unsafe { bindings::register_netdev(self.dev.as_ptr()) });
+        let mut st = p.state.lock();
+        if res.is_err() {
+            st.phase = State::New;
+            return res;
+        }
+        st.phase = State::Registered;
+        // SAFETY: The device is registered, and stays so while we hold `reg`.
+        unsafe { Self::apply_carrier(self.dev.as_ptr(), st.carrier) };
+        Ok(())
+    }
+
+    /// Unregisters the device (`unregister_netdev`) if it is registered: it is closed, the
+    /// callbacks are over when this returns, and it never comes back. Process context.
+    /// Idempotent; dropping the registration does it too.
+    pub fn unregister(&self) {
+        let p = self.priv_();
+        let _reg = p.reg.lock();
+        let was = core::mem::replace(&mut p.state.lock().phase, State::Gone);
+        if was == State::Registered {
+            // SAFETY: It is registered, and `reg` keeps anybody else from unregistering it; the
+            // state, now `Gone`, keeps the carrier setter away. The state lock is not held:
+            // `stop` runs in here. Process context.
+            unsafe { bindings::unregister_netdev(self.dev.as_ptr()) };
+        }
+    }
+}
+
+impl<T: Operations> Drop for Registration<T> {
+    fn drop(&mut self) {
+        self.unregister();
+        let dev = self.dev.as_ptr();
+        // SAFETY: The device is unregistered (or never was), so no callback runs and nobody
+        // else uses the private data; we drop it once, then free the device, which nothing
+        // references any more (`unregister_netdev` waited for the stack's references).
+        unsafe {
+            core::ptr::drop_in_place(bindings::netdev_priv(dev).cast::<Priv<T>>());
+            bindings::free_netdev(dev);
+        }
+    }
+}
+
+/// Turns [`Operations`] into a `struct net_device_ops`.
+struct Adapter<T: Operations>(PhantomData<T>);
+
+impl<T: Operations> Adapter<T> {
+    const OPS: bindings::net_device_ops = {
+        // SAFETY: An all-zero `net_device_ops` (no callbacks) is valid.
+        let mut ops: bindings::net_device_ops = unsafe { core::mem::zeroed() };
+        ops.ndo_open = Some(Self::open);
+        ops.ndo_stop = Some(Self::stop);
+        ops.ndo_start_xmit = Some(Self::start_xmit);
+        if T::HAS_GET_STATS64 {
+            ops.ndo_get_stats64 = Some(Self::get_stats64);
+        }
+        ops.ndo_validate_addr = Some(bindings::eth_validate_addr);
+        ops
+    };
+
+    /// # Safety
+    ///
+    /// `dev` is a registered device of a `Registration<T>`: its private area holds a live
+    /// `Priv<T>`.
+    unsafe fn data<'a>(dev: *mut bindings::net_device) -> (&'a T, &'a NetDevice) {
+        // SAFETY: By the safety requirements; the stack calls the ops only between
+        // `register_netdev` and the end of `unregister_netdev`, while `Priv<T>` lives.
+        unsafe {
+            (
+                &(*bindings::netdev_priv(dev).cast::<Priv<T>>()).data,
+                NetDevice::from_raw(dev),
+            )
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_open` of a device of a `Registration<T>`.
+    unsafe extern "C" fn open(dev: *mut bindings::net_device) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        from_result(|| T::open(data, dev).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_stop` of a device of a `Registration<T>`.
+    unsafe extern "C" fn stop(dev: *mut bindings::net_device) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        from_result(|| T::stop(data, dev).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_start_xmit` of a device of a `Registration<T>`, with an skb
+    /// whose reference it hands over.
+    unsafe extern "C" fn start_xmit(
+        skb: *mut bindings::sk_buff,
+        dev: *mut bindings::net_device,
+    ) -> bindings::netdev_tx_t {
+        // SAFETY: The stack gives us its reference to `skb`, which is never null here.
+        let Some(skb) = (unsafe { SkBuff::from_raw(skb) }) else {
+            return bindings::netdev_tx_NETDEV_TX_OK;
+        };
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        match T::start_xmit(data, dev, skb) {
+            Ok(()) => bindings::netdev_tx_NETDEV_TX_OK,
+            Err(skb) => {
+                // The stack keeps its reference and retries.
+                let _ = skb.into_raw();
+                bindings::netdev_tx_NETDEV_TX_BUSY
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_get_stats64` of a device of a `Registration<T>`, with a
+    /// valid `stats`.
+    unsafe extern "C" fn get_stats64(
+        dev: *mut bindings::net_device,
+        stats: *mut bindings::rtnl_link_stats64,
+    ) {
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        let mut s = LinkStats::default();
+        T::get_stats64(data, dev, &mut s);
+        // SAFETY: `stats` is valid for writes (safety requirements); `dev_get_stats` zeroed it
+        // and adds the core's own counters after we return.
+        let out = unsafe { &mut *stats };
+        out.rx_packets = s.rx_packets;
+        out.rx_bytes = s.rx_bytes;
+        out.rx_dropped = s.rx_dropped;
+        out.rx_errors = s.rx_errors;
+        out.rx_length_errors = s.rx_length_errors;
+        out.tx_packets = s.tx_packets;
+        out.tx_bytes = s.tx_bytes;
+        out.tx_dropped = s.tx_dropped;
+        out.tx_errors = s.tx_errors;
+    }
+}
