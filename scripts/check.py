@@ -91,6 +91,17 @@ SUITES = [
     dict(name="input-c", script="input.sh c", runs=[("pci", "split")],
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")],
          devices="keyboard,mouse,tablet", drivers="none", budget=4),
+    # "net" tests virtio_net_rs on two NICs on one QEMU hub, each in its own guest network
+    # namespace (ping, iperf3 both ways, counters), on pci and mmio (packed rings and
+    # pci-legacy with FULL=1, for the guest-time budget); "net-c" runs the same tests on the C
+    # virtio_net, the reference every test must pass on (pci/split by default, every
+    # transport with FULL=1).
+    dict(name="net", script="net.sh rust", runs=[("pci", "split"), ("mmio", "split")],
+         full_runs=[("pci", "packed"), ("pci-legacy", "split")], devices="net,net1",
+         drivers="none", budget=4),
+    dict(name="net-c", script="net.sh c", runs=[("pci", "split")],
+         full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices="net,net1",
+         drivers="none", budget=4),
     # Both input drivers on virtio-input devices that the test module vrs_badinput plays in
     # the guest (QEMU 7.2's vhost-user-input needs KVM): an honest multitouch screen whose
     # status log shows the LEDs the driver sent, lying absinfo and slot counts, short events

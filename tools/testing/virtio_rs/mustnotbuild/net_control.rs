@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Must-not-build control for kernel::net: the driver the net_* cases break, built whole.
+//!
+//! A minimal virtio-net driver that does, the allowed way, what the other
+//! net_* cases get wrong: its NAPI poll hands an skb to GRO and then completes,
+//! its transmit consumes the skb it is given, and the NAPI context is built in
+//! the net device's initialiser from a `Napi::new` made before it, so that the
+//! initialiser does not borrow the device being set up.
+//
+// expect: builds
+
+#![forbid(unsafe_code)]
+
+use kernel::prelude::*;
+use kernel::{
+    net::{
+        dev::{NetDevice, Operations, Registration},
+        napi::{Napi, NapiPoll, Poll},
+        skb::SkBuff,
+    },
+    virtio::{self, Device, Probe},
+};
+
+kernel::module_virtio_driver! {
+    type: Mnb,
+    name: "net_control",
+    author: "virtio-rs authors",
+    description: "mustnotbuild: kernel::net control",
+    license: "GPL",
+}
+
+struct Rx;
+
+impl Poll for Rx {
+    fn poll(&self, mut napi: NapiPoll<'_>, budget: usize) -> usize {
+        let Ok(skb) = SkBuff::alloc(napi.dev(), 64) else {
+            return 0;
+        };
+        let _ = napi.gro_receive(skb);
+        if let Some(done) = napi.complete_done(1) {
+            done.reschedule();
+        }
+        budget.min(1)
+    }
+}
+
+#[pin_data]
+struct Nic {
+    #[pin]
+    rx: Napi<Rx>,
+}
+
+#[vtable]
+impl Operations for Nic {
+    fn start_xmit(&self, _dev: &NetDevice, skb: SkBuff) -> Result<(), SkBuff> {
+        skb.consume();
+        Ok(())
+    }
+}
+
+#[pin_data]
+struct Mnb {
+    netdev: Registration<Nic>,
+}
+
+#[vtable]
+impl virtio::Driver for Mnb {
+    const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::NET)];
+
+    fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
+        let reg = Registration::<Nic>::new(dev.as_dev(), |ndev| {
+            // Built outside the initialiser, which may not borrow `ndev`.
+            let rx = Napi::new(ndev, Rx);
+            Ok(try_pin_init!(Nic { rx <- rx }? Error))
+        })?;
+        Ok(try_pin_init!(Self { netdev: reg }? Error))
+    }
+
+    fn ready(&self, _dev: &Device) -> Result {
+        self.netdev.register()
+    }
+
+    fn queue_event(&self, _queue: usize) {
+        self.netdev.data().rx.schedule();
+    }
+
+    fn remove(&self, _dev: &Device) {
+        self.netdev.unregister();
+    }
+}
