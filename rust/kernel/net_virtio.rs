@@ -181,9 +181,11 @@ impl TxSkb {
     /// The skb, with the header removed again: to consume once sent, or to hand back to the
     /// stack.
     pub fn into_skb(self) -> SkBuff {
-        let mut skb = self.skb;
-        // `hdr_len` bytes are in the linear part (type invariant): this cannot fail.
-        let _ = skb.pull(self.hdr_len);
+        let skb = self.skb;
+        // SAFETY: The skb is valid and ours, and its first `hdr_len` bytes are the header we
+        // pushed into its linear part (type invariant): pulling them only moves `data` back to
+        // where it was. No error to discard: the pull cannot fail here.
+        unsafe { bindings::__skb_pull(skb.as_raw(), self.hdr_len as u32) };
         skb
     }
 }
