@@ -474,8 +474,8 @@ impl<T: Operations> Adapter<T> {
 
     /// # Safety
     ///
-    /// Called by the stack as `ndo_get_stats64` of a device of a `Registration<T>`, with a
-    /// valid `stats`.
+    /// Called by the stack as `ndo_get_stats64` of a device of a `Registration<T>`, with
+    /// `stats` valid for writes (not necessarily aligned).
     unsafe extern "C" fn get_stats64(
         dev: *mut bindings::net_device,
         stats: *mut bindings::rtnl_link_stats64,
@@ -484,17 +484,27 @@ impl<T: Operations> Adapter<T> {
         let (data, dev) = unsafe { Self::data(dev) };
         let mut s = LinkStats::default();
         T::get_stats64(data, dev, &mut s);
-        // SAFETY: `stats` is valid for writes (safety requirements); `dev_get_stats` zeroed it
-        // and adds the core's own counters after we return.
-        let out = unsafe { &mut *stats };
-        out.rx_packets = s.rx_packets;
-        out.rx_bytes = s.rx_bytes;
-        out.rx_dropped = s.rx_dropped;
-        out.rx_errors = s.rx_errors;
-        out.rx_length_errors = s.rx_length_errors;
-        out.tx_packets = s.tx_packets;
-        out.tx_bytes = s.tx_bytes;
-        out.tx_dropped = s.tx_dropped;
-        out.tx_errors = s.tx_errors;
+        // `stats` need not be aligned: rtnetlink passes a pointer into a netlink attribute,
+        // 4-byte aligned where unaligned access is cheap (`nla_reserve_64bit`). So no reference
+        // to it: each field is written unaligned.
+        macro_rules! put {
+            ($($f:ident),*) => {$(
+                // SAFETY: `stats` is valid for writes of a `rtnl_link_stats64` (safety
+                // requirements), which has the field; the write makes no alignment assumption.
+                // `dev_get_stats` zeroed it and adds the core's own counters after we return.
+                unsafe { core::ptr::addr_of_mut!((*stats).$f).write_unaligned(s.$f) };
+            )*};
+        }
+        put!(
+            rx_packets,
+            rx_bytes,
+            rx_dropped,
+            rx_errors,
+            rx_length_errors,
+            tx_packets,
+            tx_bytes,
+            tx_dropped,
+            tx_errors
+        );
     }
 }
