@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/cpumask.h>
+#include <linux/sched.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 
@@ -30,4 +31,14 @@ bool rust_helper_virtio_is_little_endian(struct virtio_device *vdev)
 bool rust_helper_cpumask_test_cpu(int cpu, const struct cpumask *cpumask)
 {
 	return cpumask_test_cpu(cpu, cpumask);
+}
+
+void rust_helper_cond_resched(void)
+{
+	cond_resched();
+}
+
+void rust_helper_cpu_relax(void)
+{
+	cpu_relax();
 }

@@ -614,6 +614,33 @@ impl<R, W> Virtqueue<R, W> {
         })
     }
 
+    /// Waits for the device to finish a request, in process context, the way C drivers wait on
+    /// a queue without a callback (virtio-net's control queue): polls [`get_buf`](Self::get_buf),
+    /// letting other tasks run in between. Gives up after `timeout_ms` milliseconds, or as soon
+    /// as the queue is broken or the device gone, returning `None`: the requests stay in the
+    /// ring, owned by the queue, until the device gives them back or the queue is dropped.
+    /// C waits forever; a device that never answers would hang the caller (and RTNL with it).
+    pub fn wait_buf(&mut self, timeout_ms: u32) -> Option<Used<R, W>> {
+        super::might_sleep();
+        // SAFETY: Reads the monotonic clock; any context.
+        let deadline = unsafe { bindings::ktime_get() } + i64::from(timeout_ms) * 1_000_000;
+        loop {
+            if let Some(used) = self.get_buf() {
+                return Some(used);
+            }
+            // SAFETY: As above.
+            if self.is_broken() || unsafe { bindings::ktime_get() } > deadline {
+                return None;
+            }
+            // SAFETY: Process context (`might_sleep` above checks it on debug kernels): we may
+            // be rescheduled here.
+            unsafe {
+                bindings::cond_resched();
+                bindings::cpu_relax();
+            }
+        }
+    }
+
     /// Reports an oversized used length, the first few times.
     #[cold]
     fn lie(&mut self, len: u32, cap: usize) {
