@@ -2,6 +2,7 @@
 
 #include <linux/etherdevice.h>
 #include <linux/netdevice.h>
+#include <linux/rtnetlink.h>
 #include <linux/skbuff.h>
 
 void *rust_helper_netdev_priv(const struct net_device *dev)
@@ -118,4 +119,50 @@ void rust_helper_skb_orphan(struct sk_buff *skb)
 void rust_helper_skb_eth_type_trans(struct sk_buff *skb, struct net_device *dev)
 {
 	skb->protocol = eth_type_trans(skb, dev);
+}
+
+/*
+ * Copies up to @uc_max unicast and @mc_max multicast addresses of @dev into @uc and @mc
+ * (ETH_ALEN bytes each), under the device's address lock, and stores the lists' lengths in
+ * @uc_n and @mc_n (which may exceed what was copied).
+ */
+void rust_helper_vrs_netdev_rx_addrs(struct net_device *dev, u8 *uc, unsigned int uc_max,
+				     unsigned int *uc_n, u8 *mc, unsigned int mc_max,
+				     unsigned int *mc_n)
+{
+	struct netdev_hw_addr *ha;
+	unsigned int i;
+
+	netif_addr_lock_bh(dev);
+	*uc_n = netdev_uc_count(dev);
+	*mc_n = netdev_mc_count(dev);
+	i = 0;
+	netdev_for_each_uc_addr(ha, dev) {
+		if (i == uc_max)
+			break;
+		memcpy(uc + i++ * ETH_ALEN, ha->addr, ETH_ALEN);
+	}
+	i = 0;
+	netdev_for_each_mc_addr(ha, dev) {
+		if (i == mc_max)
+			break;
+		memcpy(mc + i++ * ETH_ALEN, ha->addr, ETH_ALEN);
+	}
+	netif_addr_unlock_bh(dev);
+}
+
+/* priv_flags is a bitfield, which bindgen makes awkward to reach. */
+void rust_helper_vrs_netdev_add_priv_flags(struct net_device *dev, u64 flags)
+{
+	dev->priv_flags |= flags;
+}
+
+void rust_helper_vrs_rtnl_lock(void)
+{
+	rtnl_lock();
+}
+
+void rust_helper_vrs_rtnl_unlock(void)
+{
+	rtnl_unlock();
 }

@@ -28,7 +28,7 @@
 
 use super::skb::SkBuff;
 use crate::{
-    bindings, device,
+    bindings, c_str, device,
     error::{from_result, to_result},
     init::PinInit,
     new_mutex,
@@ -36,7 +36,11 @@ use crate::{
     sync::Mutex,
     types::{ARef, Opaque},
 };
-use core::{ffi::c_int, marker::PhantomData, ptr::NonNull};
+use core::{
+    ffi::{c_int, c_void},
+    marker::PhantomData,
+    ptr::NonNull,
+};
 
 /// The length of an Ethernet address.
 pub const ETH_ALEN: usize = bindings::ETH_ALEN as usize;
@@ -150,6 +154,107 @@ pub trait Operations: Send + Sync + Sized {
 
     /// Fills in the statistics (`ndo_get_stats64`). Any context: do not sleep.
     fn get_stats64(&self, _dev: &NetDevice, _stats: &mut LinkStats) {}
+
+    /// The receive filter changed (`ndo_set_rx_mode`): apply `mode`. The stack calls
+    /// `ndo_set_rx_mode` in atomic context, holding the address lock; the adapter defers it
+    /// to a work item of the device, as C drivers that must sleep to program the filter do,
+    /// and calls this there, in process context under RTNL, with a snapshot of the flags and
+    /// address lists, only while the device is registered. Several changes may be folded into
+    /// one call: `mode` is always the latest.
+    fn set_rx_mode(&self, _dev: &NetDevice, _mode: &RxMode) {}
+
+    /// The stack adds VLAN `vid` to the receive filter (`ndo_vlan_rx_add_vid`, for a device
+    /// with [`Registration::filter_vlans`]), in process context under RTNL.
+    fn vlan_rx_add_vid(&self, _dev: &NetDevice, _vid: u16) -> Result {
+        Ok(())
+    }
+
+    /// The stack removes VLAN `vid` from the receive filter (`ndo_vlan_rx_kill_vid`).
+    fn vlan_rx_kill_vid(&self, _dev: &NetDevice, _vid: u16) -> Result {
+        Ok(())
+    }
+
+    /// The device's Ethernet address is to become `addr` (`ndo_set_mac_address`), in process
+    /// context under RTNL. The adapter has checked the address and whether the device may
+    /// change it now (up only with [`Registration::allow_live_addr_change`]); on `Ok` it sets
+    /// the address, on error it leaves the old one. Without this callback the address cannot
+    /// be changed (`EOPNOTSUPP`).
+    fn set_mac_address(&self, _dev: &NetDevice, _addr: &[u8; ETH_ALEN]) -> Result {
+        Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)))
+    }
+}
+
+/// The receive filter the stack asks for: the device's flags and address lists, as
+/// [`Operations::set_rx_mode`] gets them.
+pub struct RxMode {
+    /// `IFF_PROMISC`: receive everything.
+    pub promisc: bool,
+    /// `IFF_ALLMULTI`: receive all multicast.
+    pub allmulti: bool,
+    /// The secondary unicast addresses (the device's own address is not among them).
+    pub uc: KVec<[u8; ETH_ALEN]>,
+    /// The multicast addresses.
+    pub mc: KVec<[u8; ETH_ALEN]>,
+}
+
+impl RxMode {
+    /// Reads the filter of `dev`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a valid device and the caller holds RTNL (which `flags` changes under).
+    unsafe fn read(dev: *mut bindings::net_device) -> Result<Self> {
+        // SAFETY: `dev` is valid, and RTNL keeps `flags` stable (safety requirements).
+        let flags = unsafe { (*dev).flags };
+        loop {
+            let (mut nuc, mut nmc) = (0u32, 0u32);
+            // SAFETY: `dev` is valid; with no room, the helper only counts (under the device's
+            // address lock).
+            unsafe {
+                bindings::vrs_netdev_rx_addrs(
+                    dev,
+                    core::ptr::null_mut(),
+                    0,
+                    &mut nuc,
+                    core::ptr::null_mut(),
+                    0,
+                    &mut nmc,
+                )
+            };
+            let mut uc = KVec::<[u8; ETH_ALEN]>::with_capacity(nuc as usize, GFP_KERNEL)?;
+            let mut mc = KVec::<[u8; ETH_ALEN]>::with_capacity(nmc as usize, GFP_KERNEL)?;
+            let (mut uc_now, mut mc_now) = (0u32, 0u32);
+            // SAFETY: `uc` and `mc` have room for `nuc` and `nmc` addresses of `ETH_ALEN` bytes,
+            // and the helper copies at most that many (under the address lock), reporting the
+            // counts the lists had then.
+            unsafe {
+                bindings::vrs_netdev_rx_addrs(
+                    dev,
+                    uc.as_mut_ptr().cast(),
+                    nuc,
+                    &mut uc_now,
+                    mc.as_mut_ptr().cast(),
+                    nmc,
+                    &mut mc_now,
+                )
+            };
+            if uc_now <= nuc && mc_now <= nmc {
+                // SAFETY: The helper initialised the first `uc_now` and `mc_now` entries, which
+                // fit the capacities (just checked).
+                unsafe {
+                    uc.set_len(uc_now as usize);
+                    mc.set_len(mc_now as usize);
+                }
+                return Ok(Self {
+                    promisc: flags & bindings::net_device_flags_IFF_PROMISC != 0,
+                    allmulti: flags & bindings::net_device_flags_IFF_ALLMULTI != 0,
+                    uc,
+                    mc,
+                });
+            }
+            // The lists grew between the count and the copy: again.
+        }
+    }
 }
 
 /// Where a [`Registration`] is in its life.
@@ -177,6 +282,11 @@ struct Priv<T> {
     /// Serialises `register` and `unregister`, for their whole duration.
     #[pin]
     reg: Mutex<()>,
+    /// The device whose private area this is.
+    ndev: *mut bindings::net_device,
+    /// Runs [`Operations::set_rx_mode`]; cancelled before the private data is dropped.
+    #[pin]
+    rx_mode_work: Opaque<bindings::work_struct>,
     /// Held briefly, never across a call into the stack.
     #[pin]
     state: Mutex<RegState>,
@@ -248,6 +358,21 @@ impl<T: Operations> Registration<T> {
         let res = init(ndev).and_then(|data| {
             let init = try_pin_init!(Priv {
                 reg <- new_mutex!((), "net_registration"),
+                ndev: raw,
+                rx_mode_work <- Opaque::ffi_init(|slot| {
+                    // SAFETY: `slot` is valid for writes and pinned in the private area;
+                    // `rx_mode_work_fn` is a work function for this field of a `Priv<T>`, and
+                    // the key is static.
+                    unsafe {
+                        bindings::init_work_with_key(
+                            slot,
+                            Some(Adapter::<T>::rx_mode_work_fn),
+                            false,
+                            c_str!("net_rx_mode").as_char_ptr(),
+                            crate::static_lock_class!().as_ptr(),
+                        )
+                    }
+                }),
                 state <- new_mutex!(RegState { phase: State::New, carrier: false }, "net_reg_state"),
                 data <- data,
             }? Error);
@@ -310,6 +435,55 @@ impl<T: Operations> Registration<T> {
         // SAFETY: As in `set_mac`.
         unsafe { bindings::eth_hw_addr_random(self.dev.as_ptr()) };
         Ok(())
+    }
+
+    /// Sets flags of the device before [`register`](Self::register) (`EBUSY` after).
+    fn set_flags(&self, priv_flags: u64, features: u64) -> Result {
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        let dev = self.dev.as_ptr();
+        // SAFETY: The device is valid and not registered (we hold the state lock in `New`), so
+        // nobody else reads or writes its flags.
+        unsafe {
+            bindings::vrs_netdev_add_priv_flags(dev, priv_flags);
+            (*dev).features |= features;
+        }
+        Ok(())
+    }
+
+    /// Lets the address change while the device is up (`IFF_LIVE_ADDR_CHANGE`), through
+    /// [`Operations::set_mac_address`]. Before [`register`](Self::register) only.
+    pub fn allow_live_addr_change(&self) -> Result {
+        self.set_flags(u64::from(bindings::netdev_priv_flags_IFF_LIVE_ADDR_CHANGE), 0)
+    }
+
+    /// The device filters unicast addresses itself (`IFF_UNICAST_FLT`): the stack hands
+    /// secondary addresses to [`Operations::set_rx_mode`] instead of going promiscuous.
+    /// Before [`register`](Self::register) only.
+    pub fn filter_unicast(&self) -> Result {
+        self.set_flags(u64::from(bindings::netdev_priv_flags_IFF_UNICAST_FLT), 0)
+    }
+
+    /// The device filters VLANs (`NETIF_F_HW_VLAN_CTAG_FILTER`): the stack calls
+    /// [`Operations::vlan_rx_add_vid`] and [`Operations::vlan_rx_kill_vid`]. Before
+    /// [`register`](Self::register) only.
+    pub fn filter_vlans(&self) -> Result {
+        self.set_flags(0, 1 << bindings::NETIF_F_HW_VLAN_CTAG_FILTER_BIT)
+    }
+
+    /// Tells the neighbours that the device moved (`netdev_notify_peers`: gratuitous ARP and
+    /// unsolicited neighbour advertisements), as after a migration. Process context. Does
+    /// nothing unless the device is registered.
+    pub fn notify_peers(&self) {
+        let p = self.priv_();
+        let _reg = p.reg.lock();
+        if p.state.lock().phase == State::Registered {
+            // SAFETY: The device is registered, and stays so while we hold `reg`; process
+            // context (it takes RTNL, which `unregister` takes only while holding `reg`).
+            unsafe { bindings::netdev_notify_peers(self.dev.as_ptr()) };
+        }
     }
 
     /// Sets the carrier (`netif_carrier_on/off()`). Process context. Before registration this
@@ -387,6 +561,9 @@ impl<T: Operations> Registration<T> {
 impl<T: Operations> Drop for Registration<T> {
     fn drop(&mut self) {
         self.unregister();
+        // SAFETY: The work item is initialised (type invariant); the device is unregistered,
+        // so `ndo_set_rx_mode` does not queue it again; process context.
+        unsafe { bindings::cancel_work_sync(self.priv_().rx_mode_work.get()) };
         let dev = self.dev.as_ptr();
         // SAFETY: The device is unregistered (or never was), so no callback runs and nobody
         // else uses the private data; we drop it once, then free the device, which nothing
@@ -410,6 +587,18 @@ impl<T: Operations> Adapter<T> {
         ops.ndo_start_xmit = Some(Self::start_xmit);
         if T::HAS_GET_STATS64 {
             ops.ndo_get_stats64 = Some(Self::get_stats64);
+        }
+        if T::HAS_SET_RX_MODE {
+            ops.ndo_set_rx_mode = Some(Self::set_rx_mode);
+        }
+        if T::HAS_VLAN_RX_ADD_VID {
+            ops.ndo_vlan_rx_add_vid = Some(Self::vlan_rx_add_vid);
+        }
+        if T::HAS_VLAN_RX_KILL_VID {
+            ops.ndo_vlan_rx_kill_vid = Some(Self::vlan_rx_kill_vid);
+        }
+        if T::HAS_SET_MAC_ADDRESS {
+            ops.ndo_set_mac_address = Some(Self::set_mac_address);
         }
         ops.ndo_validate_addr = Some(bindings::eth_validate_addr);
         ops
@@ -506,5 +695,102 @@ impl<T: Operations> Adapter<T> {
             tx_dropped,
             tx_errors
         );
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_set_rx_mode` of a device of a `Registration<T>`.
+    unsafe extern "C" fn set_rx_mode(dev: *mut bindings::net_device) {
+        // SAFETY: By the safety requirements the private area holds a live `Priv<T>`, whose
+        // work item is initialised; `Registration::drop` cancels it before dropping it.
+        unsafe {
+            let p = bindings::netdev_priv(dev).cast::<Priv<T>>();
+            bindings::queue_work_on(
+                bindings::wq_misc_consts_WORK_CPU_UNBOUND as _,
+                bindings::system_wq,
+                Opaque::raw_get(core::ptr::addr_of!((*p).rx_mode_work)),
+            );
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called only by the workqueue, for the `rx_mode_work` of a `Priv<T>`.
+    unsafe extern "C" fn rx_mode_work_fn(work: *mut bindings::work_struct) {
+        // SAFETY: `work` is the `rx_mode_work` field of a live `Priv<T>`: `Registration::drop`
+        // cancels the work (waiting for it) before dropping it.
+        let p = unsafe { &*crate::container_of!(work, Priv<T>, rx_mode_work) };
+        // The device outlives its private area.
+        let dev = p.ndev;
+        // SAFETY: Process context (a work item); not holding RTNL.
+        unsafe { bindings::vrs_rtnl_lock() };
+        // Under RTNL, the device cannot finish unregistering meanwhile: only a registered
+        // device gets the callback.
+        if p.state.lock().phase == State::Registered {
+            // SAFETY: `dev` is valid and we hold RTNL.
+            match unsafe { RxMode::read(dev) } {
+                // SAFETY: `dev` is the device of `p`, registered.
+                Ok(mode) => T::set_rx_mode(&p.data, unsafe { NetDevice::from_raw(dev) }, &mode),
+                Err(_) => pr_warn!("net: no memory to read the receive filter\n"),
+            }
+        }
+        // SAFETY: Taken above.
+        unsafe { bindings::vrs_rtnl_unlock() };
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_vlan_rx_add_vid` of a device of a `Registration<T>`.
+    unsafe extern "C" fn vlan_rx_add_vid(
+        dev: *mut bindings::net_device,
+        _proto: bindings::__be16,
+        vid: u16,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        from_result(|| T::vlan_rx_add_vid(data, dev, vid).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_vlan_rx_kill_vid` of a device of a `Registration<T>`.
+    unsafe extern "C" fn vlan_rx_kill_vid(
+        dev: *mut bindings::net_device,
+        _proto: bindings::__be16,
+        vid: u16,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        from_result(|| T::vlan_rx_kill_vid(data, dev, vid).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_set_mac_address` of a device of a `Registration<T>`, with
+    /// `addr` a `struct sockaddr`, under RTNL.
+    unsafe extern "C" fn set_mac_address(dev: *mut bindings::net_device, addr: *mut c_void) -> c_int {
+        // SAFETY: `dev` is valid and `addr` a `struct sockaddr` (safety requirements); this
+        // checks the address and whether the device may change it now.
+        let ret = unsafe { bindings::eth_prepare_mac_addr_change(dev, addr) };
+        if ret != 0 {
+            return ret;
+        }
+        let mut mac = [0u8; ETH_ALEN];
+        // SAFETY: `addr` is a `struct sockaddr`, whose `sa_data` (its union after `sa_family`)
+        // has at least `ETH_ALEN` (14) bytes.
+        unsafe {
+            let data = addr
+                .cast::<u8>()
+                .add(core::mem::offset_of!(bindings::sockaddr, __bindgen_anon_1));
+            core::ptr::copy_nonoverlapping(data, mac.as_mut_ptr(), ETH_ALEN);
+        }
+        // SAFETY: By the safety requirements.
+        let (data, ndev) = unsafe { Self::data(dev) };
+        if let Err(e) = T::set_mac_address(data, ndev, &mac) {
+            return e.to_errno();
+        }
+        // SAFETY: As for the prepare call; under RTNL.
+        unsafe { bindings::eth_commit_mac_addr_change(dev, addr) };
+        0
     }
 }
