@@ -19,13 +19,17 @@
 //!   the carrier from `status` (`VIRTIO_NET_F_STATUS`, else always up), re-read on a config
 //!   change.
 //!
+//! - **Control** (`VIRTIO_NET_F_CTRL_VQ`, see [`ctrl`]): the receive filter (promiscuous,
+//!   all-multicast, the unicast and multicast tables), the VLAN filter and the address are
+//!   programmed through the control queue, and announcement requests are acknowledged, as C.
+//!
 //! The net device is registered once the device is live, and unregistered first on remove.
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
     c_str,
     net::{
-        dev::{LinkStats, NetDevice, Operations, Registration},
+        dev::{LinkStats, NetDevice, Operations, Registration, RxMode, ETH_ALEN},
         napi::{Napi, NapiPoll, Poll},
         skb::{SkBuff, ETH_HLEN},
     },
@@ -34,6 +38,10 @@ use kernel::{
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
     virtio::{self, config_field, Device, Probe, QueueSpec, Virtqueue},
 };
+
+#[path = "virtio_net_rs/ctrl.rs"]
+mod ctrl;
+use ctrl::Ctrl;
 
 kernel::module_virtio_driver! {
     type: VirtioNet,
@@ -47,12 +55,38 @@ kernel::module_virtio_driver! {
 mod f {
     pub(crate) const MAC: u32 = 5;
     pub(crate) const STATUS: u32 = 16;
+    pub(crate) const CTRL_VQ: u32 = 17;
+    pub(crate) const CTRL_RX: u32 = 18;
+    pub(crate) const CTRL_VLAN: u32 = 19;
+    pub(crate) const GUEST_ANNOUNCE: u32 = 21;
+    pub(crate) const MQ: u32 = 22;
+    pub(crate) const CTRL_MAC_ADDR: u32 = 23;
+    pub(crate) const RSS: u32 = 60;
+    pub(crate) const HASH_REPORT: u32 = 57;
+    pub(crate) const NOTF_COAL: u32 = 53;
+    pub(crate) const VQ_NOTF_COAL: u32 = 52;
     /// `VIRTIO_F_ANY_LAYOUT`: legacy devices take the header and the frame in one buffer.
     pub(crate) const ANY_LAYOUT: u32 = 27;
 }
 
 /// `VIRTIO_NET_S_LINK_UP`, in `status`.
 const S_LINK_UP: u16 = 1;
+/// `VIRTIO_NET_S_ANNOUNCE`, in `status`: the device asks the driver to announce itself.
+const S_ANNOUNCE: u16 = 2;
+
+/// The features that need the control queue, with their names for the message C prints when
+/// a device offers one without it (`virtnet_validate_features`).
+const NEED_CTRL_VQ: &[(u32, &str)] = &[
+    (f::CTRL_RX, "VIRTIO_NET_F_CTRL_RX"),
+    (f::CTRL_VLAN, "VIRTIO_NET_F_CTRL_VLAN"),
+    (f::GUEST_ANNOUNCE, "VIRTIO_NET_F_GUEST_ANNOUNCE"),
+    (f::MQ, "VIRTIO_NET_F_MQ"),
+    (f::CTRL_MAC_ADDR, "VIRTIO_NET_F_CTRL_MAC_ADDR"),
+    (f::RSS, "VIRTIO_NET_F_RSS"),
+    (f::HASH_REPORT, "VIRTIO_NET_F_HASH_REPORT"),
+    (f::NOTF_COAL, "VIRTIO_NET_F_NOTF_COAL"),
+    (f::VQ_NOTF_COAL, "VIRTIO_NET_F_VQ_NOTF_COAL"),
+];
 
 /// The virtio-net header of a modern device (`struct virtio_net_hdr_v1`).
 const HDR_LEN_MODERN: usize = 12;
@@ -80,6 +114,12 @@ struct Nic {
     #[pin]
     tx: SpinLockIrq<TxQueue>,
     hdr_len: usize,
+    /// The control queue, with `CTRL_VQ`.
+    ctrl: Option<Pin<KBox<Ctrl>>>,
+    /// Whether the device takes the receive filter (`CTRL_RX`) and the address
+    /// (`CTRL_MAC_ADDR`) over the control queue.
+    ctrl_rx: bool,
+    ctrl_mac: bool,
     tx_packets: AtomicU64,
     tx_bytes: AtomicU64,
     tx_dropped: AtomicU64,
@@ -256,6 +296,39 @@ impl Operations for Nic {
         stats.tx_bytes = self.tx_bytes.load(Relaxed);
         stats.tx_dropped = self.tx_dropped.load(Relaxed);
     }
+
+    fn set_rx_mode(&self, _dev: &NetDevice, mode: &RxMode) {
+        if let (Some(ctrl), true) = (&self.ctrl, self.ctrl_rx) {
+            ctrl.set_rx_mode(mode);
+        }
+    }
+
+    // As C, a VLAN the device refused is reported, not failed: the stack would only undo it.
+    fn vlan_rx_add_vid(&self, _dev: &NetDevice, vid: u16) -> Result {
+        if let Some(Err(e)) = self.ctrl.as_ref().map(|c| c.vlan(true, vid)) {
+            pr_warn!("virtio_net_rs: failed to add VLAN ID {}: {:?}\n", vid, e);
+        }
+        Ok(())
+    }
+
+    fn vlan_rx_kill_vid(&self, _dev: &NetDevice, vid: u16) -> Result {
+        if let Some(Err(e)) = self.ctrl.as_ref().map(|c| c.vlan(false, vid)) {
+            pr_warn!("virtio_net_rs: failed to kill VLAN ID {}: {:?}\n", vid, e);
+        }
+        Ok(())
+    }
+
+    // As C: through the control queue with `CTRL_MAC_ADDR`, else only here (a legacy device's
+    // writable config `mac`, which C also writes, is not supported).
+    fn set_mac_address(&self, _dev: &NetDevice, addr: &[u8; ETH_ALEN]) -> Result {
+        match (&self.ctrl, self.ctrl_mac) {
+            (Some(ctrl), true) => ctrl.set_mac(addr).map_err(|e| {
+                pr_warn!("virtio_net_rs: failed to set mac address by vq command: {:?}\n", e);
+                EINVAL
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Whether the link is up: `status` if the device reports it, else always.
@@ -269,8 +342,25 @@ fn link_up(dev: &Device) -> Result<bool> {
 impl virtio::Driver for VirtioNet {
     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::NET)];
 
-    const FEATURES: &'static [u32] = &[f::MAC, f::STATUS];
-    const FEATURES_LEGACY: Option<&'static [u32]> = Some(&[f::MAC, f::STATUS, f::ANY_LAYOUT]);
+    const FEATURES: &'static [u32] = &[
+        f::MAC,
+        f::STATUS,
+        f::CTRL_VQ,
+        f::CTRL_RX,
+        f::CTRL_VLAN,
+        f::GUEST_ANNOUNCE,
+        f::CTRL_MAC_ADDR,
+    ];
+    const FEATURES_LEGACY: Option<&'static [u32]> = Some(&[
+        f::MAC,
+        f::STATUS,
+        f::CTRL_VQ,
+        f::CTRL_RX,
+        f::CTRL_VLAN,
+        f::GUEST_ANNOUNCE,
+        f::CTRL_MAC_ADDR,
+        f::ANY_LAYOUT,
+    ]);
 
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
         let hdr_len = if dev.is_modern() {
@@ -285,12 +375,36 @@ impl virtio::Driver for VirtioNet {
             );
             return Err(EINVAL);
         };
-        let mut queues = dev.find_vqs(&[
+        let has_cvq = dev.has_feature(f::CTRL_VQ);
+        if !has_cvq {
+            for &(bit, name) in NEED_CTRL_VQ {
+                if dev.has_feature(bit) {
+                    pr_err!(
+                        "virtio{}: device advertises feature {} but not VIRTIO_NET_F_CTRL_VQ\n",
+                        dev.index(),
+                        name
+                    );
+                    return Err(EINVAL);
+                }
+            }
+        }
+        let specs = [
             QueueSpec::new(c_str!("input.0")),
             QueueSpec::new(c_str!("output.0")),
-        ])?;
+            // As C: no callback, the sender polls.
+            QueueSpec::new(c_str!("control")).without_callback(),
+        ];
+        let mut queues = dev.find_vqs(&specs[..if has_cvq { 3 } else { 2 }])?;
         let rxvq = queues.take::<(), RxSkb>(0)?;
         let mut txvq = queues.take::<TxSkb, ()>(1)?;
+        let ctrl = if has_cvq {
+            let cvq = queues.take(2)?;
+            Some(KBox::pin_init(Ctrl::new(cvq, dev.is_modern()), GFP_KERNEL)?)
+        } else {
+            None
+        };
+        let ctrl_rx = has_cvq && dev.has_feature(f::CTRL_RX);
+        let ctrl_mac = has_cvq && dev.has_feature(f::CTRL_MAC_ADDR);
         // Sent packets are reclaimed on transmit; the interrupt is only for a full ring.
         txvq.disable_cb();
         let reg = Registration::<Nic>::new(dev.as_dev(), move |ndev| {
@@ -305,6 +419,9 @@ impl virtio::Driver for VirtioNet {
                 rx <- rx,
                 tx <- new_spinlock_irq!(TxQueue { vq: txvq }, "virtio_net_rs_tx"),
                 hdr_len,
+                ctrl,
+                ctrl_rx,
+                ctrl_mac,
                 tx_packets: AtomicU64::new(0),
                 tx_bytes: AtomicU64::new(0),
                 tx_dropped: AtomicU64::new(0),
@@ -315,6 +432,13 @@ impl virtio::Driver for VirtioNet {
             None => reg.set_random_mac()?,
         }
         reg.set_carrier(link_up(dev)?);
+        // As C: secondary unicast addresses go to the filter, and the address may change while
+        // up; the VLAN filter is the device's with `CTRL_VLAN`.
+        reg.filter_unicast()?;
+        reg.allow_live_addr_change()?;
+        if has_cvq && dev.has_feature(f::CTRL_VLAN) {
+            reg.filter_vlans()?;
+        }
         Ok(try_pin_init!(Self { netdev: reg }? Error))
     }
 
@@ -336,9 +460,17 @@ impl virtio::Driver for VirtioNet {
     }
 
     fn config_work(&self, dev: &Device) {
-        if let Ok(up) = link_up(dev) {
-            self.netdev.set_carrier(up);
+        let Ok(status) = dev.read_opt(config_field!(NetConfig, status)) else {
+            return;
+        };
+        if status.is_some_and(|s| s & S_ANNOUNCE != 0) && dev.has_feature(f::GUEST_ANNOUNCE) {
+            self.netdev.notify_peers();
+            if let Some(Err(e)) = self.netdev.data().ctrl.as_ref().map(|c| c.ack_announce()) {
+                pr_warn!("virtio_net_rs: failed to ack link announce: {:?}\n", e);
+            }
         }
+        self.netdev
+            .set_carrier(status.map_or(true, |s| s & S_LINK_UP != 0));
     }
 
     fn remove(&self, _dev: &Device) {
