@@ -102,6 +102,16 @@ SUITES = [
     dict(name="net-c", script="net.sh c", runs=[("pci", "split")],
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices="net,net1",
          drivers="none", budget=4),
+    # "net-ctrl" tests virtio_net_rs's control queue as QEMU sees it (QMP query-rx-filter:
+    # promiscuous and all-multicast modes, the MAC, multicast and VLAN tables, the address;
+    # announce-self), the second NIC as the peer; "net-ctrl-c" runs the same tests on the C
+    # virtio_net.
+    dict(name="net-ctrl", script="net_ctrl.sh rust", runs=[("pci", "split")],
+         full_runs=[("mmio", "split"), ("pci", "packed"), ("pci-legacy", "split")],
+         devices="net,net1", drivers="none", budget=2),
+    dict(name="net-ctrl-c", script="net_ctrl.sh c", runs=[("pci", "split")],
+         full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices="net,net1",
+         drivers="none", budget=2),
     # Both input drivers on virtio-input devices that the test module vrs_badinput plays in
     # the guest (QEMU 7.2's vhost-user-input needs KVM): an honest multitouch screen whose
     # status log shows the LEDs the driver sent, lying absinfo and slot counts, short events
