@@ -374,14 +374,18 @@ impl Blk {
                     let Ok(mut v) = KVec::with_capacity(n * 16, GFP_ATOMIC) else {
                         return Err((ENOMEM, rq));
                     };
+                    // Never more than `n` ranges (the block layer's count); capacity is
+                    // reserved, so this does not allocate, but an error is not dropped.
+                    let mut res = Ok(());
                     rq.for_each_range(&mut |sector, sectors| {
-                        // Never more than `n` ranges (the block layer's count); capacity is
-                        // reserved, so this does not allocate.
-                        if v.len() < n * 16 {
-                            let _ =
+                        if res.is_ok() && v.len() < n * 16 {
+                            res =
                                 v.extend_from_slice(&range(le, sector, sectors, flags), GFP_ATOMIC);
                         }
                     });
+                    if res.is_err() {
+                        return Err((ENOMEM, rq));
+                    }
                     if v.is_empty() {
                         return Err((EINVAL, rq));
                     }
