@@ -126,10 +126,10 @@ SUITES = [
     # driver oopses cannot reboot: shorter hard limits than the default.
     dict(name="net", script="net.sh rust", runs=[("pci", "split"), ("mmio", "split")],
          full_runs=[("pci", "packed"), ("pci-legacy", "split")], devices="net,net1",
-         drivers="none", budget=3, timeout=360),
+         drivers="none", budget=4, timeout=360),
     dict(name="net-c", script="net.sh c", runs=[("pci", "split")],
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices="net,net1",
-         drivers="none", budget=3, timeout=360),
+         drivers="none", budget=4, timeout=360),
     dict(name="net-tap", script="net.sh rust",
          runs=[net_tap("pci", "split", "mrg", "big"), net_tap("pci-legacy", "split", "small", "mrg"),
                net_tap("pci", "packed", "big", "small")],
