@@ -43,7 +43,9 @@ BLK_VM_ARGS = ["--device-props", "blk=num-queues=1", "--device-props", "blk1=num
                "--drive-props", "blk2=readonly=on"]
 
 # name: the suite; script: what runs in the guest (with its arguments);
-# runs: (transport, ring) or (transport, ring, devices) tuples;
+# runs: (transport, ring), (transport, ring, devices) or (transport, ring,
+# devices, variant) tuples, a variant being a dict: tag (in the run's name),
+# args (appended to script), vm_args (more scripts/vm options);
 # full_runs: more of them, run only by make check FULL=1 (--full);
 # devices/drivers: as scripts/vm takes them; vm_args: more scripts/vm
 # options; append: kernel command line; timeout: seconds per guest or host
@@ -62,6 +64,26 @@ BLK_VM_ARGS = ["--device-props", "blk=num-queues=1", "--device-props", "blk1=num
 BLK_REQ_LIES = ",".join(f"badblk:req-{lie}" for lie in (
     "honest", "ioerr", "unsupp", "used-len-huge", "used-len-0", "bad-id", "dup-id", "never",
     "irq-storm"))
+# The RX paths of virtio-net (net.sh's PATH0 PATH1), as QEMU properties of a NIC on a tap:
+# mergeable buffers (QEMU's default; host_mtu 9000 for the MTU test), big packets (no
+# mergeable buffers, guest GSO or a large MTU), small buffers (neither).
+NET_PATHS = {
+    "mrg": "host_mtu=9000",
+    "big": "host_mtu=9000,mrg_rxbuf=off",
+    "small": "mrg_rxbuf=off,guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=off",
+}
+
+
+def net_tap(transport, ring, path0, path1):
+    """A run of net.sh on the tap backend, NIC a (net) on PATH0, b (net1) on PATH1; both
+    with host_mtu 9000 (net.sh's MTU test) unless one is on small buffers."""
+    mtu = "" if "small" in (path0, path1) else " 9000"
+    return (transport, ring, "net,net1",
+            dict(tag=f"{path0}-{path1}", args=f" {path0} {path1}{mtu}",
+                 vm_args=["--net-backend", "tap", "--device-props", f"net={NET_PATHS[path0]}",
+                          "--device-props", f"net1={NET_PATHS[path1]}"]))
+
+
 SUITES = [
     dict(name="kunit", script="kunit.sh", runs=[("pci", "split")], devices="none",
          drivers="none", append=["kunit.enable=1"], timeout=900, budget=3),
@@ -92,16 +114,23 @@ SUITES = [
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")],
          devices="keyboard,mouse,tablet", drivers="none", budget=4),
     # "net" tests virtio_net_rs on two NICs on one QEMU hub, each in its own guest network
-    # namespace (ping, iperf3 both ways, counters), on pci and mmio (packed rings and
-    # pci-legacy with FULL=1, for the guest-time budget); "net-c" runs the same tests on the C
-    # virtio_net, the reference every test must pass on (pci/split by default, every
-    # transport with FULL=1).
+    # namespace (ping, iperf3 TCP and UDP both ways, counters, set_link, the features C
+    # negotiates), on pci and mmio (packed rings and pci-legacy with FULL=1, for the
+    # guest-time budget); "net-c" runs the same tests on the C virtio_net, the reference
+    # every test must pass on (pci/split by default, every transport with FULL=1).
+    # "net-tap" and "net-tap-c" run net.sh on taps with vnet headers (scripts/vm
+    # --net-backend tap): QEMU offers the offloads (TSO, checksums), each run puts its two
+    # NICs on the RX paths it names (NET_PATHS: mergeable, big packets, small buffers; by
+    # default Rust has every path, and with the hub runs every transport), and
+    # only these runs do the tests that change the devices' state the hardest
+    # (freeze/restore, C beside Rust, rmmod and hot-unplug under iperf3). A guest whose
+    # driver oopses cannot reboot: shorter hard limits than the default.
     dict(name="net", script="net.sh rust", runs=[("pci", "split"), ("mmio", "split")],
          full_runs=[("pci", "packed"), ("pci-legacy", "split")], devices="net,net1",
-         drivers="none", budget=4),
+         drivers="none", budget=4, timeout=360),
     dict(name="net-c", script="net.sh c", runs=[("pci", "split")],
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices="net,net1",
-         drivers="none", budget=4),
+         drivers="none", budget=4, timeout=360),
     # "net-ctrl" tests virtio_net_rs's control queue as QEMU sees it (QMP query-rx-filter:
     # promiscuous and all-multicast modes, the MAC, multicast and VLAN tables, the address;
     # announce-self), the second NIC as the peer; "net-ctrl-c" runs the same tests on the C
@@ -112,6 +141,15 @@ SUITES = [
     dict(name="net-ctrl-c", script="net_ctrl.sh c", runs=[("pci", "split")],
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices="net,net1",
          drivers="none", budget=2),
+    dict(name="net-tap", script="net.sh rust",
+         runs=[net_tap("pci-legacy", "split", "small", "mrg"), net_tap("pci", "packed", "mrg", "big")],
+         full_runs=[net_tap("pci", "split", "big", "small"), net_tap("mmio", "split", "mrg", "small")],
+         devices="net,net1", drivers="none", budget=4, timeout=480),
+    dict(name="net-tap-c", script="net.sh c", runs=[net_tap("pci", "split", "mrg", "big")],
+         full_runs=[net_tap("pci", "split", "small", "mrg"), net_tap("pci", "split", "big", "small"),
+                    net_tap("pci-legacy", "split", "mrg", "big"), net_tap("mmio", "split", "mrg", "big"),
+                    net_tap("pci", "packed", "mrg", "big")],
+         devices="net,net1", drivers="none", budget=4, timeout=480),
     # Both input drivers on virtio-input devices that the test module vrs_badinput plays in
     # the guest (QEMU 7.2's vhost-user-input needs KVM): an honest multitouch screen whose
     # status log shows the LEDs the driver sent, lying absinfo and slot counts, short events
@@ -189,10 +227,11 @@ SUITES = [
          runs=[("pci", "split")] + [("mmio", "split", half) for half in MMIO_HALVES],
          full_runs=[("pci-legacy", "split"), ("pci", "packed")], budget=2),
     # Host-side tests of the harness itself: the splat scanner, the KTAP
-    # counting, and the install branch of scripts/deps.sh against stub
+    # counting, scripts/vm's net backends, and the install branch of scripts/deps.sh against stub
     # apt/dpkg/cargo.
     dict(name="splat", host=["scripts/splat_test.py", "--ktap"], ktap=True, budget=1),
     dict(name="ktap", host=["scripts/check_test.py", "--ktap"], ktap=True, budget=1),
+    dict(name="vm", host=["scripts/vm_test.py", "--ktap"], ktap=True, budget=1),
     dict(name="deps", host=["scripts/deps_test.py", "--ktap"], ktap=True, budget=1),
     dict(name="benchstats", host=["scripts/bench_test.py", "--ktap"], ktap=True, budget=1),
     # What the types of kernel::virtio forbid: small modules that must not
@@ -308,7 +347,7 @@ def parse_ktap(text, parsed_log):
 
 
 def plan(wanted, transport_filter, full):
-    """The runs to do: (suite, transport, ring, devices) tuples, in SUITES order."""
+    """The runs to do: (suite, transport, ring, devices, variant) tuples, in SUITES order."""
     runs = []
     for s in SUITES:
         if wanted and s["name"] not in wanted:
@@ -316,14 +355,15 @@ def plan(wanted, transport_filter, full):
         if not wanted and not s.get("default", True) and not full:
             continue
         if "runs" not in s:  # a host-only suite: no transport to filter on
-            runs.append((s, "host", "", ""))
+            runs.append((s, "host", "", "", {}))
             continue
         for run in s["runs"] + (s.get("full_runs", []) if full else []):
             transport, ring = run[:2]
             devices = run[2] if len(run) > 2 else s["devices"]
+            variant = run[3] if len(run) > 3 else {}
             if transport_filter and transport_filter not in (transport, ring):
                 continue
-            runs.append((s, transport, ring, devices))
+            runs.append((s, transport, ring, devices, variant))
     return runs
 
 
@@ -340,11 +380,12 @@ def budget(run):
 
 
 def describe(run):
-    s, transport, ring, devices = run
+    s, transport, ring, devices, variant = run
     where = f"{transport}/{ring}" if ring else transport
+    where += f" {variant['tag']}" if variant.get("tag") else ""
     guest = f"smp={vcpus(run)} devices={devices} drivers={s['drivers']}" if boots_guest(run) \
         else "no guest"
-    return f"{s['name']:14} {where:17} budget {budget(run):2} min  {guest}"
+    return f"{s['name']:14} {where:26} budget {budget(run):2} min  {guest}"
 
 
 def minutes(seconds):
@@ -397,7 +438,7 @@ class Procs:
 
 def run_one(run, tag, rdir, args, procs):
     """One run, in its own directory; returns its counts and what failed or skipped."""
-    s, transport, ring, devices = run
+    s, transport, ring, devices, variant = run
     os.makedirs(rdir)
     res = dict(npass=0, nfail=0, nskip=0, failed=[], skipped=[], t0=time.time())
     execute = procs.run
@@ -434,8 +475,8 @@ def run_one(run, tag, rdir, args, procs):
            "--log", console, "--output", output, "--quiet-runner"]
     for a in s.get("append", []):
         cmd += ["--append", a]
-    cmd += s.get("vm_args", [])
-    cmd += ["--", f"sh {SELFTESTS}/{s.get('script')}"]
+    cmd += s.get("vm_args", []) + variant.get("vm_args", [])
+    cmd += ["--", f"sh {SELFTESTS}/{s.get('script')}{variant.get('args', '')}"]
     # scripts/vm kills a hung guest at the timeout itself; ours is a backstop.
     rc, _, err = execute(cmd, s.get("timeout", 600) + 300, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
@@ -547,8 +588,9 @@ def main():
                 cost = min(vcpus(run), args.jobs)
                 if cost > free:
                     break
-                s, transport, ring, _ = run
-                tag = f"{i:02}-{s['name']}-{transport}" + (f"-{ring}" if ring else "")
+                s, transport, ring, _, variant = run
+                tag = f"{i:02}-{s['name']}-{transport}" + (f"-{ring}" if ring else "") + \
+                    (f"-{variant['tag']}" if variant.get("tag") else "")
                 fut = pool.submit(run_one, run, tag, os.path.join(outdir, tag), args, procs)
                 running[fut] = (tag, run, cost)
                 pending.pop(0)
@@ -559,7 +601,7 @@ def main():
                 tag, run, cost = running.pop(fut)
                 free += cost
                 finished += 1
-                s, transport, ring, _ = run
+                s, transport, ring, _, variant = run
                 try:
                     res = fut.result()
                 except Exception as e:  # noqa: BLE001 - a harness error fails the run only
@@ -571,6 +613,7 @@ def main():
                     total[k] += res[k]
                 mark = "ok  " if not res["nfail"] else "FAIL"
                 where = f"{transport}/{ring}" if ring else transport
+                where += f" {variant['tag']}" if variant.get("tag") else ""
                 print(f"[{finished:2}/{len(runs)}] {mark} {s['name']:12} {where:18} "
                       f"{res['npass']:4} passed, {res['nfail']} failed, {res['nskip']} skipped"
                       f"  ({res['dt']:.0f} s)", flush=True)

@@ -100,5 +100,35 @@ class ParseKtapTest(unittest.TestCase):
         self.assertEqual(skipped, [("T.test_c", "no Debian here")])
 
 
+class PlanTest(unittest.TestCase):
+    """Runs with a variant (net-tap's RX paths): their own tag, script arguments and
+    scripts/vm options, and the same transport filter as any run."""
+
+    def test_net_tap_variants(self):
+        runs = check.plan(["net-tap-c"], "", True)
+        tags = [r[4]["tag"] for r in runs]
+        self.assertIn("mrg-big", tags)
+        for s, transport, ring, devices, variant in runs:
+            self.assertEqual(devices, "net,net1")
+            p0, p1 = variant["tag"].split("-")
+            va = variant["vm_args"]
+            self.assertEqual(va[:2], ["--net-backend", "tap"])
+            self.assertIn(f"net={check.NET_PATHS[p0]}", va)
+            self.assertIn(f"net1={check.NET_PATHS[p1]}", va)
+            # host_mtu=9000 on both, and the script told, unless a NIC is on small buffers.
+            want = f" {p0} {p1}" + ("" if "small" in (p0, p1) else " 9000")
+            self.assertEqual(variant["args"], want)
+
+    def test_default_and_filter(self):
+        default = check.plan(["net-tap-c"], "", False)
+        self.assertEqual([(r[1], r[2], r[4]["tag"]) for r in default],
+                         [("pci", "split", "mrg-big")])
+        self.assertFalse(check.plan(["net-tap-c"], "mmio", False))
+        self.assertEqual(check.plan(["net"], "", False)[0][4], {})
+
+    def test_describe_names_the_variant(self):
+        self.assertIn("pci/split mrg-big", check.describe(check.plan(["net-tap-c"], "", False)[0]))
+
+
 if __name__ == "__main__":
     ktap_unittest.main()

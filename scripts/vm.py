@@ -36,6 +36,38 @@ BUILD = os.environ.get("VRS_BUILD", os.path.join(ROOT, "build"))
 TRANSPORTS = ("pci", "pci-legacy", "mmio")
 RINGS = ("split", "packed")
 DRIVERS = ("rust", "c", "mixed", "none")
+# What the virtio-net devices are plugged into. hub: a QEMU hub, inside QEMU; its ports have
+# no vnet header, so QEMU offers no offload (no CSUM, GSO, TSO, MRG_RXBUF still). tap: one
+# tap with vnet headers per NIC, all on one bridge in a network namespace of QEMU's own
+# (see TAP_SETUP): the offloads are offered, and GSO packets cross from NIC to NIC.
+NET_BACKENDS = ("hub", "tap")
+TAP_BRIDGE = "vrsbr0"
+# The tap of net device K (net, net1, ...): vrstapK. Persistent taps made before QEMU starts,
+# so that they are on the bridge and up before the guest sends anything; QEMU attaches to
+# them by name (vnet_hdr=on needs IFF_VNET_HDR, which they have).
+TAP_NAME = "vrstap{k}"
+# Run by `unshare --net` as sh -c TAP_SETUP vrs-tap N QEMU-COMMAND...: in the new, empty
+# network namespace (the host's is never touched, and the kernel deletes the namespace,
+# bridge and taps with it when QEMU exits, however it exits): no IPv6 (no host addresses,
+# no router or neighbour solicitations, nothing sent that a test would count), loopback up,
+# a bridge without STP or multicast snooping (it floods, and sends nothing itself), N taps
+# on it, MTU 65521 (a tap's maximum: the NICs' host_mtu, up to 9000, never limits them),
+# then QEMU, in place of the shell.
+TAP_SETUP = r"""set -e
+n=$1
+shift
+for c in all default; do echo 1 >/proc/sys/net/ipv6/conf/$c/disable_ipv6; done
+ip link set lo up
+ip link add {br} type bridge stp_state 0 mcast_snooping 0
+k=0
+while [ $k -lt "$n" ]; do
+	ip tuntap add dev vrstap$k mode tap vnet_hdr
+	ip link set vrstap$k mtu 65521 master {br} up
+	k=$((k + 1))
+done
+ip link set {br} up
+exec "$@"
+""".format(br=TAP_BRIDGE)
 FLAVOURS = ("debug", "release")
 
 # Device name -> (QEMU device base name, extra properties, extra QEMU args).
@@ -257,6 +289,9 @@ def qemu_device_args(args, devs, run):
                 prop += ",disable-modern=on,disable-legacy=off"
         if args.ring == "packed":
             prop += ",packed=on"
+        if base == "net" and args.net_backend == "tap":
+            extra = ["-netdev", f"tap,id=netdev{n or 0},ifname={TAP_NAME.format(k=n or 0)},"
+                     "script=no,downscript=no,vnet_hdr=on"]
         for j, e in enumerate(extra):
             e = e.format(run=run, id=dev_id)
             qargs.append(drive_opts(args, name, e) if j and extra[j - 1] == "-drive" else e)
@@ -289,6 +324,17 @@ def qemu_device_args(args, devs, run):
         qargs += ["-object", f"memory-backend-memfd,id=vrsmem,size={args.mem}M,share=on",
                   "-numa", "node,memdev=vrsmem"]
     return qargs
+
+
+def net_wrap(args, qcmd):
+    """QCMD, run the way the net backend needs: with --net-backend tap, inside a network
+    namespace of its own that has the taps of the net devices on a bridge (TAP_SETUP)."""
+    if args.net_backend != "tap":
+        return qcmd
+    taps = [device_base(d) == "net" for d in args.devs]
+    nums = [int(d[len("net"):] or 0) for d, t in zip(args.devs, taps) if t]
+    return ["unshare", "--net", "--", "sh", "-c", TAP_SETUP, "vrs-tap",
+            str(max(nums) + 1 if nums else 0), *qcmd]
 
 
 def start_baddev(args, run):
@@ -346,7 +392,7 @@ def per_run_cpio(args, run, cmd):
         for k, v in (("VRS_DRIVERS", args.drivers), ("VRS_TRANSPORT", args.transport),
                      ("VRS_RING", args.ring), ("VRS_DEVICES", ",".join(args.devs)),
                      ("VRS_FLAVOUR", args.flavour), ("VRS_MODE", "shell" if args.shell else "run"),
-                     ("VRS_BADRNG_LIE", args.badrng_lie)):
+                     ("VRS_BADRNG_LIE", args.badrng_lie), ("VRS_NET_BACKEND", args.net_backend)):
             f.write(f"{k}={shlex.quote(v)}\n")
     lines.append(f"file /vrs/env {env} 644 0 0")
     cmdf = os.path.join(run, "cmd")
@@ -504,6 +550,7 @@ async def run(args, cmd):
         qcmd += ["-device", "isa-serial,chardev=ctl,iobase=0x2f8,irq=3"]
     else:
         qcmd += ["-serial", "chardev:ctl"]
+    qcmd = net_wrap(args, qcmd)
     with open(os.path.join(run_dir, "qemu-cmdline"), "w") as f:
         f.write(shlex.join(qcmd) + "\n")
     accel_name = "KVM" if kvm else "TCG"
@@ -599,6 +646,13 @@ def main():
                     "blk2=readonly=on, blk=cache=none,aio=threads,discard=unmap; a driver= "
                     "(e.g. blk=driver=null-co,read-zeroes=on) replaces the raw image, and its "
                     "size= defaults to --disk-size (repeatable)")
+    ap.add_argument("--net-backend", default="hub", choices=NET_BACKENDS,
+                    help="what the net devices are plugged into: hub (a QEMU hub, no "
+                    "offloads offered) or tap (a tap with vnet headers each, on one bridge, in "
+                    "a network namespace made for the run and gone with it; needs root: QEMU "
+                    "then offers checksum and segmentation offloads). Per-device virtio-net "
+                    "properties choose the RX path: e.g. --device-props "
+                    "net1=host_mtu=9000,mrg_rxbuf=off")
     ap.add_argument("--append", action="append", default=[], help="extra kernel command line")
     ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument")
     ap.add_argument("--badrng-lie", default="cycle", choices=BADRNG_LIES,
