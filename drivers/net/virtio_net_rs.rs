@@ -26,7 +26,7 @@ use kernel::{
     c_str,
     net::{
         dev::{LinkStats, NetDevice, Operations, Registration},
-        napi::{Napi, NapiPoll, Poll},
+        napi::Napi,
         skb::{SkBuff, ETH_HLEN},
     },
     net_virtio::{NetConfig, RxSkb, TxSkb, MAX_HDR_LEN},
@@ -34,6 +34,11 @@ use kernel::{
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
     virtio::{self, config_field, Device, Probe, QueueSpec, Virtqueue},
 };
+
+#[path = "virtio_net_rs/rx.rs"]
+mod rx;
+
+use rx::{fill, RxQueue};
 
 kernel::module_virtio_driver! {
     type: VirtioNet,
@@ -63,7 +68,7 @@ const HDR_LEN_LEGACY: usize = 10;
 const GOOD_PACKET_LEN: usize = ETH_HLEN + 4 + 1500;
 /// The size of a receive buffer: a header (the longer one, whichever the device uses) and a
 /// full frame.
-const BUF_LEN: usize = MAX_HDR_LEN + GOOD_PACKET_LEN;
+pub(crate) const BUF_LEN: usize = MAX_HDR_LEN + GOOD_PACKET_LEN;
 
 /// One device: its net device, whose private data is the NIC.
 #[pin_data]
@@ -85,100 +90,8 @@ struct Nic {
     tx_dropped: AtomicU64,
 }
 
-/// The receive queue and its counters.
-#[pin_data]
-struct RxQueue {
-    #[pin]
-    vq: SpinLockIrq<Virtqueue<(), RxSkb>>,
-    hdr_len: usize,
-    packets: AtomicU64,
-    bytes: AtomicU64,
-    dropped: AtomicU64,
-    length_errors: AtomicU64,
-}
-
 struct TxQueue {
     vq: Virtqueue<TxSkb, ()>,
-}
-
-/// Fills the free slots of `vq` with empty buffers; returns how many it added.
-fn fill(vq: &mut Virtqueue<(), RxSkb>, dev: &NetDevice, gfp: kernel::alloc::Flags) -> usize {
-    let mut added = 0;
-    while vq.num_free() > 0 {
-        let Ok(buf) = RxSkb::alloc(dev, BUF_LEN) else {
-            break;
-        };
-        if vq.add((), buf, gfp).is_err() {
-            break;
-        }
-        added += 1;
-    }
-    added
-}
-
-impl RxQueue {
-    fn new(vq: Virtqueue<(), RxSkb>, hdr_len: usize) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            vq <- new_spinlock_irq!(vq, "virtio_net_rs_rx"),
-            hdr_len,
-            packets: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            length_errors: AtomicU64::new(0),
-        }? Error)
-    }
-
-    /// Hands the frame in `buf` (`len` bytes from the device, header included) to the stack.
-    fn receive(&self, napi: &mut NapiPoll<'_>, buf: RxSkb, len: usize) {
-        if len < self.hdr_len + ETH_HLEN {
-            // As C: a length error, not a drop.
-            self.length_errors.fetch_add(1, Relaxed);
-            return;
-        }
-        let mut skb = buf.finish(len);
-        if skb.pull(self.hdr_len).is_err() {
-            self.length_errors.fetch_add(1, Relaxed);
-            return;
-        }
-        let bytes = skb.len() as u64;
-        skb.record_rx_queue(0);
-        if napi.gro_receive(skb).is_ok() {
-            self.packets.fetch_add(1, Relaxed);
-            self.bytes.fetch_add(bytes, Relaxed);
-        } else {
-            self.dropped.fetch_add(1, Relaxed);
-        }
-    }
-}
-
-impl Poll for RxQueue {
-    fn poll(&self, mut napi: NapiPoll<'_>, budget: usize) -> usize {
-        let mut done = 0;
-        while done < budget {
-            // Not under the lock while the stack runs: take one buffer at a time.
-            let Some(used) = self.vq.lock().get_buf() else {
-                break;
-            };
-            done += 1;
-            self.receive(&mut napi, used.writable, used.len);
-        }
-        {
-            let mut vq = self.vq.lock();
-            if fill(&mut vq, napi.dev(), GFP_ATOMIC) > 0 {
-                vq.kick();
-            }
-        }
-        if let Some(completed) = napi.complete_done(done) {
-            let mut vq = self.vq.lock();
-            if !vq.enable_cb() {
-                // Buffers came back meanwhile: poll again, without interrupts.
-                vq.disable_cb();
-                drop(vq);
-                completed.reschedule();
-            }
-        }
-        done
-    }
 }
 
 impl TxQueue {
