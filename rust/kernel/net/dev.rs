@@ -503,9 +503,11 @@ impl<T: Operations> Adapter<T> {
         let (data, dev) = unsafe { Self::data(dev) };
         let mut s = LinkStats::default();
         T::get_stats64(data, dev, &mut s);
-        // SAFETY: `stats` is valid for writes (safety requirements); `dev_get_stats` zeroed it
-        // and adds the core's own counters after we return.
-        let out = unsafe { &mut *stats };
+        // SAFETY: `stats` is valid for reads and writes (safety requirements), but not
+        // necessarily aligned: `rtnl_fill_stats` passes the payload of a netlink attribute,
+        // which is only 4-byte aligned where unaligned accesses are cheap. So it is copied in
+        // and out. `dev_get_stats` zeroed it and adds the core's own counters after we return.
+        let mut out = unsafe { stats.read_unaligned() };
         out.rx_packets = s.rx_packets;
         out.rx_bytes = s.rx_bytes;
         out.rx_dropped = s.rx_dropped;
@@ -516,6 +518,8 @@ impl<T: Operations> Adapter<T> {
         out.tx_bytes = s.tx_bytes;
         out.tx_dropped = s.tx_dropped;
         out.tx_errors = s.tx_errors;
+        // SAFETY: As above.
+        unsafe { stats.write_unaligned(out) };
     }
 }
 
