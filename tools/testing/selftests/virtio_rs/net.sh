@@ -13,10 +13,13 @@
 # namespace (a: 10.0.0.1 and fd00::1, b: 10.0.0.2 and fd00::2), so that
 # traffic between them crosses the hub rather than the loopback. The tests:
 # binding, one interface per device with its MAC from config space, the
-# negotiated MAC and STATUS features, carrier up, ping v4 and v6 both ways,
+# negotiated MAC, STATUS and MRG_RXBUF features (QEMU offers mergeable receive
+# buffers even on a hub, so the Rust driver receives through them here), the
+# napi_weight parameter at C's default, carrier up, ping v4 and v6 both ways,
 # iperf3 TCP both ways with the receiver's counters checked against what was
 # sent (rx_bytes at least what the iperf3 server received, rx_packets at least
-# the segments the sender's TCP sent), rx_dropped and rx_errors 0,
+# the segments the sender's TCP sent), rx_dropped, rx_errors and
+# rx_frame_errors 0,
 # and rmmod with the interfaces in their namespaces.
 # Variables below are read by the code strings vrs_test evaluates.
 # shellcheck disable=SC2034
@@ -124,7 +127,7 @@ iperf_tcp() {
 note_iperf() { [ -f "$TMP/iperf-$1.sum" ] && sed 's/^/# /' "$TMP/iperf-$1.sum"; return 0; }
 # clean NS IFACE: no drops, no errors, no TCP checksum errors.
 clean() {
-	for _c in rx_dropped rx_errors rx_length_errors; do
+	for _c in rx_dropped rx_errors rx_length_errors rx_frame_errors; do
 		_v=$(ctr "$1" "$2" $_c) || return 1
 		[ "$_v" -eq 0 ] || { echo "$2 in $1: $_c = $_v"; return 1; }
 	done
@@ -132,7 +135,7 @@ clean() {
 }
 
 ktap_print_header
-ktap_set_plan 14
+ktap_set_plan 15
 
 vrs_test "two virtio-net devices present" 'test -n "$D0" && test -n "$D1"'
 vrs_test "modprobe $DRV" 'modprobe $DRV'
@@ -143,12 +146,16 @@ vrs_test "each device has an interface" 'echo "$IF0 $IF1"; test -n "$IF0" && tes
 vrs_test "MAC addresses from config space" '
 	a0=$(cat /sys/class/net/$IF0/address) && a1=$(cat /sys/class/net/$IF1/address) &&
 	echo "$a0 $a1" && test "$a0" = $MAC0 && test "$a1" = $MAC1'
-# Bits 5 (MAC) and 16 (STATUS): what this driver implements so far; the
-# full string is printed for the comparison with C.
+# Bits 5 (MAC), 15 (MRG_RXBUF) and 16 (STATUS): what the hub offers of what
+# this driver implements so far; the full string is printed for the comparison
+# with C.
 echo "# features: $(cat "$D0/features" 2>/dev/null)"
-vrs_test "MAC and STATUS negotiated" '
-	cat $D0/features && test "$(vrs_feature $D0 5)$(vrs_feature $D0 16)" = 11 &&
-	test "$(vrs_feature $D1 5)$(vrs_feature $D1 16)" = 11'
+vrs_test "MAC, MRG_RXBUF and STATUS negotiated" '
+	cat $D0/features &&
+	test "$(vrs_feature $D0 5)$(vrs_feature $D0 15)$(vrs_feature $D0 16)" = 111 &&
+	test "$(vrs_feature $D1 5)$(vrs_feature $D1 15)$(vrs_feature $D1 16)" = 111'
+vrs_test "napi_weight parameter, 64 by default" '
+	test "$(cat /sys/module/$DRV/parameters/napi_weight)" = 64'
 vrs_test "interfaces up in namespaces a and b, carrier on" '
 	setup a $IF0 10.0.0.1 fd00::1 && setup b $IF1 10.0.0.2 fd00::2 &&
 	carrier_up a $IF0 && carrier_up b $IF1'
@@ -159,7 +166,7 @@ vrs_test "iperf3 TCP a -> b, counted by b" 'iperf_tcp a $IF0 b $IF1 10.0.0.2'
 note_iperf a
 vrs_test "iperf3 TCP b -> a, counted by a" 'iperf_tcp b $IF1 a $IF0 10.0.0.1'
 note_iperf b
-vrs_test "no drops or errors: rx_dropped, rx_errors, rx_length_errors, Tcp InCsumErrors 0" 'clean a $IF0 && clean b $IF1'
+vrs_test "no drops or errors: rx_dropped, rx_errors, rx_length_errors, rx_frame_errors, Tcp InCsumErrors 0" 'clean a $IF0 && clean b $IF1'
 vrs_test "rmmod $DRV with the interfaces in their namespaces" '
 	rmmod $DRV && ! bound_by $D0 $DRV && ! bound_by $D1 $DRV'
 "$IP" netns del a 2>/dev/null
