@@ -217,10 +217,14 @@ impl PageFrag {
         Self { page, offset, len }
     }
 
-    /// Allocates a whole page (`alloc_page()`, without `__GFP_HIGHMEM`), zeroed if `gfp` asks.
-    pub fn alloc_page(gfp: crate::alloc::Flags) -> Result<Self> {
-        // SAFETY: Plain allocation; `gfp` has no `__GFP_HIGHMEM` (the `Flags` constants do
-        // not include it), so the page is in the linear mapping.
+    /// Allocates a whole page (`alloc_page()`), zeroed if `gfp` asks; never a high-memory
+    /// page (`__GFP_HIGHMEM` is ignored). Only for buffers a device fills: without
+    /// `__GFP_ZERO` the page holds whatever the allocator left, as any receive buffer does
+    /// where the device wrote less than it said.
+    pub(crate) fn alloc_page(gfp: crate::alloc::Flags) -> Result<Self> {
+        let gfp = gfp & !crate::alloc::flags::__GFP_HIGHMEM;
+        // SAFETY: Plain allocation; without `__GFP_HIGHMEM`, the page is in the linear
+        // mapping.
         let page = unsafe { bindings::alloc_pages(gfp.as_raw(), 0) };
         let page = NonNull::new(page).ok_or(ENOMEM)?;
         // SAFETY: A new order-0 page, whose one reference is ours; all of it is ours.
