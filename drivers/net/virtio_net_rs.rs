@@ -3,14 +3,17 @@
 //! Network driver for virtio, in Rust: the twin of `virtio_net.c`, one queue pair so far.
 //!
 //! The device has a receive queue (`input.0`) and a transmit queue (`output.0`). Every packet
-//! on either starts with a virtio-net header: 12 bytes on a modern device, 10 on a legacy one
-//! (there is no `MRG_RXBUF` yet). No offload is negotiated, so the header is all zero on
-//! transmit and ignored on receive.
+//! on either starts with a virtio-net header: 12 bytes on a modern device or with
+//! `MRG_RXBUF`, else 10. No transmit offload is negotiated, so the header is all zero on
+//! transmit.
 //!
-//! - **Receive** ("small buffers", as C without `MRG_RXBUF` or big packets): the ring is kept
-//!   full of empty skbs with room for a header and a full-sized Ethernet frame. The queue's
-//!   interrupt schedules NAPI; the poll takes the filled skbs back, strips the header, hands
-//!   the frames to GRO, refills the ring and re-arms the interrupt when it is done.
+//! - **Receive** (the `rx` module): the ring is kept full of empty buffers: small buffers,
+//!   mergeable buffers (`MRG_RXBUF`) or big packets (guest GSO or a large MTU), chosen as C
+//!   chooses them. The queue's interrupt schedules NAPI; the poll takes the filled buffers
+//!   back, builds the skbs, applies the header's offload metadata (the guest offloads C
+//!   negotiates: checksum, TSO, ECN, UFO, USO), hands the frames to GRO, refills the ring and
+//!   re-arms the interrupt when it is done. The `napi_weight` parameter is its budget, as in C.
+//!   The MTU is the device's (`VIRTIO_NET_F_MTU`) when it has one.
 //! - **Transmit**: the header is pushed in front of the frame and the skb goes to the ring as
 //!   one buffer. Sent skbs are freed on the next transmit, or when the queue, stopped on a full
 //!   ring, is woken by the device's interrupt (C's `napi_tx=0` mode); so skbs are orphaned
@@ -29,19 +32,27 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
     c_str,
     net::{
-        dev::{LinkStats, NetDevice, Operations, Registration, RxMode, ETH_ALEN},
-        napi::{Napi, NapiPoll, Poll},
-        skb::{SkBuff, ETH_HLEN},
+        dev::{
+            features, LinkStats, NetDevice, Operations, Registration, RxMode, ETH_ALEN,
+            ETH_MAX_MTU, ETH_MIN_MTU,
+        },
+        napi::Napi,
+        skb::{SkBuff, ETH_HLEN, MAX_SKB_FRAGS},
     },
-    net_virtio::{NetConfig, RxSkb, TxSkb, MAX_HDR_LEN},
+    net_virtio::{NetConfig, TxSkb, MAX_HDR_LEN},
+    page::PAGE_SIZE,
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
-    virtio::{self, config_field, Device, Probe, QueueSpec, Virtqueue},
+    virtio::{self, config_field, Device, Probe, QueueSpec, Validate, Virtqueue},
 };
 
 #[path = "virtio_net_rs/ctrl.rs"]
 mod ctrl;
+#[path = "virtio_net_rs/rx.rs"]
+mod rx;
+
 use ctrl::Ctrl;
+use rx::{Ring, RxQueue};
 
 kernel::module_virtio_driver! {
     type: VirtioNet,
@@ -49,11 +60,31 @@ kernel::module_virtio_driver! {
     author: "virtio-rs authors",
     description: "Virtio network driver (Rust)",
     license: "GPL",
+    params: {
+        napi_weight: i32 {
+            default: 64,
+            description: "The budget of a receive NAPI poll (as virtio_net's napi_weight)",
+        },
+    },
+}
+
+/// The budget of a receive poll: the `napi_weight` parameter (negative counts as 0).
+fn napi_weight() -> u32 {
+    (*module_parameters::napi_weight.value()).max(0) as u32
 }
 
 /// Feature bits (`include/uapi/linux/virtio_net.h`, `virtio_config.h`).
 mod f {
+    pub(crate) const GUEST_CSUM: u32 = 1;
+    pub(crate) const MTU: u32 = 3;
     pub(crate) const MAC: u32 = 5;
+    /// `VIRTIO_NET_F_GSO` (legacy only), negotiated as C does.
+    pub(crate) const GSO: u32 = 6;
+    pub(crate) const GUEST_TSO4: u32 = 7;
+    pub(crate) const GUEST_TSO6: u32 = 8;
+    pub(crate) const GUEST_ECN: u32 = 9;
+    pub(crate) const GUEST_UFO: u32 = 10;
+    pub(crate) const MRG_RXBUF: u32 = 15;
     pub(crate) const STATUS: u32 = 16;
     pub(crate) const CTRL_VQ: u32 = 17;
     pub(crate) const CTRL_RX: u32 = 18;
@@ -65,6 +96,8 @@ mod f {
     pub(crate) const HASH_REPORT: u32 = 57;
     pub(crate) const NOTF_COAL: u32 = 53;
     pub(crate) const VQ_NOTF_COAL: u32 = 52;
+    pub(crate) const GUEST_USO4: u32 = 54;
+    pub(crate) const GUEST_USO6: u32 = 55;
     /// `VIRTIO_F_ANY_LAYOUT`: legacy devices take the header and the frame in one buffer.
     pub(crate) const ANY_LAYOUT: u32 = 27;
 }
@@ -92,12 +125,13 @@ const NEED_CTRL_VQ: &[(u32, &str)] = &[
 const HDR_LEN_MODERN: usize = 12;
 /// The virtio-net header of a legacy device without `MRG_RXBUF` (`struct virtio_net_hdr`).
 const HDR_LEN_LEGACY: usize = 10;
+/// The MTU of Ethernet (`ETH_DATA_LEN`).
+const ETH_DATA_LEN: usize = 1500;
 /// The largest frame a small buffer takes: `ETH_HLEN + VLAN_HLEN + ETH_DATA_LEN`, as C's
 /// `GOOD_PACKET_LEN`.
-const GOOD_PACKET_LEN: usize = ETH_HLEN + 4 + 1500;
-/// The size of a receive buffer: a header (the longer one, whichever the device uses) and a
-/// full frame.
-const BUF_LEN: usize = MAX_HDR_LEN + GOOD_PACKET_LEN;
+pub(crate) const GOOD_PACKET_LEN: usize = ETH_HLEN + 4 + ETH_DATA_LEN;
+/// The largest IP packet (`IP_MAX_MTU`).
+const IP_MAX_MTU: usize = 0xffff;
 
 /// One device: its net device, whose private data is the NIC.
 #[pin_data]
@@ -125,100 +159,8 @@ struct Nic {
     tx_dropped: AtomicU64,
 }
 
-/// The receive queue and its counters.
-#[pin_data]
-struct RxQueue {
-    #[pin]
-    vq: SpinLockIrq<Virtqueue<(), RxSkb>>,
-    hdr_len: usize,
-    packets: AtomicU64,
-    bytes: AtomicU64,
-    dropped: AtomicU64,
-    length_errors: AtomicU64,
-}
-
 struct TxQueue {
     vq: Virtqueue<TxSkb, ()>,
-}
-
-/// Fills the free slots of `vq` with empty buffers; returns how many it added.
-fn fill(vq: &mut Virtqueue<(), RxSkb>, dev: &NetDevice, gfp: kernel::alloc::Flags) -> usize {
-    let mut added = 0;
-    while vq.num_free() > 0 {
-        let Ok(buf) = RxSkb::alloc(dev, BUF_LEN) else {
-            break;
-        };
-        if vq.add((), buf, gfp).is_err() {
-            break;
-        }
-        added += 1;
-    }
-    added
-}
-
-impl RxQueue {
-    fn new(vq: Virtqueue<(), RxSkb>, hdr_len: usize) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            vq <- new_spinlock_irq!(vq, "virtio_net_rs_rx"),
-            hdr_len,
-            packets: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            length_errors: AtomicU64::new(0),
-        }? Error)
-    }
-
-    /// Hands the frame in `buf` (`len` bytes from the device, header included) to the stack.
-    fn receive(&self, napi: &mut NapiPoll<'_>, buf: RxSkb, len: usize) {
-        if len < self.hdr_len + ETH_HLEN {
-            // As C: a length error, not a drop.
-            self.length_errors.fetch_add(1, Relaxed);
-            return;
-        }
-        let mut skb = buf.finish(len);
-        if skb.pull(self.hdr_len).is_err() {
-            self.length_errors.fetch_add(1, Relaxed);
-            return;
-        }
-        let bytes = skb.len() as u64;
-        skb.record_rx_queue(0);
-        if napi.gro_receive(skb).is_ok() {
-            self.packets.fetch_add(1, Relaxed);
-            self.bytes.fetch_add(bytes, Relaxed);
-        } else {
-            self.dropped.fetch_add(1, Relaxed);
-        }
-    }
-}
-
-impl Poll for RxQueue {
-    fn poll(&self, mut napi: NapiPoll<'_>, budget: usize) -> usize {
-        let mut done = 0;
-        while done < budget {
-            // Not under the lock while the stack runs: take one buffer at a time.
-            let Some(used) = self.vq.lock().get_buf() else {
-                break;
-            };
-            done += 1;
-            self.receive(&mut napi, used.writable, used.len);
-        }
-        {
-            let mut vq = self.vq.lock();
-            if fill(&mut vq, napi.dev(), GFP_ATOMIC) > 0 {
-                vq.kick();
-            }
-        }
-        if let Some(completed) = napi.complete_done(done) {
-            let mut vq = self.vq.lock();
-            if !vq.enable_cb() {
-                // Buffers came back meanwhile: poll again, without interrupts.
-                vq.disable_cb();
-                drop(vq);
-                completed.reschedule();
-            }
-        }
-        done
-    }
 }
 
 impl TxQueue {
@@ -233,6 +175,11 @@ impl TxQueue {
 #[vtable]
 impl Operations for Nic {
     fn open(&self, dev: &NetDevice) -> Result {
+        // As C: fill the ring; if memory is short, the refill work keeps trying.
+        dev.enable_work();
+        if !self.rx.data().fill(dev, GFP_KERNEL).1 {
+            dev.schedule_work(0);
+        }
         self.rx.enable();
         // Takes what came while the device was down, refills, and re-enables the interrupt.
         self.rx.schedule();
@@ -240,9 +187,14 @@ impl Operations for Nic {
         Ok(())
     }
 
-    fn stop(&self, _dev: &NetDevice) -> Result {
+    fn stop(&self, dev: &NetDevice) -> Result {
+        dev.disable_work();
         self.rx.disable();
         Ok(())
+    }
+
+    fn work(&self, dev: &NetDevice) {
+        rx::refill(&self.rx, dev);
     }
 
     fn start_xmit(&self, dev: &NetDevice, mut skb: SkBuff) -> Result<(), SkBuff> {
@@ -286,12 +238,7 @@ impl Operations for Nic {
     }
 
     fn get_stats64(&self, _dev: &NetDevice, stats: &mut LinkStats) {
-        let rx = self.rx.data();
-        stats.rx_packets = rx.packets.load(Relaxed);
-        stats.rx_bytes = rx.bytes.load(Relaxed);
-        stats.rx_dropped = rx.dropped.load(Relaxed);
-        stats.rx_length_errors = rx.length_errors.load(Relaxed);
-        stats.rx_errors = stats.rx_length_errors;
+        self.rx.data().stats(stats);
         stats.tx_packets = self.tx_packets.load(Relaxed);
         stats.tx_bytes = self.tx_bytes.load(Relaxed);
         stats.tx_dropped = self.tx_dropped.load(Relaxed);
@@ -342,28 +289,59 @@ fn link_up(dev: &Device) -> Result<bool> {
 impl virtio::Driver for VirtioNet {
     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::NET)];
 
+    // The bits of C's feature table this driver implements, in C's order.
     const FEATURES: &'static [u32] = &[
+        f::GUEST_CSUM,
         f::MAC,
+        f::GUEST_TSO4,
+        f::GUEST_TSO6,
+        f::GUEST_ECN,
+        f::GUEST_UFO,
+        f::GUEST_USO4,
+        f::GUEST_USO6,
+        f::MRG_RXBUF,
         f::STATUS,
         f::CTRL_VQ,
         f::CTRL_RX,
         f::CTRL_VLAN,
         f::GUEST_ANNOUNCE,
         f::CTRL_MAC_ADDR,
+        f::MTU,
     ];
     const FEATURES_LEGACY: Option<&'static [u32]> = Some(&[
+        f::GUEST_CSUM,
         f::MAC,
+        f::GUEST_TSO4,
+        f::GUEST_TSO6,
+        f::GUEST_ECN,
+        f::GUEST_UFO,
+        f::GUEST_USO4,
+        f::GUEST_USO6,
+        f::MRG_RXBUF,
         f::STATUS,
         f::CTRL_VQ,
         f::CTRL_RX,
         f::CTRL_VLAN,
         f::GUEST_ANNOUNCE,
         f::CTRL_MAC_ADDR,
+        f::MTU,
+        f::GSO,
         f::ANY_LAYOUT,
     ]);
 
+    fn validate(dev: &Device<Validate>) -> Result {
+        // As C: an MTU below the minimum is ignored.
+        if let Some(mtu) = dev.read_opt(config_field!(NetConfig, mtu))? {
+            if u32::from(mtu) < ETH_MIN_MTU {
+                dev.clear_feature(f::MTU);
+            }
+        }
+        Ok(())
+    }
+
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
-        let hdr_len = if dev.is_modern() {
+        let mergeable = dev.has_feature(f::MRG_RXBUF);
+        let hdr_len = if dev.is_modern() || mergeable {
             HDR_LEN_MODERN
         } else if dev.has_feature(f::ANY_LAYOUT) {
             HDR_LEN_LEGACY
@@ -388,6 +366,23 @@ impl virtio::Driver for VirtioNet {
                 }
             }
         }
+        // A legacy device uses the machine's byte order.
+        let little_endian = dev.is_modern() || cfg!(target_endian = "little");
+        let mtu = dev.read_opt(config_field!(NetConfig, mtu))?.map(u32::from);
+        let max_mtu = mtu.unwrap_or(ETH_MAX_MTU);
+        // As C's `virtnet_set_big_packets`: big packets if the device may send GSO packets or
+        // frames above 1500 bytes (used only without mergeable buffers).
+        let has = |bits: &[u32]| bits.iter().any(|&b| dev.has_feature(b));
+        let guest_gso = has(&[f::GUEST_TSO4, f::GUEST_TSO6, f::GUEST_ECN, f::GUEST_UFO])
+            || (dev.has_feature(f::GUEST_USO4) && dev.has_feature(f::GUEST_USO6));
+        let mtu_len = mtu.unwrap_or(0) as usize;
+        let big = if guest_gso {
+            Some(MAX_SKB_FRAGS)
+        } else if mtu_len > ETH_DATA_LEN {
+            Some(mtu_len.div_ceil(PAGE_SIZE))
+        } else {
+            None
+        };
         let specs = [
             QueueSpec::new(c_str!("input.0")),
             QueueSpec::new(c_str!("output.0")),
@@ -395,7 +390,12 @@ impl virtio::Driver for VirtioNet {
             QueueSpec::new(c_str!("control")).without_callback(),
         ];
         let mut queues = dev.find_vqs(&specs[..if has_cvq { 3 } else { 2 }])?;
-        let rxvq = queues.take::<(), RxSkb>(0)?;
+        let largest = if big.is_some() {
+            IP_MAX_MTU
+        } else {
+            max_mtu as usize
+        };
+        let (rxvq, mode) = Ring::take(&mut queues, 0, hdr_len, mergeable, big, largest)?;
         let mut txvq = queues.take::<TxSkb, ()>(1)?;
         let ctrl = if has_cvq {
             let cvq = queues.take(2)?;
@@ -408,13 +408,12 @@ impl virtio::Driver for VirtioNet {
         // Sent packets are reclaimed on transmit; the interrupt is only for a full ring.
         txvq.disable_cb();
         let reg = Registration::<Nic>::new(dev.as_dev(), move |ndev| {
-            let mut rxvq = rxvq;
-            if fill(&mut rxvq, ndev, GFP_KERNEL) == 0 {
-                return Err(ENOMEM);
-            }
-            rxvq.kick();
-            // Built here: the initialiser may not borrow `ndev`.
-            let rx = Napi::new(ndev, RxQueue::new(rxvq, hdr_len));
+            // Built here: the initialiser may not borrow `ndev`. The ring is filled in `open`.
+            let rx = Napi::with_weight(
+                ndev,
+                napi_weight(),
+                RxQueue::new(rxvq, mode, hdr_len, little_endian),
+            );
             Ok(try_pin_init!(Nic {
                 rx <- rx,
                 tx <- new_spinlock_irq!(TxQueue { vq: txvq }, "virtio_net_rs_tx"),
@@ -427,6 +426,16 @@ impl virtio::Driver for VirtioNet {
                 tx_dropped: AtomicU64::new(0),
             }? Error))
         })?;
+        // As C: the device validates receive checksums, or they are left for the stack to
+        // check; and it may merge TCP segments (`GRO_HW`), which cannot be turned off without
+        // a control queue.
+        let gro_hw = if has(&[f::GUEST_TSO4, f::GUEST_TSO6]) {
+            features::GRO_HW
+        } else {
+            0
+        };
+        reg.add_features(features::RXCSUM | gro_hw, 0)?;
+        reg.set_mtu(mtu.unwrap_or(ETH_DATA_LEN as u32), ETH_MIN_MTU, max_mtu)?;
         match dev.read_opt(config_field!(NetConfig, mac))? {
             Some(mac) => reg.set_mac(&mac)?,
             None => reg.set_random_mac()?,

@@ -14,6 +14,9 @@
 //!   a [`DeviceReadable`]. When the device is done, [`TxSkb::into_skb`] gives the skb back, to
 //!   be consumed.
 //!
+//! - [`RxFrag`] and [`RxPages`]: receive buffers made of pages, and [`RxPacket`] and
+//!   [`RxHdr`] to turn them into skbs with their offload metadata (see the `rx` module).
+//!
 //! Dropping either (for example with a queue torn down while they are in its ring, after the
 //! device was reset) frees the skb.
 //!
@@ -31,6 +34,12 @@ use crate::{
     },
 };
 use core::mem::offset_of;
+
+mod rx;
+pub use rx::{
+    RxFrag, RxHdr, RxPacket, RxPages, GOOD_COPY_LEN, HDR_F_DATA_VALID, HDR_F_NEEDS_CSUM,
+    PADDED_HDR_LEN,
+};
 
 /// The config space of a network device (`struct virtio_net_config`).
 pub type NetConfig = bindings::virtio_net_config;

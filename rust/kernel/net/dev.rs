@@ -120,6 +120,8 @@ pub struct LinkStats {
     pub rx_errors: u64,
     /// Received packets with a bad length.
     pub rx_length_errors: u64,
+    /// Received packets with bad framing (a virtio-net header that does not match, say).
+    pub rx_frame_errors: u64,
     /// Packets handed to the device.
     pub tx_packets: u64,
     /// Bytes of those packets.
@@ -155,6 +157,10 @@ pub trait Operations: Send + Sync + Sized {
     /// Fills in the statistics (`ndo_get_stats64`). Any context: do not sleep.
     fn get_stats64(&self, _dev: &NetDevice, _stats: &mut LinkStats) {}
 
+    /// The device's delayed work (see [`NetDevice::schedule_work`]), in process context (the
+    /// system workqueue). Runs only between [`NetDevice::enable_work`] and
+    /// [`NetDevice::disable_work`], and never once the device is being freed.
+    fn work(&self, _dev: &NetDevice) {}
     /// The receive filter changed (`ndo_set_rx_mode`): apply `mode`. The stack calls
     /// `ndo_set_rx_mode` in atomic context, holding the address lock; the adapter defers it
     /// to a work item of the device, as C drivers that must sleep to program the filter do,
@@ -276,9 +282,13 @@ struct RegState {
     carrier: bool,
 }
 
-/// What the device's private area holds.
+/// What the device's private area holds. `repr(C)`, with `work` first: [`NetDevice`] finds it
+/// there without knowing `T`.
 #[pin_data]
+#[repr(C)]
 struct Priv<T> {
+    #[pin]
+    work: DevWork,
     /// Serialises `register` and `unregister`, for their whole duration.
     #[pin]
     reg: Mutex<()>,
@@ -357,6 +367,7 @@ impl<T: Operations> Registration<T> {
         let ndev = unsafe { NetDevice::from_raw(raw) };
         let res = init(ndev).and_then(|data| {
             let init = try_pin_init!(Priv {
+                work <- DevWork::new::<T>(raw),
                 reg <- new_mutex!((), "net_registration"),
                 ndev: raw,
                 rx_mode_work <- Opaque::ffi_init(|slot| {
@@ -388,6 +399,12 @@ impl<T: Operations> Registration<T> {
             unsafe { bindings::free_netdev(raw) };
             return Err(e);
         }
+        // SAFETY: The private area holds an initialised `Priv<T>`, just above.
+        unsafe { &*bindings::netdev_priv(raw).cast::<Priv<T>>() }
+            .work
+            .ready
+            .lock()
+            .0 = true;
         // INVARIANT: the private area is initialised; the device is not registered.
         Ok(Self {
             dev,
@@ -564,6 +581,7 @@ impl<T: Operations> Drop for Registration<T> {
         // SAFETY: The work item is initialised (type invariant); the device is unregistered,
         // so `ndo_set_rx_mode` does not queue it again; process context.
         unsafe { bindings::cancel_work_sync(self.priv_().rx_mode_work.get()) };
+        self.priv_().work.shut_down();
         let dev = self.dev.as_ptr();
         // SAFETY: The device is unregistered (or never was), so no callback runs and nobody
         // else uses the private data; we drop it once, then free the device, which nothing
@@ -690,6 +708,7 @@ impl<T: Operations> Adapter<T> {
             rx_dropped,
             rx_errors,
             rx_length_errors,
+            rx_frame_errors,
             tx_packets,
             tx_bytes,
             tx_dropped,
@@ -792,5 +811,184 @@ impl<T: Operations> Adapter<T> {
         // SAFETY: As for the prepare call; under RTNL.
         unsafe { bindings::eth_commit_mac_addr_change(dev, addr) };
         0
+    }
+}
+
+/// Feature flags of a net device (`netdev_features_t`, the `NETIF_F_*` bits).
+pub mod features {
+    use crate::bindings;
+
+    /// `NETIF_F_RXCSUM`: the device validates receive checksums.
+    pub const RXCSUM: u64 = 1 << bindings::NETIF_F_RXCSUM_BIT;
+    /// `NETIF_F_GRO_HW`: the device merges received segments (hardware GRO).
+    pub const GRO_HW: u64 = 1 << bindings::NETIF_F_GRO_HW_BIT;
+}
+
+/// The smallest MTU of an Ethernet device (`ETH_MIN_MTU`).
+pub const ETH_MIN_MTU: u32 = bindings::ETH_MIN_MTU;
+/// The largest MTU of an Ethernet device (`ETH_MAX_MTU`).
+pub const ETH_MAX_MTU: u32 = bindings::ETH_MAX_MTU;
+
+/// Setting up the device: its features and MTU, before it is registered.
+impl<T: Operations> Registration<T> {
+    /// Turns on `on` in the device's features (`dev->features`), and lets the user toggle
+    /// `hw` (`dev->hw_features`), as a driver does in probe; the core drops what the
+    /// features' dependencies rule out when the device registers. Only before
+    /// [`register`](Self::register): `EBUSY` after.
+    pub fn add_features(&self, on: u64, hw: u64) -> Result {
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        // SAFETY: The device is valid and not registered (we hold the state lock in `New`),
+        // so nobody else reads or writes its features.
+        unsafe {
+            let dev = self.dev.as_ptr();
+            (*dev).features |= on;
+            (*dev).hw_features |= hw;
+        }
+        Ok(())
+    }
+
+    /// Sets the MTU range the user may choose from (`min_mtu`, `max_mtu`) and the MTU. `EINVAL`
+    /// unless `min <= mtu <= max` and `max` is at most [`ETH_MAX_MTU`]. Only before
+    /// [`register`](Self::register): `EBUSY` after.
+    pub fn set_mtu(&self, mtu: u32, min: u32, max: u32) -> Result {
+        if min > mtu || mtu > max || max > ETH_MAX_MTU {
+            return Err(EINVAL);
+        }
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        // SAFETY: As in `add_features`.
+        unsafe {
+            let dev = self.dev.as_ptr();
+            (*dev).mtu = mtu;
+            (*dev).min_mtu = min;
+            (*dev).max_mtu = max;
+        }
+        Ok(())
+    }
+}
+
+/// The delayed work of a net device: one `delayed_work` in its private area, which runs
+/// [`Operations::work`]. Disabled until [`NetDevice::enable_work`], and for good before the
+/// driver's data is dropped.
+///
+/// # Invariants
+///
+/// - `work` was initialised with `Adapter::<T>::work_fn` of the `Registration<T>` whose
+///   private area holds `self`, for the device `dev`; its disable count is at least 1 unless
+///   `ready.1`.
+/// - `ready.0` is true only while the driver's data `T` is initialised; `ready.1` says whether
+///   the work is enabled, which happens only while `ready.0`.
+#[pin_data]
+#[repr(C)]
+struct DevWork {
+    #[pin]
+    work: Opaque<bindings::delayed_work>,
+    dev: *mut bindings::net_device,
+    /// Whether the driver's data is there, and whether the work is enabled.
+    #[pin]
+    ready: Mutex<(bool, bool)>,
+}
+
+impl DevWork {
+    fn new<T: Operations>(dev: *mut bindings::net_device) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes and pinned in the private area, which outlives
+            // the work: `Registration::drop` disables it, waiting for it, before freeing.
+            // `init_delayed_work` initialises all of it; disabling it right away keeps it from
+            // being queued before the driver's data is there.
+            work <- Opaque::ffi_init(|slot| unsafe {
+                bindings::init_delayed_work(slot, Some(Adapter::<T>::work_fn));
+                bindings::disable_delayed_work(slot);
+            }),
+            dev,
+            ready <- new_mutex!((false, false), "net_dev_work"),
+        })
+    }
+
+    /// Disables the work for good, waiting for it to finish if it runs: the driver's data is
+    /// about to be dropped. Process context.
+    fn shut_down(&self) {
+        let mut ready = self.ready.lock();
+        ready.0 = false;
+        if ready.1 {
+            // SAFETY: `work` is initialised (type invariant); process context.
+            unsafe { bindings::disable_delayed_work_sync(self.work.get()) };
+            ready.1 = false;
+        }
+    }
+}
+
+/// Delayed work: a driver's [`Operations::work`], scheduled from any context.
+impl NetDevice {
+    fn dev_work(&self) -> &DevWork {
+        // SAFETY: The device was allocated by a `Registration` (type invariant), whose private
+        // area starts with an initialised `DevWork` (`Priv` is `repr(C)` with `work` first)
+        // that lives as long as the device.
+        unsafe { &*bindings::netdev_priv(self.as_raw()).cast::<DevWork>() }
+    }
+
+    /// Schedules [`Operations::work`] to run after `delay` jiffies (`schedule_delayed_work()`),
+    /// unless it is pending already or disabled. Any context.
+    pub fn schedule_work(&self, delay: crate::time::Jiffies) -> bool {
+        let work = self.dev_work().work.get();
+        // SAFETY: `work` is initialised (invariant of `DevWork`); a disabled work is not
+        // queued. Any context.
+        unsafe {
+            bindings::queue_delayed_work_on(
+                bindings::wq_misc_consts_WORK_CPU_UNBOUND as _,
+                bindings::system_wq,
+                work,
+                delay as _,
+            )
+        }
+    }
+
+    /// Lets [`schedule_work`](Self::schedule_work) queue the work (typically in `open`). Does
+    /// nothing if it is enabled already, or if the device is not fully set up or is going
+    /// away. Process context.
+    pub fn enable_work(&self) {
+        let w = self.dev_work();
+        let mut ready = w.ready.lock();
+        if ready.0 && !ready.1 {
+            // SAFETY: `work` is initialised and disabled once (invariant of `DevWork`); the
+            // driver's data is there (`ready.0`), so the work function may run.
+            unsafe { bindings::enable_delayed_work(w.work.get()) };
+            ready.1 = true;
+        }
+    }
+
+    /// Cancels the work and keeps it from being scheduled, waiting for it if it runs
+    /// (`disable_delayed_work_sync()`), until [`enable_work`](Self::enable_work). Process
+    /// context; do not call it from the work itself.
+    pub fn disable_work(&self) {
+        let w = self.dev_work();
+        let mut ready = w.ready.lock();
+        if ready.1 {
+            // SAFETY: `work` is initialised (invariant of `DevWork`); process context.
+            unsafe { bindings::disable_delayed_work_sync(w.work.get()) };
+            ready.1 = false;
+        }
+    }
+}
+
+impl<T: Operations> Adapter<T> {
+    /// # Safety
+    ///
+    /// Called by the workqueue for the work of a `DevWork` of a `Registration<T>`.
+    unsafe extern "C" fn work_fn(work: *mut bindings::work_struct) {
+        // SAFETY: `work` is the first field of the `delayed_work` at the start of the
+        // `DevWork` (both `repr(C)`), which is valid while the work runs.
+        let dev = unsafe { (*work.cast::<DevWork>()).dev };
+        // SAFETY: The work runs only while enabled, that is while the driver's data is
+        // initialised (invariant of `DevWork`), and `Registration::drop` waits for it before
+        // dropping the data; the device outlives its private area.
+        let data = unsafe { &(*bindings::netdev_priv(dev).cast::<Priv<T>>()).data };
+        // SAFETY: As above: the device is valid while the work runs.
+        T::work(data, unsafe { NetDevice::from_raw(dev) });
     }
 }

@@ -64,6 +64,18 @@ impl<P: Poll> Napi<P> {
     /// `dev`, disabled. Only in `dev`'s private area, that is in the initialiser given to
     /// [`Registration::new`](super::dev::Registration::new): `EINVAL` anywhere else.
     pub fn new(dev: &NetDevice, data: impl PinInit<P, Error>) -> impl PinInit<Self, Error> {
+        Self::with_weight(dev, NAPI_POLL_WEIGHT, data)
+    }
+
+    /// As [`new`](Self::new), with `weight` as the budget of one poll
+    /// (`netif_napi_add_weight()`); the core warns about weights above
+    /// [`NAPI_POLL_WEIGHT`], and a weight of 0 means the context is never polled for packets.
+    pub fn with_weight(
+        dev: &NetDevice,
+        weight: u32,
+        data: impl PinInit<P, Error>,
+    ) -> impl PinInit<Self, Error> {
+        let weight = c_int::try_from(weight).unwrap_or(c_int::MAX);
         let dev = dev.as_raw();
         let init = move |slot: *mut Self| -> Result {
             // SAFETY: `dev` is a valid device that is being set up by `Registration::new`
@@ -99,12 +111,7 @@ impl<P: Poll> Napi<P> {
             // disabled (`NAPI_STATE_SCHED` set), so `schedule` does nothing until `enable`.
             unsafe {
                 napi.write(core::mem::zeroed());
-                bindings::netif_napi_add_weight(
-                    dev,
-                    napi,
-                    Some(Self::poll_callback),
-                    NAPI_POLL_WEIGHT as c_int,
-                );
+                bindings::netif_napi_add_weight(dev, napi, Some(Self::poll_callback), weight);
             }
             // INVARIANT: added to `dev`, whose private area holds `slot`; disabled.
             Ok(())

@@ -178,3 +178,202 @@ impl Drop for SkBuff {
         unsafe { bindings::dev_kfree_skb_any(self.as_raw()) }
     }
 }
+
+/// Part of a page, owned: one reference to the page, and a range of it that nobody else uses.
+///
+/// Received data often lives in pages rather than in an skb's head: a driver that fills
+/// page fragments, or whole pages, hands the part the device wrote to an skb as a fragment
+/// ([`SkBuff::add_rx_frag`]), which takes the reference over. Dropping a `PageFrag` puts the
+/// reference (`put_page()`), in any context.
+///
+/// # Invariants
+///
+/// - `page` is the head page of a page allocation (order 0 or compound) in the kernel's linear
+///   mapping, of which we own one reference;
+/// - `offset + len` is at most the size of that allocation;
+/// - the bytes `offset..offset + len` are ours alone: whoever else holds a reference to the
+///   page uses other bytes of it, and nobody writes ours while we hold the handle.
+pub struct PageFrag {
+    page: NonNull<bindings::page>,
+    offset: u32,
+    len: u32,
+}
+
+// SAFETY: A page reference may be put from any context and CPU; the bytes are ours alone.
+unsafe impl Send for PageFrag {}
+// SAFETY: `&self` only reads our bytes.
+unsafe impl Sync for PageFrag {}
+
+impl PageFrag {
+    /// Takes ownership of one reference to `page` and of its bytes `offset..offset + len`.
+    ///
+    /// # Safety
+    ///
+    /// `page` is the head page of an allocation in the linear mapping, the caller gives its
+    /// reference to the handle, `offset + len` fits in the allocation, and the bytes in that
+    /// range are used by nobody else while the handle (or what it is given to) holds them.
+    pub(crate) unsafe fn from_raw(page: NonNull<bindings::page>, offset: u32, len: u32) -> Self {
+        // INVARIANT: By the safety requirements.
+        Self { page, offset, len }
+    }
+
+    /// Allocates a whole page (`alloc_page()`), zeroed if `gfp` asks; never a high-memory
+    /// page (`__GFP_HIGHMEM` is ignored). Only for buffers a device fills: without
+    /// `__GFP_ZERO` the page holds whatever the allocator left, as any receive buffer does
+    /// where the device wrote less than it said.
+    pub(crate) fn alloc_page(gfp: crate::alloc::Flags) -> Result<Self> {
+        let gfp = gfp & !crate::alloc::flags::__GFP_HIGHMEM;
+        // SAFETY: Plain allocation; without `__GFP_HIGHMEM`, the page is in the linear
+        // mapping.
+        let page = unsafe { bindings::alloc_pages(gfp.as_raw(), 0) };
+        let page = NonNull::new(page).ok_or(ENOMEM)?;
+        // SAFETY: A new order-0 page, whose one reference is ours; all of it is ours.
+        Ok(unsafe { Self::from_raw(page, 0, crate::page::PAGE_SIZE as u32) })
+    }
+
+    /// The address of the first byte.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        // SAFETY: `page` is valid (type invariant) and in the linear mapping, so it has an
+        // address; `offset` is within the allocation.
+        unsafe {
+            bindings::page_address(self.page.as_ptr())
+                .cast::<u8>()
+                .add(self.offset as usize)
+        }
+    }
+
+    /// The number of bytes.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: The range is in the allocation, ours alone and not written while we hold
+        // it (type invariant); the shared borrow of `self` keeps the reference.
+        unsafe { core::slice::from_raw_parts(self.as_ptr(), self.len()) }
+    }
+
+    /// Keeps the first `len` bytes (all of them if there are fewer).
+    pub fn truncate(&mut self, len: usize) {
+        // INVARIANT: the range only shrinks.
+        self.len = self.len.min(len as u32);
+    }
+
+    /// Drops the first `n` bytes (all of them if there are fewer).
+    pub fn advance(&mut self, n: usize) {
+        let n = self.len.min(n as u32);
+        // INVARIANT: the range only shrinks.
+        self.offset += n;
+        self.len -= n;
+    }
+
+    /// The page.
+    pub(crate) fn page_ptr(&self) -> *mut bindings::page {
+        self.page.as_ptr()
+    }
+
+    /// Gives up the handle: the caller now owns the reference.
+    fn into_parts(self) -> (NonNull<bindings::page>, u32, u32) {
+        let parts = (self.page, self.offset, self.len);
+        core::mem::forget(self);
+        parts
+    }
+}
+
+impl Drop for PageFrag {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference (type invariant), and give it up here.
+        unsafe { bindings::put_page(self.page.as_ptr()) }
+    }
+}
+
+/// The most fragments an skb holds in its own `skb_shared_info` (`MAX_SKB_FRAGS`).
+pub const MAX_SKB_FRAGS: usize = bindings::MAX_SKB_FRAGS as usize;
+
+/// Building a received packet: a linear head, then page fragments.
+impl SkBuff {
+    /// Whether the skb's head is private: not cloned, and the only reference is ours. Only
+    /// then may the driver add data to it.
+    pub(crate) fn is_private(&self) -> bool {
+        // SAFETY: `ptr` is valid (type invariant); we only read.
+        unsafe { bindings::skb_cloned(self.as_raw()) == 0 && !bindings::skb_shared(self.as_raw()) }
+    }
+
+    /// Appends `data` to the linear part (`skb_put_data()`). `EINVAL` if the skb has
+    /// fragments or is shared with a clone, `ENOSPC` if the tailroom is short; then nothing
+    /// changes.
+    pub fn put_data(&mut self, data: &[u8]) -> Result {
+        if !self.is_linear() || !self.is_private() {
+            return Err(EINVAL);
+        }
+        if data.len() > self.tailroom() {
+            return Err(ENOSPC);
+        }
+        // SAFETY: The skb is ours, linear, private, and has `data.len()` bytes of tailroom, so
+        // `skb_put` stays in its head and returns where they go, which nobody else uses.
+        unsafe {
+            let p = bindings::skb_put(self.as_raw(), data.len() as u32).cast::<u8>();
+            core::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len());
+        }
+        Ok(())
+    }
+
+    /// The number of page fragments (`skb_shinfo(skb)->nr_frags`).
+    pub fn nr_frags(&self) -> usize {
+        // SAFETY: `ptr` is valid (type invariant), so is its shared info; we only read.
+        unsafe { (*bindings::skb_shinfo(self.as_raw())).nr_frags as usize }
+    }
+
+    /// Appends `frag` to the packet's fragments (`skb_add_rx_frag()`), accounting `truesize`
+    /// bytes of memory to the skb; if it continues the last fragment in the same page, merges
+    /// it into that one (`skb_coalesce_rx_frag()`). The skb takes the page reference over.
+    /// Fails, handing the fragment back, if the skb is shared or already has
+    /// [`MAX_SKB_FRAGS`] fragments that `frag` does not continue, or if `frag` is empty.
+    pub fn add_rx_frag(&mut self, frag: PageFrag, truesize: usize) -> Result<(), PageFrag> {
+        let n = self.nr_frags();
+        if frag.is_empty() || !self.is_private() || truesize > u32::MAX as usize {
+            return Err(frag);
+        }
+        let skb = self.as_raw();
+        // SAFETY: The skb is valid and private; `n` is its fragment count, so the last
+        // fragment is `n - 1`; this only compares pages and offsets.
+        let coalesce = n > 0
+            && unsafe {
+                bindings::skb_can_coalesce(skb, n as i32, frag.page.as_ptr(), frag.offset as i32)
+            };
+        if !coalesce && n >= MAX_SKB_FRAGS {
+            return Err(frag);
+        }
+        let (page, offset, len) = frag.into_parts();
+        if coalesce {
+            // SAFETY: Fragment `n - 1` ends in `page` right where ours starts, so growing it
+            // by `len` covers exactly our bytes, which we give to the skb; it holds a
+            // reference to the page already, so ours is put.
+            unsafe {
+                bindings::skb_coalesce_rx_frag(skb, n as i32 - 1, len as i32, truesize as u32);
+                bindings::put_page(page.as_ptr());
+            }
+        } else {
+            // SAFETY: There is room for fragment `n`; the page reference and the bytes are
+            // ours (invariants of `PageFrag`) and go to the skb, which puts the reference when
+            // it is freed.
+            unsafe {
+                bindings::skb_add_rx_frag(
+                    skb,
+                    n as i32,
+                    page.as_ptr(),
+                    offset as i32,
+                    len as i32,
+                    truesize as u32,
+                )
+            };
+        }
+        Ok(())
+    }
+}

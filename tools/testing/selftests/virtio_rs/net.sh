@@ -326,7 +326,7 @@ bg_traffic() {
 net_test() { vrs_test "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 net_skip() { vrs_skip "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 ktap_print_header
-ktap_set_plan 31
+ktap_set_plan 32
 
 echo "# backend $BACKEND; RX paths asked for: a $PATH0, b $PATH1; host_mtu ${JUMBO:-none}"
 net_test "two virtio-net devices present" 'test -n "$D0" && test -n "$D1"'
@@ -347,6 +347,8 @@ net_test "MAC and STATUS negotiated" '
 net_test "RX paths: a on $PATH0, b on $PATH1 (by the negotiated features)" '
 	p0=$(path_of $D0) p1=$(path_of $D1); echo "a: $p0, b: $p1"
 	test "$p0" = $PATH0 && test "$p1" = $PATH1'
+net_test "napi_weight parameter, 64 by default" '
+	test "$(cat /sys/module/$DRV/parameters/napi_weight)" = 64'
 net_test "interfaces up in namespaces a and b, MTU 1500, carrier on" 'setup_both'
 # Link dumps with statistics (ndo_get_stats64) from each namespace: the
 # stack hands the driver a struct rtnl_link_stats64 inside a netlink

@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The receive side of `virtio_net_rs`: the receive queue, its buffers and its NAPI poll.
+//!
+//! The queue's buffers are of one of three kinds, chosen at probe as C chooses them
+//! (`virtnet_probe`):
+//!
+//! - **mergeable buffers** (`VIRTIO_NET_F_MRG_RXBUF`): page fragments of [`Mode::Mergeable`]'s
+//!   length. A packet spans `num_buffers` of them (from its header): the first one's frame
+//!   starts the skb (copied into its head if small, else from the Ethernet header on), the
+//!   others are attached as fragments. C sizes the buffers by an average of the packet
+//!   lengths (EWMA); here they have the size C starts from and never goes below, so that
+//!   large packets span more buffers than in C, and nothing else changes.
+//! - **big packets** (without mergeable buffers, when the device may send guest GSO packets or
+//!   the MTU is above 1500): a chain of pages per buffer (`frags + 1` pages), as C's
+//!   `add_recvbuf_big`; the pages the packet reaches become its fragments.
+//! - **small buffers** (otherwise): an empty skb per buffer, with room for the header and a
+//!   1518-byte frame.
+//!
+//! Every packet's virtio-net header then goes to the skb (checksum state, GSO type and size);
+//! a header that does not match the packet is a frame error. A device that lies about
+//! lengths is caught by the queue (which clamps the used length) and here: a packet shorter
+//! than a header and an Ethernet header, or whose `num_buffers` asks for buffers the queue
+//! does not have, is a length error and is dropped, as in C.
+
+use super::GOOD_PACKET_LEN;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::{
+    alloc::Flags,
+    net::{
+        dev::{LinkStats, NetDevice},
+        napi::{Napi, NapiPoll, Poll},
+        skb::{SkBuff, ETH_HLEN},
+    },
+    net_virtio::{RxFrag, RxHdr, RxPacket, RxPages, RxSkb},
+    page::PAGE_SIZE,
+    prelude::*,
+    spinlock_irq::{new_spinlock_irq, SpinLockIrq},
+    virtio::{Queues, Virtqueue},
+};
+
+/// How the receive buffers are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Small buffers: an skb each, with room for a header and [`GOOD_PACKET_LEN`] bytes.
+    Small,
+    /// Mergeable buffers: page fragments of `len` bytes.
+    Mergeable { len: usize },
+    /// Big packets: `frags + 1` pages per buffer.
+    Big { frags: usize },
+}
+
+impl Mode {
+    /// The length of a mergeable buffer: C's `get_mergeable_buf_len` with the average packet
+    /// length at its floor, `mergeable_min_buf_len` (a full Ethernet frame, or more if the
+    /// largest packet would not fit in a ring of `ring_size` buffers), rounded to a cache
+    /// line.
+    pub(crate) fn mergeable(hdr_len: usize, ring_size: usize, largest: usize) -> Self {
+        let per_buf = (hdr_len + ETH_HLEN + 4 + largest).div_ceil(ring_size.max(1));
+        let min_buf_len = per_buf.saturating_sub(hdr_len).max(GOOD_PACKET_LEN);
+        let len = (hdr_len + min_buf_len.min(PAGE_SIZE - hdr_len)).next_multiple_of(64);
+        Mode::Mergeable {
+            len: len.min(PAGE_SIZE),
+        }
+    }
+}
+
+/// The receive ring, with the buffers of its mode.
+pub(crate) enum Ring {
+    Small(Virtqueue<(), RxSkb>),
+    Mergeable(Virtqueue<(), RxFrag>),
+    Big(Virtqueue<RxPages, ()>),
+}
+
+/// A buffer the device filled, and the length it wrote.
+enum Filled {
+    Small(RxSkb, usize),
+    Mergeable(RxFrag, usize),
+    Big(RxPages, usize),
+}
+
+impl Ring {
+    /// Takes the receive queue `index` of `queues` and chooses its buffers, as C's probe:
+    /// mergeable buffers if `mergeable`, else big packets of `big` fragments if that is
+    /// `Some`, else small buffers. `largest` is the longest packet the device may send, which
+    /// sizes mergeable buffers.
+    pub(crate) fn take(
+        queues: &mut Queues<'_>,
+        index: usize,
+        hdr_len: usize,
+        mergeable: bool,
+        big: Option<usize>,
+        largest: usize,
+    ) -> Result<(Self, Mode)> {
+        Ok(if mergeable {
+            let q: Virtqueue<(), RxFrag> = queues.take(index)?;
+            let mode = Mode::mergeable(hdr_len, q.size(), largest);
+            (Ring::Mergeable(q), mode)
+        } else if let Some(frags) = big {
+            (Ring::Big(queues.take(index)?), Mode::Big { frags })
+        } else {
+            (Ring::Small(queues.take(index)?), Mode::Small)
+        })
+    }
+
+    fn num_free(&self) -> usize {
+        match self {
+            Ring::Small(q) => q.num_free(),
+            Ring::Mergeable(q) => q.num_free(),
+            Ring::Big(q) => q.num_free(),
+        }
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Ring::Small(q) => q.size(),
+            Ring::Mergeable(q) => q.size(),
+            Ring::Big(q) => q.size(),
+        }
+    }
+
+    pub(crate) fn kick(&mut self) -> bool {
+        match self {
+            Ring::Small(q) => q.kick(),
+            Ring::Mergeable(q) => q.kick(),
+            Ring::Big(q) => q.kick(),
+        }
+    }
+
+    pub(crate) fn disable_cb(&mut self) {
+        match self {
+            Ring::Small(q) => q.disable_cb(),
+            Ring::Mergeable(q) => q.disable_cb(),
+            Ring::Big(q) => q.disable_cb(),
+        }
+    }
+
+    fn enable_cb(&mut self) -> bool {
+        match self {
+            Ring::Small(q) => q.enable_cb(),
+            Ring::Mergeable(q) => q.enable_cb(),
+            Ring::Big(q) => q.enable_cb(),
+        }
+    }
+
+    fn get(&mut self) -> Option<Filled> {
+        match self {
+            Ring::Small(q) => q.get_buf().map(|u| Filled::Small(u.writable, u.len)),
+            Ring::Mergeable(q) => q.get_buf().map(|u| Filled::Mergeable(u.writable, u.len)),
+            Ring::Big(q) => q.get_buf().map(|u| Filled::Big(u.readable, u.len)),
+        }
+    }
+
+    /// Adds an empty buffer. `ENOSPC` if the ring is full.
+    fn add(&mut self, buf: Empty) -> Result {
+        match (self, buf) {
+            (Ring::Small(q), Empty::Small(buf)) => q.add((), buf, GFP_ATOMIC)?,
+            (Ring::Mergeable(q), Empty::Mergeable(buf)) => q.add((), buf, GFP_ATOMIC)?,
+            (Ring::Big(q), Empty::Big(buf)) => q.add_request(buf, GFP_ATOMIC)?,
+            _ => return Err(EINVAL),
+        }
+        Ok(())
+    }
+}
+
+/// An empty buffer of one of the modes.
+enum Empty {
+    Small(RxSkb),
+    Mergeable(RxFrag),
+    Big(RxPages),
+}
+
+impl Empty {
+    fn alloc(dev: &NetDevice, mode: Mode, hdr_len: usize, gfp: Flags) -> Result<Self> {
+        Ok(match mode {
+            Mode::Small => Empty::Small(RxSkb::alloc(dev, hdr_len + GOOD_PACKET_LEN)?),
+            Mode::Mergeable { len } => Empty::Mergeable(RxFrag::alloc(len)?),
+            Mode::Big { frags } => Empty::Big(RxPages::alloc(hdr_len, frags, gfp)?),
+        })
+    }
+}
+
+/// The receive queue and its counters.
+#[pin_data]
+pub(crate) struct RxQueue {
+    #[pin]
+    pub(crate) vq: SpinLockIrq<Ring>,
+    mode: Mode,
+    hdr_len: usize,
+    /// The header's byte order: little-endian, or (legacy) the machine's.
+    little_endian: bool,
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    dropped: AtomicU64,
+    length_errors: AtomicU64,
+    frame_errors: AtomicU64,
+}
+
+impl RxQueue {
+    pub(crate) fn new(
+        vq: Ring,
+        mode: Mode,
+        hdr_len: usize,
+        little_endian: bool,
+    ) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            vq <- new_spinlock_irq!(vq, "virtio_net_rs_rx"),
+            mode,
+            hdr_len,
+            little_endian,
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            length_errors: AtomicU64::new(0),
+            frame_errors: AtomicU64::new(0),
+        }? Error)
+    }
+
+    /// Fills the free slots of the ring with empty buffers, allocated with `gfp` (outside the
+    /// ring's lock) where the allocator takes one, and notifies the device of them, as C's
+    /// `try_fill_recv`. Returns how many it added, and `false` if it stopped for want of
+    /// memory.
+    pub(crate) fn fill(&self, dev: &NetDevice, gfp: Flags) -> (usize, bool) {
+        let mut added = 0;
+        let mut ok = true;
+        while self.vq.lock().num_free() > 0 {
+            let Ok(buf) = Empty::alloc(dev, self.mode, self.hdr_len, gfp) else {
+                ok = false;
+                break;
+            };
+            if let Err(e) = self.vq.lock().add(buf) {
+                ok = e != ENOMEM;
+                break;
+            }
+            added += 1;
+        }
+        if added > 0 {
+            self.vq.lock().kick();
+        }
+        (added, ok)
+    }
+
+    /// The receive counters, as `ndo_get_stats64` reports them.
+    pub(crate) fn stats(&self, stats: &mut LinkStats) {
+        stats.rx_packets = self.packets.load(Relaxed);
+        stats.rx_bytes = self.bytes.load(Relaxed);
+        stats.rx_dropped = self.dropped.load(Relaxed);
+        stats.rx_length_errors = self.length_errors.load(Relaxed);
+        stats.rx_frame_errors = self.frame_errors.load(Relaxed);
+        stats.rx_errors = stats.rx_length_errors + stats.rx_frame_errors;
+    }
+
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// The header at the start of `bytes`.
+    fn header(&self, bytes: &[u8]) -> Option<RxHdr> {
+        RxHdr::parse(bytes.get(..self.hdr_len)?, self.little_endian)
+    }
+
+    /// Takes the next buffer of a mergeable packet.
+    fn next_frag(&self) -> Option<(RxFrag, usize)> {
+        match self.vq.lock().get()? {
+            Filled::Mergeable(buf, len) => Some((buf, len)),
+            _ => None,
+        }
+    }
+
+    /// Drops the `n` following buffers of a mergeable packet that is dropped, as C's
+    /// `mergeable_buf_free`.
+    fn drop_frags(&self, n: usize) {
+        for _ in 0..n {
+            if self.next_frag().is_none() {
+                Self::count(&self.length_errors);
+                break;
+            }
+        }
+    }
+
+    /// A small buffer: the skb the device wrote into, header first.
+    fn receive_small(&self, buf: RxSkb, len: usize) -> Option<(SkBuff, RxHdr)> {
+        let mut skb = buf.finish(len);
+        let hdr = self.header(skb.data())?;
+        skb.pull(self.hdr_len).ok()?;
+        Some((skb, hdr))
+    }
+
+    /// A mergeable packet: its first buffer `buf`, and `num_buffers - 1` more from the ring.
+    fn receive_mergeable(
+        &self,
+        dev: &NetDevice,
+        buf: RxFrag,
+        len: usize,
+    ) -> Option<(SkBuff, RxHdr)> {
+        let truesize = buf.capacity();
+        let mut frag = buf.finish(len);
+        let hdr = self.header(frag.data())?;
+        let num = usize::from(hdr.num_buffers());
+        if num == 0 {
+            // A device bug: every packet takes one buffer at least.
+            Self::count(&self.length_errors);
+            return None;
+        }
+        frag.advance(self.hdr_len);
+        let Ok(mut pkt) = RxPacket::new(dev, frag, truesize) else {
+            Self::count(&self.dropped);
+            self.drop_frags(num - 1);
+            return None;
+        };
+        for left in (0..num - 1).rev() {
+            let Some((buf, len)) = self.next_frag() else {
+                // As C: the device said more buffers than it used.
+                Self::count(&self.length_errors);
+                Self::count(&self.dropped);
+                return None;
+            };
+            let truesize = buf.capacity();
+            if pkt.push(buf.finish(len), truesize).is_err() {
+                Self::count(&self.dropped);
+                self.drop_frags(left);
+                return None;
+            }
+        }
+        Some((pkt.into_skb(), hdr))
+    }
+
+    /// A big packet: the pages of `buf` that it reaches.
+    fn receive_big(&self, dev: &NetDevice, buf: RxPages, len: usize) -> Option<(SkBuff, RxHdr)> {
+        let hdr = self.header(buf.header())?;
+        let mut frags = buf.into_frags(len);
+        let first = frags.next()?;
+        let Ok(mut pkt) = RxPacket::new(dev, first, PAGE_SIZE) else {
+            Self::count(&self.dropped);
+            return None;
+        };
+        for frag in frags {
+            if pkt.push(frag, PAGE_SIZE).is_err() {
+                Self::count(&self.dropped);
+                return None;
+            }
+        }
+        Some((pkt.into_skb(), hdr))
+    }
+
+    /// Hands the packet in `buf` (`len` bytes from the device, header included) to the stack.
+    fn receive(&self, napi: &mut NapiPoll<'_>, buf: Filled) {
+        let len = match &buf {
+            Filled::Small(_, len) | Filled::Mergeable(_, len) | Filled::Big(_, len) => *len,
+        };
+        if len < self.hdr_len + ETH_HLEN {
+            // As C: a length error, not a drop (and a mergeable packet's other buffers, if
+            // any, are taken for packets of their own).
+            Self::count(&self.length_errors);
+            return;
+        }
+        let got = match buf {
+            Filled::Small(buf, len) => self.receive_small(buf, len),
+            Filled::Mergeable(buf, len) => self.receive_mergeable(napi.dev(), buf, len),
+            Filled::Big(buf, len) => self.receive_big(napi.dev(), buf, len),
+        };
+        let Some((mut skb, hdr)) = got else {
+            return;
+        };
+        if hdr.apply(&mut skb).is_err() {
+            // As C: a header that does not fit the packet ("bad gso") is a frame error.
+            Self::count(&self.frame_errors);
+            return;
+        }
+        let bytes = skb.len() as u64;
+        skb.record_rx_queue(0);
+        if napi.gro_receive(skb).is_ok() {
+            self.packets.fetch_add(1, Relaxed);
+            self.bytes.fetch_add(bytes, Relaxed);
+        } else {
+            Self::count(&self.dropped);
+        }
+    }
+}
+
+impl Poll for RxQueue {
+    fn poll(&self, mut napi: NapiPoll<'_>, budget: usize) -> usize {
+        let mut done = 0;
+        while done < budget {
+            // Not under the lock while the stack runs: take one buffer at a time.
+            let Some(buf) = self.vq.lock().get() else {
+                break;
+            };
+            done += 1;
+            self.receive(&mut napi, buf);
+        }
+        // As C: refill once half of what this poll may take is free; if memory is short,
+        // let the refill work try again from process context.
+        let low = {
+            let vq = self.vq.lock();
+            vq.num_free() > budget.min(vq.size()) / 2
+        };
+        if low && !self.fill(napi.dev(), GFP_ATOMIC).1 {
+            napi.dev().schedule_work(0);
+        }
+        if let Some(completed) = napi.complete_done(done) {
+            let mut vq = self.vq.lock();
+            if !vq.enable_cb() {
+                // Buffers came back meanwhile: poll again, without interrupts.
+                vq.disable_cb();
+                drop(vq);
+                completed.reschedule();
+            }
+        }
+        done
+    }
+}
+
+/// The refill work, as C's `refill_work`: with polling stopped, fills the ring from process
+/// context, then lets the poll take what came meanwhile; if memory is still short, tries
+/// again in half a second.
+pub(crate) fn refill(rx: &Napi<RxQueue>, dev: &NetDevice) {
+    rx.disable();
+    let (_, ok) = rx.data().fill(dev, GFP_KERNEL);
+    rx.enable();
+    rx.schedule();
+    if !ok {
+        dev.schedule_work(kernel::time::msecs_to_jiffies(500));
+    }
+}
