@@ -38,7 +38,7 @@ build_modules() {
 	# the others; the step still fails if any directory failed.
 	for d in "${dirs[@]}"; do
 		mkdir -p "$out/$d"
-		rsync -rc --delete --include='*.rs' --include='*.c' --include='*.h' \
+		rsync -rc --delete --include='*/' --include='*.rs' --include='*.c' --include='*.h' \
 			--include='Kbuild' --exclude='*' "$ROOT/$d/" "$out/$d/"
 		if ! kmake "$flavour" M="$out/$d" -j"$JOBS" modules >"$out/$d/build.log" 2>&1; then
 			grep -E -A7 '^(error|warning)|Error' "$out/$d/build.log" | head -40 >&2 || true

@@ -11,10 +11,9 @@
 //!   full of empty skbs with room for a header and a full-sized Ethernet frame. The queue's
 //!   interrupt schedules NAPI; the poll takes the filled skbs back, strips the header, hands
 //!   the frames to GRO, refills the ring and re-arms the interrupt when it is done.
-//! - **Transmit**: the header is pushed in front of the frame and the skb goes to the ring as
-//!   one buffer. Sent skbs are freed on the next transmit, or when the queue, stopped on a full
-//!   ring, is woken by the device's interrupt (C's `napi_tx=0` mode); so skbs are orphaned
-//!   first, as C does then, not to hold their sockets back.
+//! - **Transmit** (in [`tx`]): the header is pushed in front of the frame and the skb goes to
+//!   the ring as one buffer. Sent skbs are freed on the next transmit, or when the queue,
+//!   stopped on a full ring, is woken by the device's interrupt (C's `napi_tx=0` mode).
 //! - **Link**: the MAC address comes from config space (`VIRTIO_NET_F_MAC`, else random) and
 //!   the carrier from `status` (`VIRTIO_NET_F_STATUS`, else always up), re-read on a config
 //!   change.
@@ -34,6 +33,11 @@ use kernel::{
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
     virtio::{self, config_field, Device, Probe, QueueSpec, Virtqueue},
 };
+
+#[path = "virtio_net_rs/tx.rs"]
+mod tx;
+
+use tx::SendQueue;
 
 kernel::module_virtio_driver! {
     type: VirtioNet,
@@ -77,12 +81,9 @@ struct Nic {
     /// The receive queue, polled by NAPI.
     #[pin]
     rx: Napi<RxQueue>,
+    /// The send queue.
     #[pin]
-    tx: SpinLockIrq<TxQueue>,
-    hdr_len: usize,
-    tx_packets: AtomicU64,
-    tx_bytes: AtomicU64,
-    tx_dropped: AtomicU64,
+    tx: SendQueue,
 }
 
 /// The receive queue and its counters.
@@ -95,10 +96,6 @@ struct RxQueue {
     bytes: AtomicU64,
     dropped: AtomicU64,
     length_errors: AtomicU64,
-}
-
-struct TxQueue {
-    vq: Virtqueue<TxSkb, ()>,
 }
 
 /// Fills the free slots of `vq` with empty buffers; returns how many it added.
@@ -181,15 +178,6 @@ impl Poll for RxQueue {
     }
 }
 
-impl TxQueue {
-    /// Frees the packets the device has sent.
-    fn free_old(&mut self) {
-        while let Some(used) = self.vq.get_buf() {
-            used.readable.into_skb().consume();
-        }
-    }
-}
-
 #[vtable]
 impl Operations for Nic {
     fn open(&self, dev: &NetDevice) -> Result {
@@ -205,44 +193,8 @@ impl Operations for Nic {
         Ok(())
     }
 
-    fn start_xmit(&self, dev: &NetDevice, mut skb: SkBuff) -> Result<(), SkBuff> {
-        // Sent packets are freed late (on a later transmit): let their sockets go on now.
-        skb.orphan();
-        let hdr = [0u8; MAX_HDR_LEN];
-        let mut tx = self.tx.lock();
-        tx.free_old();
-        match TxSkb::new(skb, &hdr[..self.hdr_len]) {
-            Ok(pkt) => {
-                let len = pkt.packet_len() as u64;
-                match tx.vq.add(pkt, (), GFP_ATOMIC) {
-                    Ok(()) => {
-                        self.tx_packets.fetch_add(1, Relaxed);
-                        self.tx_bytes.fetch_add(len, Relaxed);
-                    }
-                    // Dropping the error frees the packet.
-                    Err(_) => {
-                        self.tx_dropped.fetch_add(1, Relaxed);
-                    }
-                }
-            }
-            Err(_skb) => {
-                self.tx_dropped.fetch_add(1, Relaxed);
-            }
-        }
-        if tx.vq.num_free() == 0 {
-            // Full: stop until the device has sent most of it (then its interrupt wakes us).
-            dev.stop_queue();
-            if !tx.vq.enable_cb_delayed() {
-                // It has sent some already.
-                tx.vq.disable_cb();
-                tx.free_old();
-                if tx.vq.num_free() > 0 {
-                    dev.start_queue();
-                }
-            }
-        }
-        tx.vq.kick();
-        Ok(())
+    fn start_xmit(&self, dev: &NetDevice, skb: SkBuff) -> Result<(), SkBuff> {
+        self.tx.xmit(dev, skb)
     }
 
     fn get_stats64(&self, _dev: &NetDevice, stats: &mut LinkStats) {
@@ -252,9 +204,7 @@ impl Operations for Nic {
         stats.rx_dropped = rx.dropped.load(Relaxed);
         stats.rx_length_errors = rx.length_errors.load(Relaxed);
         stats.rx_errors = stats.rx_length_errors;
-        stats.tx_packets = self.tx_packets.load(Relaxed);
-        stats.tx_bytes = self.tx_bytes.load(Relaxed);
-        stats.tx_dropped = self.tx_dropped.load(Relaxed);
+        self.tx.stats(stats);
     }
 }
 
@@ -290,9 +240,7 @@ impl virtio::Driver for VirtioNet {
             QueueSpec::new(c_str!("output.0")),
         ])?;
         let rxvq = queues.take::<(), RxSkb>(0)?;
-        let mut txvq = queues.take::<TxSkb, ()>(1)?;
-        // Sent packets are reclaimed on transmit; the interrupt is only for a full ring.
-        txvq.disable_cb();
+        let txvq = queues.take::<TxSkb, ()>(1)?;
         let reg = Registration::<Nic>::new(dev.as_dev(), move |ndev| {
             let mut rxvq = rxvq;
             if fill(&mut rxvq, ndev, GFP_KERNEL) == 0 {
@@ -303,11 +251,7 @@ impl virtio::Driver for VirtioNet {
             let rx = Napi::new(ndev, RxQueue::new(rxvq, hdr_len));
             Ok(try_pin_init!(Nic {
                 rx <- rx,
-                tx <- new_spinlock_irq!(TxQueue { vq: txvq }, "virtio_net_rs_tx"),
-                hdr_len,
-                tx_packets: AtomicU64::new(0),
-                tx_bytes: AtomicU64::new(0),
-                tx_dropped: AtomicU64::new(0),
+                tx <- SendQueue::new(txvq, hdr_len),
             }? Error))
         })?;
         match dev.read_opt(config_field!(NetConfig, mac))? {
@@ -329,9 +273,7 @@ impl virtio::Driver for VirtioNet {
             nic.rx.data().vq.lock().disable_cb();
             nic.rx.schedule();
         } else {
-            // Room in the ring again: the next transmit frees what was sent.
-            nic.tx.lock().vq.disable_cb();
-            self.netdev.dev().wake_queue();
+            nic.tx.interrupt(self.netdev.dev());
         }
     }
 
