@@ -4,16 +4,18 @@
 //!
 //! The device has a receive queue (`input.0`) and a transmit queue (`output.0`). Every packet
 //! on either starts with a virtio-net header: 12 bytes on a modern device, 10 on a legacy one
-//! (there is no `MRG_RXBUF` yet). No offload is negotiated, so the header is all zero on
-//! transmit and ignored on receive.
+//! (there is no `MRG_RXBUF` yet). On transmit it describes the offloads the device does for
+//! us (checksum, segmentation: `CSUM`, `HOST_TSO4`/`6`, `HOST_ECN`, `HOST_USO`, as C
+//! negotiates them); on receive no offload is negotiated yet, and it is ignored.
 //!
 //! - **Receive** ("small buffers", as C without `MRG_RXBUF` or big packets): the ring is kept
 //!   full of empty skbs with room for a header and a full-sized Ethernet frame. The queue's
 //!   interrupt schedules NAPI; the poll takes the filled skbs back, strips the header, hands
 //!   the frames to GRO, refills the ring and re-arms the interrupt when it is done.
-//! - **Transmit** (in [`tx`]): the header is pushed in front of the frame and the skb goes to
-//!   the ring as one buffer. Sent skbs are freed on the next transmit, or when the queue,
-//!   stopped on a full ring, is woken by the device's interrupt (C's `napi_tx=0` mode).
+//! - **Transmit** (in [`tx`]): the header, the linear part and the paged fragments of each skb
+//!   go to the ring as the segments of one request, and the device is notified once per batch
+//!   (`xmit_more`). Sent skbs are freed on the next transmit, or when the queue, stopped on a
+//!   nearly full ring, is woken by the device's interrupt (C's `napi_tx=0` mode).
 //! - **Link**: the MAC address comes from config space (`VIRTIO_NET_F_MAC`, else random) and
 //!   the carrier from `status` (`VIRTIO_NET_F_STATUS`, else always up), re-read on a config
 //!   change.
@@ -24,7 +26,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
     c_str,
     net::{
-        dev::{LinkStats, NetDevice, Operations, Registration},
+        dev::{Features, LinkStats, NetDevice, Operations, Registration},
         napi::{Napi, NapiPoll, Poll},
         skb::{SkBuff, ETH_HLEN},
     },
@@ -45,11 +47,79 @@ kernel::module_virtio_driver! {
     author: "virtio-rs authors",
     description: "Virtio network driver (Rust)",
     license: "GPL",
+    params: {
+        csum: bool {
+            default: true,
+            description: "Checksum offload on transmit, if the device has it (as virtio_net's csum)",
+        },
+        gso: bool {
+            default: true,
+            description: "Segmentation offload (TSO) on transmit, if the device has it (as virtio_net's gso)",
+        },
+    },
+}
+
+/// The module parameters, as in `virtio_net.c`.
+mod param {
+    use super::module_parameters as p;
+
+    /// Whether checksum offload starts on, when the device has it.
+    pub(crate) fn csum() -> bool {
+        *p::csum.value()
+    }
+    /// Whether segmentation offload starts on, when the device has it.
+    pub(crate) fn gso() -> bool {
+        *p::gso.value()
+    }
+}
+
+/// The transmit offloads the device offers (`hw_features`) and those that start on, as C's
+/// `virtnet_probe`.
+fn tx_features(dev: &Device) -> (Features, Features) {
+    let (mut hw, mut on) = (Features::EMPTY, Features::HIGHDMA);
+    if !dev.has_feature(f::CSUM) {
+        return (hw, on);
+    }
+    // "This opens up the world of extra features."
+    hw |= Features::HW_CSUM | Features::SG;
+    if param::csum() {
+        on |= Features::HW_CSUM | Features::SG;
+    }
+    if dev.has_feature(f::GSO) {
+        hw |= Features::TSO | Features::TSO_ECN | Features::TSO6;
+    }
+    for (bit, feature) in [
+        (f::HOST_TSO4, Features::TSO),
+        (f::HOST_TSO6, Features::TSO6),
+        (f::HOST_ECN, Features::TSO_ECN),
+        (f::HOST_USO, Features::GSO_UDP_L4),
+    ] {
+        if dev.has_feature(bit) {
+            hw |= feature;
+        }
+    }
+    on |= Features::GSO_ROBUST;
+    if param::gso() {
+        // Without `csum`, `register_netdev` turns these off again, as in C.
+        on |= hw & Features::ALL_TSO;
+    }
+    (hw, on)
 }
 
 /// Feature bits (`include/uapi/linux/virtio_net.h`, `virtio_config.h`).
 mod f {
+    /// The device checksums packets it is given with a partial checksum.
+    pub(crate) const CSUM: u32 = 0;
+    /// Legacy: the device segments any packet (TSO4, TSO6, ECN in one bit).
+    pub(crate) const GSO: u32 = 6;
     pub(crate) const MAC: u32 = 5;
+    /// The device segments TCP over IPv4, TCP over IPv6, TCP with ECN, UDP (fragmentation).
+    pub(crate) const HOST_TSO4: u32 = 11;
+    pub(crate) const HOST_TSO6: u32 = 12;
+    pub(crate) const HOST_ECN: u32 = 13;
+    pub(crate) const HOST_UFO: u32 = 14;
+    /// The device segments UDP (`GSO_UDP_L4`).
+    pub(crate) const HOST_USO: u32 = 56;
     pub(crate) const STATUS: u32 = 16;
     /// `VIRTIO_F_ANY_LAYOUT`: legacy devices take the header and the frame in one buffer.
     pub(crate) const ANY_LAYOUT: u32 = 27;
@@ -219,8 +289,28 @@ fn link_up(dev: &Device) -> Result<bool> {
 impl virtio::Driver for VirtioNet {
     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::NET)];
 
-    const FEATURES: &'static [u32] = &[f::MAC, f::STATUS];
-    const FEATURES_LEGACY: Option<&'static [u32]> = Some(&[f::MAC, f::STATUS, f::ANY_LAYOUT]);
+    const FEATURES: &'static [u32] = &[
+        f::CSUM,
+        f::MAC,
+        f::HOST_TSO4,
+        f::HOST_UFO,
+        f::HOST_TSO6,
+        f::HOST_ECN,
+        f::HOST_USO,
+        f::STATUS,
+    ];
+    const FEATURES_LEGACY: Option<&'static [u32]> = Some(&[
+        f::CSUM,
+        f::MAC,
+        f::HOST_TSO4,
+        f::HOST_UFO,
+        f::HOST_TSO6,
+        f::HOST_ECN,
+        f::HOST_USO,
+        f::STATUS,
+        f::GSO,
+        f::ANY_LAYOUT,
+    ]);
 
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
         let hdr_len = if dev.is_modern() {
@@ -241,6 +331,7 @@ impl virtio::Driver for VirtioNet {
         ])?;
         let rxvq = queues.take::<(), RxSkb>(0)?;
         let txvq = queues.take::<TxSkb, ()>(1)?;
+        let little_endian = dev.little_endian();
         let reg = Registration::<Nic>::new(dev.as_dev(), move |ndev| {
             let mut rxvq = rxvq;
             if fill(&mut rxvq, ndev, GFP_KERNEL) == 0 {
@@ -251,13 +342,15 @@ impl virtio::Driver for VirtioNet {
             let rx = Napi::new(ndev, RxQueue::new(rxvq, hdr_len));
             Ok(try_pin_init!(Nic {
                 rx <- rx,
-                tx <- SendQueue::new(txvq, hdr_len),
+                tx <- SendQueue::new(txvq, hdr_len, little_endian),
             }? Error))
         })?;
         match dev.read_opt(config_field!(NetConfig, mac))? {
             Some(mac) => reg.set_mac(&mac)?,
             None => reg.set_random_mac()?,
         }
+        let (hw, on) = tx_features(dev);
+        reg.add_features(hw, on)?;
         reg.set_carrier(link_up(dev)?);
         Ok(try_pin_init!(Self { netdev: reg }? Error))
     }

@@ -3,6 +3,8 @@
 #include <linux/etherdevice.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
+#include <linux/virtio_net.h>
+#include <net/dst.h>
 
 void *rust_helper_netdev_priv(const struct net_device *dev)
 {
@@ -118,4 +120,78 @@ void rust_helper_skb_orphan(struct sk_buff *skb)
 void rust_helper_skb_eth_type_trans(struct sk_buff *skb, struct net_device *dev)
 {
 	skb->protocol = eth_type_trans(skb, dev);
+}
+
+/* Transmit: offloads, paged fragments, batching. */
+
+bool rust_helper_skb_shared(const struct sk_buff *skb)
+{
+	return skb_shared(skb);
+}
+
+bool rust_helper_skb_has_frag_list(const struct sk_buff *skb)
+{
+	return skb_has_frag_list(skb);
+}
+
+bool rust_helper_skb_frags_readable(const struct sk_buff *skb)
+{
+	return skb_frags_readable(skb);
+}
+
+unsigned int rust_helper_skb_nr_frags(const struct sk_buff *skb)
+{
+	return skb_shinfo(skb)->nr_frags;
+}
+
+/*
+ * The address and size of paged fragment @i of @skb, which has more than @i
+ * fragments; NULL for a fragment without a page.
+ */
+void *rust_helper_skb_frag_address_of(const struct sk_buff *skb, unsigned int i,
+				      unsigned int *size)
+{
+	const skb_frag_t *frag = &skb_shinfo(skb)->frags[i];
+
+	*size = skb_frag_size(frag);
+	return skb_frag_address(frag);
+}
+
+int rust_helper_virtio_net_hdr_from_skb(const struct sk_buff *skb,
+					struct virtio_net_hdr *hdr,
+					bool little_endian, bool has_data_valid,
+					int vlan_hlen)
+{
+	return virtio_net_hdr_from_skb(skb, hdr, little_endian, has_data_valid,
+				       vlan_hlen);
+}
+
+bool rust_helper_netdev_xmit_more(void)
+{
+	return netdev_xmit_more();
+}
+
+void rust_helper_skb_tx_timestamp(struct sk_buff *skb)
+{
+	skb_tx_timestamp(skb);
+}
+
+int rust_helper_skb_orphan_frags(struct sk_buff *skb, gfp_t gfp_mask)
+{
+	return skb_orphan_frags(skb, gfp_mask);
+}
+
+void rust_helper_skb_dst_drop(struct sk_buff *skb)
+{
+	skb_dst_drop(skb);
+}
+
+void rust_helper_nf_reset_ct(struct sk_buff *skb)
+{
+	nf_reset_ct(skb);
+}
+
+bool rust_helper_netif_xmit_stopped(const struct net_device *dev)
+{
+	return netif_xmit_stopped(netdev_get_tx_queue(dev, 0));
 }

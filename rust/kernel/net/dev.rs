@@ -498,3 +498,173 @@ impl<T: Operations> Adapter<T> {
         out.tx_errors = s.tx_errors;
     }
 }
+
+/// A set of device features (`netdev_features_t`, the `NETIF_F_*` bits): offloads the device
+/// can do (`hw_features`, which the user may toggle with ethtool) and those it does now
+/// (`features`).
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct Features(u64);
+
+impl Features {
+    const fn bit(b: u32) -> Self {
+        Self(1u64 << b)
+    }
+
+    /// No features.
+    pub const EMPTY: Self = Self(0);
+    /// Scatter-gather: paged fragments (`NETIF_F_SG`).
+    pub const SG: Self = Self::bit(bindings::NETIF_F_SG_BIT);
+    /// Checksums any protocol (`NETIF_F_HW_CSUM`).
+    pub const HW_CSUM: Self = Self::bit(bindings::NETIF_F_HW_CSUM_BIT);
+    /// DMA to high memory (`NETIF_F_HIGHDMA`).
+    pub const HIGHDMA: Self = Self::bit(bindings::NETIF_F_HIGHDMA_BIT);
+    /// TCP over IPv4 segmentation (`NETIF_F_TSO`).
+    pub const TSO: Self = Self::bit(bindings::NETIF_F_TSO_BIT);
+    /// TCP over IPv6 segmentation (`NETIF_F_TSO6`).
+    pub const TSO6: Self = Self::bit(bindings::NETIF_F_TSO6_BIT);
+    /// TCP segmentation with ECN (`NETIF_F_TSO_ECN`).
+    pub const TSO_ECN: Self = Self::bit(bindings::NETIF_F_TSO_ECN_BIT);
+    /// TCP segmentation that may change the IPv4 ID (`NETIF_F_TSO_MANGLEID`).
+    pub const TSO_MANGLEID: Self = Self::bit(bindings::NETIF_F_TSO_MANGLEID_BIT);
+    /// UDP segmentation (`NETIF_F_GSO_UDP_L4`).
+    pub const GSO_UDP_L4: Self = Self::bit(bindings::NETIF_F_GSO_UDP_L4_BIT);
+    /// Segmentation offload from untrusted sources is checked (`NETIF_F_GSO_ROBUST`).
+    pub const GSO_ROBUST: Self = Self::bit(bindings::NETIF_F_GSO_ROBUST_BIT);
+    /// Receive checksum offload (`NETIF_F_RXCSUM`).
+    pub const RXCSUM: Self = Self::bit(bindings::NETIF_F_RXCSUM_BIT);
+    /// Large receive offload (`NETIF_F_LRO`).
+    pub const LRO: Self = Self::bit(bindings::NETIF_F_LRO_BIT);
+    /// Hardware GRO (`NETIF_F_GRO_HW`).
+    pub const GRO_HW: Self = Self::bit(bindings::NETIF_F_GRO_HW_BIT);
+    /// Every TCP segmentation offload (`NETIF_F_ALL_TSO`).
+    pub const ALL_TSO: Self =
+        Self(Self::TSO.0 | Self::TSO6.0 | Self::TSO_ECN.0 | Self::TSO_MANGLEID.0);
+
+    /// The features as `netdev_features_t`.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The features of `bits` (any `NETIF_F_*` combination).
+    pub const fn from_bits(bits: u64) -> Self {
+        Self(bits)
+    }
+
+    /// Whether every feature of `other` is in `self`.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether `self` and `other` have a feature in common.
+    pub const fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl core::ops::BitOr for Features {
+    type Output = Self;
+    fn bitor(self, o: Self) -> Self {
+        Self(self.0 | o.0)
+    }
+}
+
+impl core::ops::BitOrAssign for Features {
+    fn bitor_assign(&mut self, o: Self) {
+        self.0 |= o.0;
+    }
+}
+
+impl core::ops::BitAnd for Features {
+    type Output = Self;
+    fn bitand(self, o: Self) -> Self {
+        Self(self.0 & o.0)
+    }
+}
+
+impl core::ops::BitXor for Features {
+    type Output = Self;
+    fn bitxor(self, o: Self) -> Self {
+        Self(self.0 ^ o.0)
+    }
+}
+
+impl core::ops::Not for Features {
+    type Output = Self;
+    fn not(self) -> Self {
+        Self(!self.0)
+    }
+}
+
+/// Transmit: batching and queue state.
+impl NetDevice {
+    /// Whether the stack has more packets for the device right after the one
+    /// [`Operations::start_xmit`] is sending (`netdev_xmit_more()`): the driver may then defer
+    /// notifying the device, unless the queue is stopped ([`xmit_stopped`](Self::xmit_stopped)).
+    /// Meaningful in `start_xmit` only.
+    pub fn xmit_more(&self) -> bool {
+        // SAFETY: Reads a per-CPU (or per-task) flag; any context.
+        unsafe { bindings::netdev_xmit_more() }
+    }
+
+    /// Whether transmission is stopped, by the driver or by the stack (BQL)
+    /// (`netif_xmit_stopped()`), for a single-queue device.
+    pub fn xmit_stopped(&self) -> bool {
+        // SAFETY: The device is valid (type invariant); any context.
+        unsafe { bindings::netif_xmit_stopped(self.as_raw()) }
+    }
+
+    /// The features the device does now (`dev->features`).
+    pub fn features(&self) -> Features {
+        // SAFETY: The device is valid (type invariant). `features` changes under RTNL; a racy
+        // read of a `u64` is what C's `dev->features` readers outside RTNL do too.
+        Features(unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!((*self.as_raw()).features))
+        })
+    }
+}
+
+/// Setup before registration: features and MTU range.
+impl<T: Operations> Registration<T> {
+    /// Adds `hw` to the features the device offers (`hw_features`, toggled by the user) and
+    /// `on` to those it starts with (`features`, and `vlan_features`, which VLAN devices on top
+    /// inherit). `register_netdev` drops what depends on a feature that is off (`TSO` without
+    /// `SG`, say). Only before [`register`](Self::register): `EBUSY` after.
+    pub fn add_features(&self, hw: Features, on: Features) -> Result {
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        // SAFETY: The device is valid and not registered (we hold the state lock in `New`), so
+        // nobody else reads or writes its features.
+        unsafe {
+            let d = self.dev.as_ptr();
+            (*d).hw_features |= hw.0;
+            (*d).features |= on.0;
+            (*d).vlan_features |= on.0;
+        }
+        Ok(())
+    }
+
+    /// Sets the MTU range (`min_mtu`, `max_mtu`), and the MTU if `mtu` is given. Only before
+    /// [`register`](Self::register): `EBUSY` after; `EINVAL` if `min > max` or the MTU is out
+    /// of the range.
+    pub fn set_mtu_range(&self, min: u32, max: u32, mtu: Option<u32>) -> Result {
+        if min > max || mtu.is_some_and(|m| m < min || m > max) {
+            return Err(EINVAL);
+        }
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        // SAFETY: As in `add_features`.
+        unsafe {
+            let d = self.dev.as_ptr();
+            (*d).min_mtu = min;
+            (*d).max_mtu = max;
+            if let Some(m) = mtu {
+                (*d).mtu = m;
+            }
+        }
+        Ok(())
+    }
+}

@@ -146,7 +146,10 @@ impl Device<Atomic> {
 }
 
 impl Device<Bound> {
-    fn little_endian(&self) -> bool {
+    /// Whether the device uses little-endian values (`virtio_is_little_endian()`): always for a
+    /// modern device, the guest's byte order for a legacy one. Config space reads convert
+    /// already; this is for values a driver puts in buffers (a virtio-net header, say).
+    pub fn little_endian(&self) -> bool {
         // SAFETY: The device is valid by the type invariant.
         unsafe { bindings::virtio_is_little_endian(self.as_raw()) }
     }
