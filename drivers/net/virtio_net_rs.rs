@@ -14,8 +14,8 @@
 //!   the frames to GRO, refills the ring and re-arms the interrupt when it is done.
 //! - **Transmit** (in [`tx`]): the header, the linear part and the paged fragments of each skb
 //!   go to the ring as the segments of one request, and the device is notified once per batch
-//!   (`xmit_more`). Sent skbs are freed on the next transmit, or when the queue, stopped on a
-//!   nearly full ring, is woken by the device's interrupt (C's `napi_tx=0` mode).
+//!   (`xmit_more`). Sent skbs are freed by a NAPI poll on the queue's interrupt, with byte
+//!   queue limits (`napi_tx`, the default), or else on the next transmit (`napi_tx=0`).
 //! - **Link**: the MAC address comes from config space (`VIRTIO_NET_F_MAC`, else random) and
 //!   the carrier from `status` (`VIRTIO_NET_F_STATUS`, else always up), re-read on a config
 //!   change.
@@ -56,6 +56,10 @@ kernel::module_virtio_driver! {
             default: true,
             description: "Segmentation offload (TSO) on transmit, if the device has it (as virtio_net's gso)",
         },
+        napi_tx: bool {
+            default: true,
+            description: "Free sent packets from a NAPI poll on the transmit interrupt, with byte queue limits (as virtio_net's napi_tx; read-only here)",
+        },
     },
 }
 
@@ -70,6 +74,10 @@ mod param {
     /// Whether segmentation offload starts on, when the device has it.
     pub(crate) fn gso() -> bool {
         *p::gso.value()
+    }
+    /// Whether sent packets are freed by a NAPI poll (else late, orphaned).
+    pub(crate) fn napi_tx() -> bool {
+        *p::napi_tx.value()
     }
 }
 
@@ -151,9 +159,9 @@ struct Nic {
     /// The receive queue, polled by NAPI.
     #[pin]
     rx: Napi<RxQueue>,
-    /// The send queue.
+    /// The send queue, polled by NAPI in `napi_tx` mode.
     #[pin]
-    tx: SendQueue,
+    tx: Napi<SendQueue>,
 }
 
 /// The receive queue and its counters.
@@ -254,17 +262,19 @@ impl Operations for Nic {
         self.rx.enable();
         // Takes what came while the device was down, refills, and re-enables the interrupt.
         self.rx.schedule();
+        SendQueue::open(&self.tx);
         dev.start_queue();
         Ok(())
     }
 
     fn stop(&self, _dev: &NetDevice) -> Result {
         self.rx.disable();
+        SendQueue::stop(&self.tx);
         Ok(())
     }
 
     fn start_xmit(&self, dev: &NetDevice, skb: SkBuff) -> Result<(), SkBuff> {
-        self.tx.xmit(dev, skb)
+        SendQueue::xmit(&self.tx, dev, skb)
     }
 
     fn get_stats64(&self, _dev: &NetDevice, stats: &mut LinkStats) {
@@ -274,7 +284,7 @@ impl Operations for Nic {
         stats.rx_dropped = rx.dropped.load(Relaxed);
         stats.rx_length_errors = rx.length_errors.load(Relaxed);
         stats.rx_errors = stats.rx_length_errors;
-        self.tx.stats(stats);
+        self.tx.data().stats(stats);
     }
 }
 
@@ -340,9 +350,13 @@ impl virtio::Driver for VirtioNet {
             rxvq.kick();
             // Built here: the initialiser may not borrow `ndev`.
             let rx = Napi::new(ndev, RxQueue::new(rxvq, hdr_len));
+            let tx = Napi::new(
+                ndev,
+                SendQueue::new(txvq, hdr_len, little_endian, param::napi_tx()),
+            );
             Ok(try_pin_init!(Nic {
                 rx <- rx,
-                tx <- SendQueue::new(txvq, hdr_len, little_endian),
+                tx <- tx,
             }? Error))
         })?;
         match dev.read_opt(config_field!(NetConfig, mac))? {
@@ -366,7 +380,7 @@ impl virtio::Driver for VirtioNet {
             nic.rx.data().vq.lock().disable_cb();
             nic.rx.schedule();
         } else {
-            nic.tx.interrupt(self.netdev.dev());
+            SendQueue::interrupt(&nic.tx, self.netdev.dev());
         }
     }
 

@@ -195,3 +195,63 @@ bool rust_helper_netif_xmit_stopped(const struct net_device *dev)
 {
 	return netif_xmit_stopped(netdev_get_tx_queue(dev, 0));
 }
+
+/* Transmit: the queue lock, and byte queue limits (BQL). */
+
+/*
+ * Whether the current context holds the transmit lock of @dev's queue 0: its
+ * owner is this CPU, and we are not in an interrupt that came on top of the
+ * holder. Preemption is off while we look, so the CPU cannot change under us.
+ */
+bool rust_helper_vrs_tx_lock_held(struct net_device *dev)
+{
+	struct netdev_queue *txq = netdev_get_tx_queue(dev, 0);
+	bool held;
+
+	if (in_hardirq() || in_nmi())
+		return false;
+	preempt_disable();
+	held = READ_ONCE(txq->xmit_lock_owner) == smp_processor_id();
+	preempt_enable();
+	return held;
+}
+
+void rust_helper_vrs_tx_lock_bh(struct net_device *dev)
+{
+	local_bh_disable();
+	__netif_tx_lock(netdev_get_tx_queue(dev, 0), smp_processor_id());
+}
+
+void rust_helper_vrs_tx_unlock_bh(struct net_device *dev)
+{
+	__netif_tx_unlock(netdev_get_tx_queue(dev, 0));
+	local_bh_enable();
+}
+
+bool rust_helper_vrs_tx_sent_queue(struct net_device *dev, unsigned int bytes,
+				   bool xmit_more)
+{
+	return __netdev_tx_sent_queue(netdev_get_tx_queue(dev, 0), bytes,
+				      xmit_more);
+}
+
+/*
+ * netdev_tx_completed_queue() for queue 0, with @bytes clamped to what is in
+ * flight: dql_completed() BUGs on more. The transmit lock is held, so nobody
+ * queues or completes meanwhile.
+ */
+void rust_helper_vrs_tx_completed_queue(struct net_device *dev,
+					unsigned int pkts, unsigned int bytes)
+{
+	struct netdev_queue *txq = netdev_get_tx_queue(dev, 0);
+
+#ifdef CONFIG_BQL
+	bytes = min(bytes, READ_ONCE(txq->dql.num_queued) - txq->dql.num_completed);
+#endif
+	netdev_tx_completed_queue(txq, pkts, bytes);
+}
+
+void rust_helper_vrs_tx_reset_queue(struct net_device *dev)
+{
+	netdev_tx_reset_queue(netdev_get_tx_queue(dev, 0));
+}

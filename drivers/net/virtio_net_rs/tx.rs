@@ -1,21 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The transmit side of `virtio_net_rs`: the send queue (`output.0`), as C's `start_xmit`,
-//! `xmit_skb`, `free_old_xmit`, `check_sq_full_and_disable` and `skb_xmit_done`.
+//! `xmit_skb`, `free_old_xmit`, `check_sq_full_and_disable`, `skb_xmit_done` and
+//! `virtnet_poll_tx`.
 //!
 //! Each packet goes to the ring as one request of several segments: the virtio-net header,
 //! which describes its offloads (checksum, TSO: the device finishes the packet), then its
-//! linear part and its paged fragments as they are ([`TxSkb`]).
+//! linear part and its paged fragments as they are ([`TxSkb`]). The stack tells the driver when
+//! more packets follow (`xmit_more`): the device is notified once for the batch.
 //!
-//! Sent skbs are freed on the next transmit, or when the queue, stopped on a nearly full ring,
-//! is woken by the device's interrupt (C's `napi_tx=0` mode); so skbs let go of their socket,
-//! route and user pages before they go to the device, as C does then. The stack tells the driver
-//! when more packets follow (`xmit_more`): the device is notified once for the batch.
+//! Sent packets are freed in one of two ways, chosen by the `napi_tx` module parameter:
+//!
+//! - **NAPI** (the default, as C): the queue's interrupt schedules a NAPI poll that frees
+//!   them and wakes the queue; transmit frees what it finds too. Byte queue limits (BQL) see
+//!   every packet sent and completed, under the queue's transmit lock.
+//! - **Orphans** (`napi_tx=0`): the interrupt stays off, except to wake a queue stopped on a
+//!   nearly full ring; sent packets are freed on the next transmit. Since that may be late,
+//!   skbs let go of their socket, route and user pages before they go to the device.
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
     net::{
-        dev::{LinkStats, NetDevice},
+        dev::{LinkStats, NetDevice, TxLocked},
+        napi::{Napi, NapiPoll, Poll},
         skb::SkBuff,
     },
     net_virtio::TxSkb,
@@ -33,13 +40,15 @@ struct TxQueue {
     vq: Virtqueue<TxSkb, ()>,
 }
 
-/// The send queue and its counters.
+/// The send queue and its counters, polled by its NAPI context in `napi_tx` mode.
 #[pin_data]
 pub(crate) struct SendQueue {
     #[pin]
     tx: SpinLockIrq<TxQueue>,
     hdr_len: usize,
     little_endian: bool,
+    /// `napi_tx`: completions in NAPI, with BQL; else orphaned skbs, freed late.
+    napi: bool,
     /// Packets and bytes the device has sent (counted when they come back, as C).
     packets: AtomicU64,
     bytes: AtomicU64,
@@ -48,26 +57,30 @@ pub(crate) struct SendQueue {
 
 impl SendQueue {
     /// The send queue on `vq`, with headers of `hdr_len` bytes in the device's byte order
-    /// (`little_endian`).
+    /// (`little_endian`); `napi` for `napi_tx` mode.
     pub(crate) fn new(
         mut vq: Virtqueue<TxSkb, ()>,
         hdr_len: usize,
         little_endian: bool,
+        napi: bool,
     ) -> impl PinInit<Self, Error> {
-        // Sent packets are reclaimed on transmit; the interrupt is only for a full ring.
-        vq.disable_cb();
+        if !napi {
+            // Sent packets are reclaimed on transmit; the interrupt is only for a full ring.
+            vq.disable_cb();
+        }
         try_pin_init!(Self {
             tx <- new_spinlock_irq!(TxQueue { vq }, "virtio_net_rs_tx"),
             hdr_len,
             little_endian,
+            napi,
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         }? Error)
     }
 
-    /// Frees the packets the device has sent, and counts them.
-    fn free_old(&self, tx: &mut TxQueue) {
+    /// Frees the packets the device has sent, and counts them (for BQL too, in NAPI mode).
+    fn free_old(&self, tx: &mut TxQueue, locked: &TxLocked<'_>) {
         let (mut packets, mut bytes) = (0u64, 0u64);
         while let Some(used) = tx.vq.get_buf() {
             let skb = used.readable.into_skb();
@@ -75,61 +88,112 @@ impl SendQueue {
             bytes += skb.len() as u64;
             skb.consume();
         }
-        if packets > 0 {
-            self.packets.fetch_add(packets, Relaxed);
-            self.bytes.fetch_add(bytes, Relaxed);
+        if packets == 0 {
+            return;
+        }
+        self.packets.fetch_add(packets, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+        if self.napi {
+            // At most a ring of packets of 64 KiB: no overflow.
+            locked.completed(packets as u32, bytes as u32);
         }
     }
 
-    /// Adds `skb` to the ring; `false` if it was dropped instead.
-    fn add(&self, tx: &mut TxQueue, mut skb: SkBuff) -> bool {
-        // Zero-copy pages go back to their owner now, not when the skb is freed (late).
-        if skb.orphan_frags().is_err() {
-            return false;
+    /// Adds `skb` to the ring; its length, or `None` if it was dropped instead.
+    fn add(&self, tx: &mut TxQueue, mut skb: SkBuff) -> Option<u32> {
+        // Orphans: zero-copy pages go back to their owner now, not when the skb is freed.
+        if !self.napi && skb.orphan_frags().is_err() {
+            return None;
         }
         skb.tx_timestamp();
-        // Sent packets are freed late (on a later transmit): let their socket go on now.
-        skb.release_for_late_free();
-        match TxSkb::new(skb, self.hdr_len, self.little_endian) {
-            // Dropping the error frees the packet.
-            Ok(pkt) => tx.vq.add(pkt, (), GFP_ATOMIC).is_ok(),
-            Err(_) => false,
+        if !self.napi {
+            // Freed late (on a later transmit): let their socket go on now.
+            skb.release_for_late_free();
         }
+        // Dropping an error frees the packet.
+        let pkt = TxSkb::new(skb, self.hdr_len, self.little_endian).ok()?;
+        let len = pkt.packet_len() as u32;
+        tx.vq.add(pkt, (), GFP_ATOMIC).ok().map(|()| len)
     }
 
-    /// Transmits `skb` (`ndo_start_xmit`).
-    pub(crate) fn xmit(&self, dev: &NetDevice, skb: SkBuff) -> Result<(), SkBuff> {
+    /// Transmits `skb` (`ndo_start_xmit`) on the send queue of `napi`.
+    pub(crate) fn xmit(napi: &Napi<Self>, dev: &NetDevice, skb: SkBuff) -> Result<(), SkBuff> {
+        let this = napi.data();
         let more = dev.xmit_more();
-        let mut tx = self.tx.lock();
-        self.free_old(&mut tx);
-        if !self.add(&mut tx, skb) {
-            self.dropped.fetch_add(1, Relaxed);
-        }
-        if tx.vq.num_free() < ROOM {
-            // Nearly full: stop until the device has sent most of it (then its interrupt wakes
-            // us).
-            dev.stop_queue();
-            if !tx.vq.enable_cb_delayed() {
-                // It has sent some already.
-                self.free_old(&mut tx);
-                if tx.vq.num_free() >= ROOM {
-                    dev.start_queue();
+        // In `start_xmit`, the transmit lock is held already: this does not take it.
+        dev.with_tx_lock(|locked| {
+            let mut tx = this.tx.lock();
+            // Free what was sent; in NAPI mode, re-arm the interrupt at the end of a batch.
+            loop {
+                if this.napi {
                     tx.vq.disable_cb();
                 }
+                this.free_old(&mut tx, locked);
+                if !this.napi || more || tx.vq.enable_cb_delayed() {
+                    break;
+                }
             }
-        }
-        // Notify once per batch: on the last packet, or when nothing follows soon.
-        if !more || dev.xmit_stopped() {
-            tx.vq.kick();
-        }
+            let sent = this.add(&mut tx, skb);
+            if sent.is_none() {
+                this.dropped.fetch_add(1, Relaxed);
+            }
+            if tx.vq.num_free() < ROOM {
+                // Nearly full: stop until the device has sent most of it (then its interrupt
+                // wakes us).
+                dev.stop_queue();
+                if !tx.vq.enable_cb_delayed() {
+                    // It has sent some already.
+                    if this.napi {
+                        tx.vq.disable_cb();
+                        napi.schedule();
+                    } else {
+                        this.free_old(&mut tx, locked);
+                        if tx.vq.num_free() >= ROOM {
+                            dev.start_queue();
+                            tx.vq.disable_cb();
+                        }
+                    }
+                }
+            }
+            // Notify once per batch: on the last packet, or when the queue stopped.
+            let kick = match sent {
+                Some(len) if this.napi => locked.sent(len, more),
+                _ => !more || dev.xmit_stopped(),
+            };
+            if kick {
+                tx.vq.kick();
+            }
+        });
         Ok(())
     }
 
     /// The queue's interrupt (C's `skb_xmit_done`): hard-IRQ context.
-    pub(crate) fn interrupt(&self, dev: &NetDevice) {
-        // Room in the ring again: the next transmit frees what was sent.
-        self.tx.lock().vq.disable_cb();
-        dev.wake_queue();
+    pub(crate) fn interrupt(napi: &Napi<Self>, dev: &NetDevice) {
+        let this = napi.data();
+        this.tx.lock().vq.disable_cb();
+        if this.napi {
+            // The poll frees what was sent, and re-arms the interrupt.
+            napi.schedule();
+        } else {
+            // Room in the ring again: the next transmit frees what was sent.
+            dev.wake_queue();
+        }
+    }
+
+    /// Brings the queue up (`ndo_open`): in NAPI mode, enables the poll and runs it once for
+    /// what completed while the device was down.
+    pub(crate) fn open(napi: &Napi<Self>) {
+        if napi.data().napi {
+            napi.enable();
+            napi.schedule();
+        }
+    }
+
+    /// Brings the queue down (`ndo_stop`): in NAPI mode, waits for the poll and disables it.
+    pub(crate) fn stop(napi: &Napi<Self>) {
+        if napi.data().napi {
+            napi.disable();
+        }
     }
 
     /// Adds the transmit counters to `stats`.
@@ -137,5 +201,32 @@ impl SendQueue {
         stats.tx_packets = self.packets.load(Relaxed);
         stats.tx_bytes = self.bytes.load(Relaxed);
         stats.tx_dropped = self.dropped.load(Relaxed);
+    }
+}
+
+/// C's `virtnet_poll_tx`: frees what was sent, wakes the queue if there is room, re-arms the
+/// interrupt. Does not count against the budget, as C.
+impl Poll for SendQueue {
+    fn poll(&self, napi: NapiPoll<'_>, _budget: usize) -> usize {
+        let dev = napi.dev();
+        dev.with_tx_lock(|locked| {
+            let mut tx = self.tx.lock();
+            tx.vq.disable_cb();
+            self.free_old(&mut tx, locked);
+            if tx.vq.num_free() >= ROOM {
+                dev.wake_queue();
+            }
+        });
+        // Re-armed once the poll is complete.
+        if let Some(completed) = napi.complete_done(0) {
+            let mut tx = self.tx.lock();
+            if !tx.vq.enable_cb() {
+                // More came back meanwhile: poll again, without interrupts.
+                tx.vq.disable_cb();
+                drop(tx);
+                completed.reschedule();
+            }
+        }
+        0
     }
 }

@@ -668,3 +668,73 @@ impl<T: Operations> Registration<T> {
         Ok(())
     }
 }
+
+/// The transmit queue of a single-queue device while its lock is held (`__netif_tx_lock()`),
+/// as it is in [`Operations::start_xmit`]: what byte queue limits (BQL) need, since the core's
+/// accounting (`dql`) must not be updated concurrently. Get one with
+/// [`NetDevice::with_tx_lock`]; it cannot leave the closure, nor another thread.
+///
+/// BQL: report each packet given to the device with [`sent`](Self::sent) and the packets it
+/// has sent with [`completed`](Self::completed); [`reset`](Self::reset) after dropping packets
+/// that were reported sent but will never complete. The accounting cannot be corrupted from
+/// here: a completion is clamped to the bytes in flight (`dql_completed()` would `BUG()`).
+pub struct TxLocked<'a> {
+    dev: &'a NetDevice,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl NetDevice {
+    /// Runs `f` with the lock of the transmit queue held: taken (`__netif_tx_lock()`, with
+    /// bottom halves off) or, if the current context holds it already (in
+    /// [`Operations::start_xmit`]), as it is. Softirq or process context: in hard-IRQ context
+    /// it would deadlock against a holder it interrupted, as the C lock does.
+    pub fn with_tx_lock<R>(&self, f: impl FnOnce(&TxLocked<'_>) -> R) -> R {
+        let locked = TxLocked {
+            dev: self,
+            _not_send: PhantomData,
+        };
+        // SAFETY: The device is valid (type invariant); this only looks at the lock's owner.
+        if unsafe { bindings::vrs_tx_lock_held(self.as_raw()) } {
+            return f(&locked);
+        }
+        // SAFETY: The device is valid; the current context does not hold the lock (just
+        // checked), so taking it cannot deadlock on ourselves. It is released below, in the
+        // same context.
+        unsafe { bindings::vrs_tx_lock_bh(self.as_raw()) };
+        let r = f(&locked);
+        // SAFETY: We took the lock above.
+        unsafe { bindings::vrs_tx_unlock_bh(self.as_raw()) };
+        r
+    }
+}
+
+impl TxLocked<'_> {
+    /// Reports `bytes` given to the device (`__netdev_tx_sent_queue()`); `more` is
+    /// [`NetDevice::xmit_more`]. Returns whether to notify the device now: BQL may defer it
+    /// while more packets follow, and insists when the queue just stopped.
+    pub fn sent(&self, bytes: u32, more: bool) -> bool {
+        // SAFETY: The device is valid and we hold its transmit lock (type invariant).
+        unsafe { bindings::vrs_tx_sent_queue(self.dev.as_raw(), bytes, more) }
+    }
+
+    /// Reports `packets` and `bytes` the device has sent (`netdev_tx_completed_queue()`), of
+    /// those reported with [`sent`](Self::sent). More bytes than are in flight count as what
+    /// is in flight.
+    pub fn completed(&self, packets: u32, bytes: u32) {
+        // SAFETY: The device is valid and we hold its transmit lock (type invariant); the
+        // helper clamps `bytes`.
+        unsafe { bindings::vrs_tx_completed_queue(self.dev.as_raw(), packets, bytes) }
+    }
+
+    /// Forgets what is in flight (`netdev_tx_reset_queue()`): after packets reported sent
+    /// were freed without completing (a device reset).
+    pub fn reset(&self) {
+        // SAFETY: The device is valid and we hold its transmit lock (type invariant).
+        unsafe { bindings::vrs_tx_reset_queue(self.dev.as_raw()) }
+    }
+
+    /// The device.
+    pub fn dev(&self) -> &NetDevice {
+        self.dev
+    }
+}
