@@ -17,6 +17,9 @@
 # iperf3 TCP both ways with the receiver's counters checked against what was
 # sent (rx_bytes at least what the iperf3 server received, rx_packets at least
 # the segments the sender's TCP sent), rx_dropped and rx_errors 0,
+# the transmit side (the module parameters csum, gso and napi_tx; byte queue
+# limits at work on the sender; TSO: the sender's packets longer than the MTU,
+# on a device with HOST_TSO4, which a hub never offers: skipped there),
 # and rmmod with the interfaces in their namespaces.
 # Variables below are read by the code strings vrs_test evaluates.
 # shellcheck disable=SC2034
@@ -82,6 +85,7 @@ tcp_mib() {
 # receiver's InSegs either: GRO merges segments before TCP counts them.)
 iperf_tcp() {
 	rx_b0=$(ctr "$3" "$4" rx_bytes) && rx_p0=$(ctr "$3" "$4" rx_packets) &&
+		tx_b0=$(ctr "$1" "$2" tx_bytes) && tx_p0=$(ctr "$1" "$2" tx_packets) &&
 		out0=$(tcp_mib "$1" OutSegs) || return 1
 	rm -f "$TMP/iperf-$1.sum"
 	nsx "$3" "$IPERF" -s -1 -B "$5" >"$TMP/iperf-s.log" 2>&1 &
@@ -114,6 +118,8 @@ iperf_tcp() {
 		sleep 0.5
 		_i=$((_i + 1))
 	done
+	# The sender's side, for the TSO test.
+	echo "$(($(ctr "$1" "$2" tx_bytes) - tx_b0)) $(($(ctr "$1" "$2" tx_packets) - tx_p0))" >"$TMP/tx-$1"
 	# Kept for the KTAP log, pass or fail (see note_iperf).
 	_secs=$(awk '/"sum_received"/ { f = 1 } f && /"seconds"/ { gsub(/[^0-9.]/, ""); print; exit }' "$TMP/iperf-c.json")
 	echo "$1 -> $3: iperf3 wrote $sent bytes, its server got $got in $_secs s; $4 received $rx_b bytes in $rx_p packets; $1's TCP sent $out segments" |
@@ -131,8 +137,37 @@ clean() {
 	_v=$(tcp_mib "$1" InCsumErrors) && [ "$_v" -eq 0 ] || { echo "$1: Tcp InCsumErrors = $_v"; return 1; }
 }
 
+# params: the transmit module parameters, all Y by default (as C's).
+params() {
+	for _p in csum gso napi_tx; do
+		_v=$(cat "/sys/module/$DRV/parameters/$_p") || return 1
+		echo "$_p=$_v"
+		[ "$_v" = Y ] || return 1
+	done
+}
+# bql NS IFACE: byte queue limits at work on IFACE's transmit queue, after
+# traffic: a limit above 0, and nothing left in flight (within 5 s).
+bql() {
+	_q=/sys/class/net/$2/queues/tx-0/byte_queue_limits
+	for _i in 1 2 3 4 5 6 7 8 9 10; do
+		_l=$(nsx "$1" cat "$_q/limit") && _f=$(nsx "$1" cat "$_q/inflight") || return 1
+		[ "$_l" -gt 0 ] && [ "$_f" -eq 0 ] && { echo "limit $_l, inflight 0"; return 0; }
+		sleep 0.5
+	done
+	echo "$2 in $1: BQL limit $_l, inflight $_f"
+	return 1
+}
+# tso NS IFACE: the packets IFACE sent in the last iperf_tcp from NS were,
+# on average, longer than an Ethernet frame of the MTU: the device segmented.
+tso() {
+	read -r _b _p <"$TMP/tx-$1" || return 1
+	_mtu=$(nsx "$1" cat "/sys/class/net/$2/mtu") || return 1
+	echo "$2 sent $_b bytes in $_p packets, MTU $_mtu"
+	[ "$_p" -gt 0 ] && [ $((_b / _p)) -gt $((_mtu + 14)) ]
+}
+
 ktap_print_header
-ktap_set_plan 14
+ktap_set_plan 17
 
 vrs_test "two virtio-net devices present" 'test -n "$D0" && test -n "$D1"'
 vrs_test "modprobe $DRV" 'modprobe $DRV'
@@ -159,6 +194,13 @@ vrs_test "iperf3 TCP a -> b, counted by b" 'iperf_tcp a $IF0 b $IF1 10.0.0.2'
 note_iperf a
 vrs_test "iperf3 TCP b -> a, counted by a" 'iperf_tcp b $IF1 a $IF0 10.0.0.1'
 note_iperf b
+vrs_test "module parameters csum, gso, napi_tx: Y by default" 'params'
+vrs_test "byte queue limits on the senders' transmit queues" 'bql a $IF0 && bql b $IF1'
+if [ "$(vrs_feature "$D0" 11)" = 1 ]; then
+	vrs_test "TSO: a's packets longer than the MTU" 'tso a $IF0'
+else
+	vrs_skip "TSO: a's packets longer than the MTU" "no HOST_TSO4 (a QEMU hub has no vnet header)"
+fi
 vrs_test "no drops or errors: rx_dropped, rx_errors, rx_length_errors, Tcp InCsumErrors 0" 'clean a $IF0 && clean b $IF1'
 vrs_test "rmmod $DRV with the interfaces in their namespaces" '
 	rmmod $DRV && ! bound_by $D0 $DRV && ! bound_by $D1 $DRV'
