@@ -33,7 +33,7 @@ use kernel::{
     net_virtio::{NetConfig, RxSkb, TxSkb, MAX_HDR_LEN},
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
-    virtio::{self, config_field, Device, Probe, QueueSpec, Virtqueue},
+    virtio::{self, config_field, Device, Probe, QueueSpec, Validate, Virtqueue},
 };
 
 #[path = "virtio_net_rs/tx.rs"]
@@ -121,6 +121,8 @@ mod f {
     /// Legacy: the device segments any packet (TSO4, TSO6, ECN in one bit).
     pub(crate) const GSO: u32 = 6;
     pub(crate) const MAC: u32 = 5;
+    /// `mtu` in config space: the largest MTU the device takes.
+    pub(crate) const MTU: u32 = 3;
     /// The device segments TCP over IPv4, TCP over IPv6, TCP with ECN, UDP (fragmentation).
     pub(crate) const HOST_TSO4: u32 = 11;
     pub(crate) const HOST_TSO6: u32 = 12;
@@ -135,6 +137,10 @@ mod f {
 
 /// `VIRTIO_NET_S_LINK_UP`, in `status`.
 const S_LINK_UP: u16 = 1;
+
+/// The MTU range without `VIRTIO_NET_F_MTU` (`ETH_MIN_MTU`, `ETH_MAX_MTU`), as C.
+const MIN_MTU: u32 = 68;
+const MAX_MTU: u32 = 65535;
 
 /// The virtio-net header of a modern device (`struct virtio_net_hdr_v1`).
 const HDR_LEN_MODERN: usize = 12;
@@ -286,6 +292,20 @@ impl Operations for Nic {
         stats.rx_errors = stats.rx_length_errors;
         self.tx.data().stats(stats);
     }
+
+    fn set_features(&self, dev: &NetDevice, features: Features) -> Result {
+        // C changes hardware GRO and receive hashing through the control queue; without one,
+        // neither is in `hw_features`, so neither changes. The transmit offloads need no
+        // device command.
+        if (dev.features() ^ features).intersects(Features::GRO_HW | Features::RXHASH) {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    fn tx_timeout(&self, dev: &NetDevice, queue: u32) {
+        self.tx.data().timeout(dev, queue);
+    }
 }
 
 /// Whether the link is up: `status` if the device reports it, else always.
@@ -302,6 +322,7 @@ impl virtio::Driver for VirtioNet {
     const FEATURES: &'static [u32] = &[
         f::CSUM,
         f::MAC,
+        f::MTU,
         f::HOST_TSO4,
         f::HOST_UFO,
         f::HOST_TSO6,
@@ -312,6 +333,7 @@ impl virtio::Driver for VirtioNet {
     const FEATURES_LEGACY: Option<&'static [u32]> = Some(&[
         f::CSUM,
         f::MAC,
+        f::MTU,
         f::HOST_TSO4,
         f::HOST_UFO,
         f::HOST_TSO6,
@@ -321,6 +343,17 @@ impl virtio::Driver for VirtioNet {
         f::GSO,
         f::ANY_LAYOUT,
     ]);
+
+    fn validate(dev: &Device<Validate>) -> Result {
+        // As C: an MTU below the minimum is no MTU.
+        if dev
+            .read_opt(config_field!(NetConfig, mtu))?
+            .is_some_and(|mtu| u32::from(mtu) < MIN_MTU)
+        {
+            dev.clear_feature(f::MTU);
+        }
+        Ok(())
+    }
 
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
         let hdr_len = if dev.is_modern() {
@@ -365,6 +398,11 @@ impl virtio::Driver for VirtioNet {
         }
         let (hw, on) = tx_features(dev);
         reg.add_features(hw, on)?;
+        // As C (which has no `ndo_change_mtu`): any MTU up to the device's, if it has one.
+        match dev.read_opt(config_field!(NetConfig, mtu))? {
+            Some(mtu) => reg.set_mtu_range(MIN_MTU, mtu.into(), Some(mtu.into()))?,
+            None => reg.set_mtu_range(MIN_MTU, MAX_MTU, None)?,
+        }
         reg.set_carrier(link_up(dev)?);
         Ok(try_pin_init!(Self { netdev: reg }? Error))
     }

@@ -255,3 +255,10 @@ void rust_helper_vrs_tx_reset_queue(struct net_device *dev)
 {
 	netdev_tx_reset_queue(netdev_get_tx_queue(dev, 0));
 }
+
+unsigned int rust_helper_vrs_tx_stalled_usecs(struct net_device *dev)
+{
+	struct netdev_queue *txq = netdev_get_tx_queue(dev, 0);
+
+	return jiffies_to_usecs(jiffies - READ_ONCE(txq->trans_start));
+}

@@ -53,6 +53,8 @@ pub(crate) struct SendQueue {
     packets: AtomicU64,
     bytes: AtomicU64,
     dropped: AtomicU64,
+    /// Transmit watchdog timeouts.
+    timeouts: AtomicU64,
 }
 
 impl SendQueue {
@@ -76,6 +78,7 @@ impl SendQueue {
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
         }? Error)
     }
 
@@ -194,6 +197,22 @@ impl SendQueue {
         if napi.data().napi {
             napi.disable();
         }
+    }
+
+    /// The transmit watchdog fired on queue `queue` (C's `virtnet_tx_timeout`): counts and
+    /// reports it; the device is left as it is.
+    pub(crate) fn timeout(&self, dev: &NetDevice, queue: u32) {
+        self.timeouts.fetch_add(1, Relaxed);
+        let vq = self.tx.lock().vq.index();
+        pr_err!(
+            "{}: TX timeout on queue: {}, sq: output.{}, vq: 0x{:x}, name: output.{}, {} usecs ago\n",
+            dev.name(),
+            queue,
+            queue,
+            vq,
+            queue,
+            dev.tx_stalled_usecs()
+        );
     }
 
     /// Adds the transmit counters to `stats`.

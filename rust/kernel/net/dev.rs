@@ -150,6 +150,19 @@ pub trait Operations: Send + Sync + Sized {
 
     /// Fills in the statistics (`ndo_get_stats64`). Any context: do not sleep.
     fn get_stats64(&self, _dev: &NetDevice, _stats: &mut LinkStats) {}
+
+    /// The user changed the device's features (`ndo_set_features`), under RTNL: apply
+    /// `features` to the device. On success the core makes them the device's; on error it keeps
+    /// the old ones. Only features in `hw_features` change (see
+    /// [`Registration::add_features`]). Without this callback every change is accepted.
+    fn set_features(&self, _dev: &NetDevice, _features: Features) -> Result {
+        Ok(())
+    }
+
+    /// Transmit queue `queue` has been stopped for longer than the watchdog allows
+    /// (`ndo_tx_timeout`): the device stopped sending. Softirq context (the watchdog timer),
+    /// with the queue's transmit lock held. Without this callback there is no watchdog.
+    fn tx_timeout(&self, _dev: &NetDevice, _queue: u32) {}
 }
 
 /// Where a [`Registration`] is in its life.
@@ -411,6 +424,12 @@ impl<T: Operations> Adapter<T> {
         if T::HAS_GET_STATS64 {
             ops.ndo_get_stats64 = Some(Self::get_stats64);
         }
+        if T::HAS_SET_FEATURES {
+            ops.ndo_set_features = Some(Self::set_features);
+        }
+        if T::HAS_TX_TIMEOUT {
+            ops.ndo_tx_timeout = Some(Self::tx_timeout);
+        }
         ops.ndo_validate_addr = Some(bindings::eth_validate_addr);
         ops
     };
@@ -470,6 +489,27 @@ impl<T: Operations> Adapter<T> {
                 bindings::netdev_tx_NETDEV_TX_BUSY
             }
         }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_set_features` of a device of a `Registration<T>`.
+    unsafe extern "C" fn set_features(
+        dev: *mut bindings::net_device,
+        features: bindings::netdev_features_t,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        from_result(|| T::set_features(data, dev, Features(features)).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_tx_timeout` of a device of a `Registration<T>`.
+    unsafe extern "C" fn tx_timeout(dev: *mut bindings::net_device, queue: core::ffi::c_uint) {
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        T::tx_timeout(data, dev, queue);
     }
 
     /// # Safety
@@ -534,6 +574,8 @@ impl Features {
     pub const RXCSUM: Self = Self::bit(bindings::NETIF_F_RXCSUM_BIT);
     /// Large receive offload (`NETIF_F_LRO`).
     pub const LRO: Self = Self::bit(bindings::NETIF_F_LRO_BIT);
+    /// Receive hashing (`NETIF_F_RXHASH`).
+    pub const RXHASH: Self = Self::bit(bindings::NETIF_F_RXHASH_BIT);
     /// Hardware GRO (`NETIF_F_GRO_HW`).
     pub const GRO_HW: Self = Self::bit(bindings::NETIF_F_GRO_HW_BIT);
     /// Every TCP segmentation offload (`NETIF_F_ALL_TSO`).
@@ -736,5 +778,47 @@ impl TxLocked<'_> {
     /// The device.
     pub fn dev(&self) -> &NetDevice {
         self.dev
+    }
+}
+
+/// Naming and the transmit watchdog.
+impl NetDevice {
+    /// The interface name (`dev->name`), copied: it may change under RTNL meanwhile, so the
+    /// copy is cut at the first NUL or at `IFNAMSIZ - 1` bytes, whichever comes first.
+    pub fn name(&self) -> DevName {
+        let mut buf = [0u8; bindings::IFNAMSIZ as usize];
+        // SAFETY: The device is valid (type invariant); `name` has `IFNAMSIZ` bytes. A racy
+        // copy of bytes is what C's `netdev_name()` readers outside RTNL do too.
+        unsafe {
+            let name = core::ptr::addr_of!((*self.as_raw()).name).cast::<u8>();
+            for (i, b) in buf
+                .iter_mut()
+                .enumerate()
+                .take(bindings::IFNAMSIZ as usize - 1)
+            {
+                *b = core::ptr::read_volatile(name.add(i));
+            }
+        }
+        DevName(buf)
+    }
+
+    /// How long ago, in microseconds, transmit queue 0 last made progress (`trans_start`): for
+    /// a [`Operations::tx_timeout`] report.
+    pub fn tx_stalled_usecs(&self) -> u32 {
+        // SAFETY: The device is valid (type invariant); this reads `trans_start` once.
+        unsafe { bindings::vrs_tx_stalled_usecs(self.as_raw()) }
+    }
+}
+
+/// An interface name, as [`NetDevice::name`] copied it. Displays as text.
+pub struct DevName([u8; bindings::IFNAMSIZ as usize]);
+
+impl core::fmt::Display for DevName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
+        match core::str::from_utf8(&self.0[..len]) {
+            Ok(s) => f.write_str(s),
+            Err(_) => f.write_str("?"),
+        }
     }
 }

@@ -17,7 +17,7 @@
 # iperf3 TCP both ways with the receiver's counters checked against what was
 # sent (rx_bytes at least what the iperf3 server received, rx_packets at least
 # the segments the sender's TCP sent), rx_dropped and rx_errors 0,
-# the transmit side (the module parameters csum, gso and napi_tx; byte queue
+# the MTU range, the transmit side (the module parameters csum, gso and napi_tx; byte queue
 # limits at work on the sender; TSO: the sender's packets longer than the MTU,
 # on a device with HOST_TSO4, which a hub never offers: skipped there),
 # and rmmod with the interfaces in their namespaces.
@@ -137,6 +137,13 @@ clean() {
 	_v=$(tcp_mib "$1" InCsumErrors) && [ "$_v" -eq 0 ] || { echo "$1: Tcp InCsumErrors = $_v"; return 1; }
 }
 
+# mtu_range IFACE: C's MTU range without VIRTIO_NET_F_MTU (which a hub does
+# not offer): 68 to 65535.
+mtu_range() {
+	_l=$("$IP" -d link show "$1") || return 1
+	echo "$_l" | grep -o 'minmtu [0-9]* maxmtu [0-9]*'
+	echo "$_l" | grep -q 'minmtu 68 maxmtu 65535'
+}
 # params: the transmit module parameters, all Y by default (as C's).
 params() {
 	for _p in csum gso napi_tx; do
@@ -167,7 +174,7 @@ tso() {
 }
 
 ktap_print_header
-ktap_set_plan 17
+ktap_set_plan 18
 
 vrs_test "two virtio-net devices present" 'test -n "$D0" && test -n "$D1"'
 vrs_test "modprobe $DRV" 'modprobe $DRV'
@@ -175,6 +182,7 @@ vrs_test "$DRV binds both devices" 'bound_by $D0 $DRV && bound_by $D1 $DRV'
 IF0=$(iface_of "$D0")
 IF1=$(iface_of "$D1")
 vrs_test "each device has an interface" 'echo "$IF0 $IF1"; test -n "$IF0" && test -n "$IF1"'
+vrs_test "MTU range 68 to 65535, as C" 'mtu_range $IF0 && mtu_range $IF1'
 vrs_test "MAC addresses from config space" '
 	a0=$(cat /sys/class/net/$IF0/address) && a1=$(cat /sys/class/net/$IF1/address) &&
 	echo "$a0 $a1" && test "$a0" = $MAC0 && test "$a1" = $MAC1'
