@@ -38,6 +38,8 @@ SELFTESTS = "/selftests/virtio_rs"
 # The blk suites' guest: blk0 with one queue, blk1 with two, blk2 read-only
 # (QEMU then offers VIRTIO_BLK_F_RO); discard reaches the image files.
 BLK_DEVICES = "blk,blk1,blk2"
+# The net suites' second NIC reports its link's speed and duplex.
+NET_VM_ARGS = ["--device-props", "net1=speed=10000,duplex=full"]
 BLK_VM_ARGS = ["--device-props", "blk=num-queues=1", "--device-props", "blk1=num-queues=2",
                "--drive-props", "blk=discard=unmap", "--drive-props", "blk1=discard=unmap",
                "--drive-props", "blk2=readonly=on"]
@@ -96,12 +98,13 @@ SUITES = [
     # pci-legacy with FULL=1, for the guest-time budget); "net-c" runs the same tests on the C
     # virtio_net, the reference every test must pass on (pci/split by default, every
     # transport with FULL=1).
+    # net1 reports a speed and a duplex (VIRTIO_NET_F_SPEED_DUPLEX), for ethtool.
     dict(name="net", script="net.sh rust", runs=[("pci", "split"), ("mmio", "split")],
          full_runs=[("pci", "packed"), ("pci-legacy", "split")], devices="net,net1",
-         drivers="none", budget=4),
+         vm_args=NET_VM_ARGS, drivers="none", budget=4),
     dict(name="net-c", script="net.sh c", runs=[("pci", "split")],
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices="net,net1",
-         drivers="none", budget=4),
+         vm_args=NET_VM_ARGS, drivers="none", budget=4),
     # Both input drivers on virtio-input devices that the test module vrs_badinput plays in
     # the guest (QEMU 7.2's vhost-user-input needs KVM): an honest multitouch screen whose
     # status log shows the LEDs the driver sent, lying absinfo and slot counts, short events

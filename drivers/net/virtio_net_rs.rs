@@ -36,6 +36,8 @@ use kernel::{
     virtio::{self, config_field, Device, Probe, QueueSpec, Validate, Virtqueue},
 };
 
+#[path = "virtio_net_rs/ethtool.rs"]
+mod ethtool;
 #[path = "virtio_net_rs/tx.rs"]
 mod tx;
 
@@ -123,6 +125,8 @@ mod f {
     pub(crate) const MAC: u32 = 5;
     /// `mtu` in config space: the largest MTU the device takes.
     pub(crate) const MTU: u32 = 3;
+    /// `speed` and `duplex` in config space.
+    pub(crate) const SPEED_DUPLEX: u32 = 63;
     /// The device segments TCP over IPv4, TCP over IPv6, TCP with ECN, UDP (fragmentation).
     pub(crate) const HOST_TSO4: u32 = 11;
     pub(crate) const HOST_TSO6: u32 = 12;
@@ -168,6 +172,8 @@ struct Nic {
     /// The send queue, polled by NAPI in `napi_tx` mode.
     #[pin]
     tx: Napi<SendQueue>,
+    /// What ethtool reports: bus name, speed and duplex.
+    settings: ethtool::Settings,
 }
 
 /// The receive queue and its counters.
@@ -329,6 +335,7 @@ impl virtio::Driver for VirtioNet {
         f::HOST_ECN,
         f::HOST_USO,
         f::STATUS,
+        f::SPEED_DUPLEX,
     ];
     const FEATURES_LEGACY: Option<&'static [u32]> = Some(&[
         f::CSUM,
@@ -340,6 +347,7 @@ impl virtio::Driver for VirtioNet {
         f::HOST_ECN,
         f::HOST_USO,
         f::STATUS,
+        f::SPEED_DUPLEX,
         f::GSO,
         f::ANY_LAYOUT,
     ]);
@@ -375,6 +383,7 @@ impl virtio::Driver for VirtioNet {
         let rxvq = queues.take::<(), RxSkb>(0)?;
         let txvq = queues.take::<TxSkb, ()>(1)?;
         let little_endian = dev.little_endian();
+        let settings = ethtool::Settings::new(dev)?;
         let reg = Registration::<Nic>::new(dev.as_dev(), move |ndev| {
             let mut rxvq = rxvq;
             if fill(&mut rxvq, ndev, GFP_KERNEL) == 0 {
@@ -390,6 +399,7 @@ impl virtio::Driver for VirtioNet {
             Ok(try_pin_init!(Nic {
                 rx <- rx,
                 tx <- tx,
+                settings,
             }? Error))
         })?;
         match dev.read_opt(config_field!(NetConfig, mac))? {
@@ -403,6 +413,7 @@ impl virtio::Driver for VirtioNet {
             Some(mtu) => reg.set_mtu_range(MIN_MTU, mtu.into(), Some(mtu.into()))?,
             None => reg.set_mtu_range(MIN_MTU, MAX_MTU, None)?,
         }
+        reg.set_ethtool_ops()?;
         reg.set_carrier(link_up(dev)?);
         Ok(try_pin_init!(Self { netdev: reg }? Error))
     }
@@ -424,6 +435,10 @@ impl virtio::Driver for VirtioNet {
 
     fn config_work(&self, dev: &Device) {
         if let Ok(up) = link_up(dev) {
+            if up {
+                // As C: the link's settings may have changed with it.
+                self.netdev.data().settings.update(dev);
+            }
             self.netdev.set_carrier(up);
         }
     }

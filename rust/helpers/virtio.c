@@ -31,3 +31,8 @@ bool rust_helper_cpumask_test_cpu(int cpu, const struct cpumask *cpumask)
 {
 	return cpumask_test_cpu(cpu, cpumask);
 }
+
+const char *rust_helper_virtio_bus_name(struct virtio_device *vdev)
+{
+	return virtio_bus_name(vdev);
+}

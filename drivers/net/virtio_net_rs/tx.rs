@@ -215,6 +215,12 @@ impl SendQueue {
         );
     }
 
+    /// The ring's largest and current size (`ethtool -g`).
+    pub(crate) fn ring_sizes(&self) -> (usize, usize) {
+        let tx = self.tx.lock();
+        (tx.vq.max_size(), tx.vq.size())
+    }
+
     /// Adds the transmit counters to `stats`.
     pub(crate) fn stats(&self, stats: &mut LinkStats) {
         stats.tx_packets = self.packets.load(Relaxed);

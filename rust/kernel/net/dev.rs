@@ -822,3 +822,9 @@ impl core::fmt::Display for DevName {
         }
     }
 }
+
+// Declared here rather than in `kernel::net` (`rust/kernel/net.rs` is the kernel's own file),
+// and re-exported as `kernel::net::dev::ethtool`; its items use the private parts of this
+// module (the private area's layout and the registration state).
+#[path = "ethtool.rs"]
+pub mod ethtool;

@@ -353,6 +353,18 @@ impl Device<Bound> {
     }
 }
 
+impl Device<Bound> {
+    /// The name of the device on its transport's bus (`virtio_bus_name()`): the PCI address of
+    /// a virtio-pci device, the platform device of a virtio-mmio one. Drivers report it as
+    /// their bus information (ethtool's `bus-info`).
+    pub fn bus_name(&self) -> &CStr {
+        // SAFETY: The device is valid and bound (type invariant); the transport's name of it is
+        // a NUL-terminated string that lives as long as the transport device, which outlives
+        // the borrow.
+        unsafe { CStr::from_char_ptr(bindings::virtio_bus_name(self.as_raw())) }
+    }
+}
+
 impl Device<Validate> {
     /// Clears a feature bit the device offered, before the features are final.
     pub fn clear_feature(&self, bit: u32) {

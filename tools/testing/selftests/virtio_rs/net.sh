@@ -6,6 +6,9 @@
 #   D0 (net0)  mac 52:54:00:12:34:56
 #   D1 (net1)  mac 52:54:11:12:34:56
 #
+# net1's device reports 10000 Mb/s, full duplex (VIRTIO_NET_F_SPEED_DUPLEX:
+# --device-props net1=speed=10000,duplex=full); net0's reports nothing.
+#
 # usage: net.sh [rust|c]   (default: $VRS_NET_DRIVER, else rust)
 #
 # The driver under test is virtio_net_rs or, as the reference, the C
@@ -17,7 +20,8 @@
 # iperf3 TCP both ways with the receiver's counters checked against what was
 # sent (rx_bytes at least what the iperf3 server received, rx_packets at least
 # the segments the sender's TCP sent), rx_dropped and rx_errors 0,
-# the MTU range, the transmit side (the module parameters csum, gso and napi_tx; byte queue
+# the MTU range, ethtool (driver information, link settings with net1's speed
+# and duplex, the link, ring sizes, toggling TSO), the transmit side (the module parameters csum, gso and napi_tx; byte queue
 # limits at work on the sender; TSO: the sender's packets longer than the MTU,
 # on a device with HOST_TSO4, which a hub never offers: skipped there),
 # and rmmod with the interfaces in their namespaces.
@@ -144,6 +148,40 @@ mtu_range() {
 	echo "$_l" | grep -o 'minmtu [0-9]* maxmtu [0-9]*'
 	echo "$_l" | grep -q 'minmtu 68 maxmtu 65535'
 }
+ETHTOOL=$VRS_BIN/ethtool
+# eth NS ARGS...: ethtool in namespace NS.
+eth() { _ns=$1; shift; nsx "$_ns" "$ETHTOOL" "$@"; }
+# drvinfo NS IFACE DEV: ethtool -i names the driver (C's own name for C, the
+# module's for Rust), C's version, and the transport's name of the device,
+# which starts its parent's name (the PCI address; "virtio-mmio" of
+# virtio-mmio.N).
+drvinfo() {
+	_i=$(eth "$1" -i "$2") || return 1
+	echo "$_i" | grep -E '^(driver|version|bus-info):'
+	_parent=$(basename "$(readlink -f "$3/..")")
+	_bus=$(echo "$_i" | sed -n 's/^bus-info: //p')
+	echo "$_i" | grep -qx "driver: $DRV" && echo "$_i" | grep -qx 'version: 1.0.0' &&
+		[ -n "$_bus" ] && case $_parent in "$_bus"*) true ;; *) false ;; esac
+}
+# link NS IFACE SPEED DUPLEX: ethtool's link settings and link state.
+link() {
+	_s=$(eth "$1" "$2") || return 1
+	echo "$_s" | grep -E 'Speed|Duplex|Port|Link detected' | tr -d '\t'
+	echo "$_s" | grep -q "Speed: $3" && echo "$_s" | grep -q "Duplex: $4" &&
+		echo "$_s" | grep -q 'Port: Other' && echo "$_s" | grep -q 'Link detected: yes'
+}
+# rings NS IFACE: ethtool -g: QEMU's default 256 descriptors, maximum and
+# current, each way.
+rings() {
+	_g=$(eth "$1" -g "$2") || return 1
+	echo "$_g" | grep -E '^(RX|TX):' | tr -d '\t' | tr '\n' ' '
+	[ "$(echo "$_g" | grep -cE '^(RX|TX):[[:space:]]+256$')" -eq 4 ]
+}
+# tso_toggle NS IFACE: ethtool -K turns TSO off, and on again.
+tso_toggle() {
+	eth "$1" -K "$2" tso off && eth "$1" -k "$2" | grep -x 'tcp-segmentation-offload: off' &&
+		eth "$1" -K "$2" tso on && eth "$1" -k "$2" | grep -x 'tcp-segmentation-offload: on'
+}
 # params: the transmit module parameters, all Y by default (as C's).
 params() {
 	for _p in csum gso napi_tx; do
@@ -174,7 +212,7 @@ tso() {
 }
 
 ktap_print_header
-ktap_set_plan 18
+ktap_set_plan 22
 
 vrs_test "two virtio-net devices present" 'test -n "$D0" && test -n "$D1"'
 vrs_test "modprobe $DRV" 'modprobe $DRV'
@@ -195,6 +233,15 @@ vrs_test "MAC and STATUS negotiated" '
 vrs_test "interfaces up in namespaces a and b, carrier on" '
 	setup a $IF0 10.0.0.1 fd00::1 && setup b $IF1 10.0.0.2 fd00::2 &&
 	carrier_up a $IF0 && carrier_up b $IF1'
+vrs_test "ethtool -i: driver, version, bus-info" 'drvinfo a $IF0 $D0 && drvinfo b $IF1 $D1'
+vrs_test "ethtool: speed and duplex from config space, port, link" '
+	link a $IF0 Unknown Unknown && link b $IF1 10000Mb/s Full'
+vrs_test "ethtool -g: ring sizes" 'rings a $IF0 && rings b $IF1'
+if [ "$(vrs_feature "$D0" 11)" = 1 ]; then
+	vrs_test "ethtool -K: TSO off and on again" 'tso_toggle a $IF0'
+else
+	vrs_skip "ethtool -K: TSO off and on again" "no HOST_TSO4 (a QEMU hub has no vnet header)"
+fi
 vrs_test "ping a -> b, IPv4" 'nsx a ping -c 3 -W 5 10.0.0.2'
 vrs_test "ping b -> a, IPv4" 'nsx b ping -c 3 -W 5 10.0.0.1'
 vrs_test "ping a -> b and b -> a, IPv6" 'nsx a ping6 -c 3 -W 5 fd00::2 && nsx b ping6 -c 3 -W 5 fd00::1'
