@@ -314,6 +314,15 @@ impl Operations for Nic {
     }
 }
 
+/// The receive and the transmit queue.
+fn find_queues(dev: &Device<Probe>) -> Result<(Virtqueue<(), RxSkb>, Virtqueue<TxSkb, ()>)> {
+    let mut queues = dev.find_vqs(&[
+        QueueSpec::new(c_str!("input.0")),
+        QueueSpec::new(c_str!("output.0")),
+    ])?;
+    Ok((queues.take(0)?, queues.take(1)?))
+}
+
 /// Whether the link is up: `status` if the device reports it, else always.
 fn link_up(dev: &Device) -> Result<bool> {
     Ok(dev
@@ -376,12 +385,7 @@ impl virtio::Driver for VirtioNet {
             );
             return Err(EINVAL);
         };
-        let mut queues = dev.find_vqs(&[
-            QueueSpec::new(c_str!("input.0")),
-            QueueSpec::new(c_str!("output.0")),
-        ])?;
-        let rxvq = queues.take::<(), RxSkb>(0)?;
-        let txvq = queues.take::<TxSkb, ()>(1)?;
+        let (rxvq, txvq) = find_queues(dev)?;
         let little_endian = dev.little_endian();
         let settings = ethtool::Settings::new(dev)?;
         let reg = Registration::<Nic>::new(dev.as_dev(), move |ndev| {
@@ -445,5 +449,40 @@ impl virtio::Driver for VirtioNet {
 
     fn remove(&self, _dev: &Device) {
         self.netdev.unregister();
+    }
+
+    fn freeze(&self, _dev: &Device) -> Result {
+        // As C's `virtnet_freeze_down`: the interface stays (same index, same addresses),
+        // absent, with its polls stopped; the adapter then resets the device and revokes the
+        // queues.
+        let (nic, ndev) = (self.netdev.data(), self.netdev.dev());
+        ndev.with_tx_lock(|_| ndev.device_detach());
+        if ndev.is_running() {
+            nic.rx.disable();
+            SendQueue::stop(&nic.tx);
+        }
+        Ok(())
+    }
+
+    fn restore(&self, dev: &Device<Probe>) -> Result {
+        // As C's `virtnet_restore_up`: new queues, the receive ring full again, the polls
+        // back if the interface is up, then present again. The buffers of the old queues
+        // are freed as they are replaced.
+        let (nic, ndev) = (self.netdev.data(), self.netdev.dev());
+        let (mut rxvq, txvq) = find_queues(dev)?;
+        if fill(&mut rxvq, ndev, GFP_KERNEL) == 0 {
+            return Err(ENOMEM);
+        }
+        rxvq.kick();
+        let old = core::mem::replace(&mut *nic.rx.data().vq.lock(), rxvq);
+        drop(old);
+        nic.tx.data().restore(ndev, txvq);
+        if ndev.is_running() {
+            nic.rx.enable();
+            nic.rx.schedule();
+            SendQueue::open(&nic.tx);
+        }
+        ndev.with_tx_lock(|_| ndev.device_attach());
+        Ok(())
     }
 }

@@ -262,3 +262,8 @@ unsigned int rust_helper_vrs_tx_stalled_usecs(struct net_device *dev)
 
 	return jiffies_to_usecs(jiffies - READ_ONCE(txq->trans_start));
 }
+
+bool rust_helper_netif_running(const struct net_device *dev)
+{
+	return netif_running(dev);
+}

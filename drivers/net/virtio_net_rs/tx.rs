@@ -215,6 +215,17 @@ impl SendQueue {
         );
     }
 
+    /// Takes `vq`, found again after a freeze, in place of the old ring (revoked, reset): the
+    /// packets still in it are freed, and forgotten by BQL, as C's `remove_vq_common`.
+    pub(crate) fn restore(&self, dev: &NetDevice, mut vq: Virtqueue<TxSkb, ()>) {
+        if !self.napi {
+            vq.disable_cb();
+        }
+        let old = core::mem::replace(&mut self.tx.lock().vq, vq);
+        drop(old);
+        dev.with_tx_lock(|locked| locked.reset());
+    }
+
     /// The ring's largest and current size (`ethtool -g`).
     pub(crate) fn ring_sizes(&self) -> (usize, usize) {
         let tx = self.tx.lock();

@@ -828,3 +828,26 @@ impl core::fmt::Display for DevName {
 // module (the private area's layout and the registration state).
 #[path = "ethtool.rs"]
 pub mod ethtool;
+
+/// Suspend and resume: the device stays registered, absent meanwhile.
+impl NetDevice {
+    /// Whether the device is up (`netif_running()`).
+    pub fn is_running(&self) -> bool {
+        // SAFETY: The device is valid (type invariant); a bit test.
+        unsafe { bindings::netif_running(self.as_raw()) }
+    }
+
+    /// Marks the device absent and stops its transmit queues (`netif_device_detach()`), for
+    /// a suspend: the stack stops using it, and cannot bring it up meanwhile.
+    pub fn device_detach(&self) {
+        // SAFETY: The device is valid (type invariant).
+        unsafe { bindings::netif_device_detach(self.as_raw()) }
+    }
+
+    /// Marks the device present again and, if it is up, wakes its transmit queues and its
+    /// watchdog (`netif_device_attach()`).
+    pub fn device_attach(&self) {
+        // SAFETY: The device is valid (type invariant).
+        unsafe { bindings::netif_device_attach(self.as_raw()) }
+    }
+}

@@ -24,7 +24,9 @@
 # and duplex, the link, ring sizes, toggling TSO), the transmit side (the module parameters csum, gso and napi_tx; byte queue
 # limits at work on the sender; TSO: the sender's packets longer than the MTU,
 # on a device with HOST_TSO4, which a hub never offers: skipped there),
-# and rmmod with the interfaces in their namespaces.
+# a suspend and resume (pm_test=devices) that keeps the interfaces (same
+# index, addresses) and their traffic, as C's freeze/restore do, and rmmod
+# with the interfaces in their namespaces.
 # Variables below are read by the code strings vrs_test evaluates.
 # shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
@@ -184,6 +186,23 @@ tso_toggle() {
 	eth "$1" -K "$2" tso off && eth "$1" -k "$2" | grep -x 'tcp-segmentation-offload: off' &&
 		eth "$1" -K "$2" tso on && eth "$1" -k "$2" | grep -x 'tcp-segmentation-offload: on'
 }
+# suspend: a suspend and resume through pm_test=devices (the devices' freeze
+# and restore run, the system does not sleep).
+suspend() {
+	_state=mem
+	grep -qw mem /sys/power/state || _state=freeze
+	_rc=0
+	echo devices >/sys/power/pm_test && echo $_state >/sys/power/state || _rc=1
+	echo none >/sys/power/pm_test
+	return $_rc
+}
+# kept NS IFACE INDEX ADDR: IFACE is still in NS, with the same index and
+# its address.
+kept() {
+	_ix=$(nsx "$1" cat "/sys/class/net/$2/ifindex") || return 1
+	[ "$_ix" = "$3" ] || { echo "$2 in $1: ifindex $_ix, was $3"; return 1; }
+	"$IP" -n "$1" addr show "$2" | grep -q "inet $4/" || { echo "$2 in $1: no $4"; return 1; }
+}
 # params: the transmit module parameters, all Y by default (as C's).
 params() {
 	for _p in csum gso napi_tx; do
@@ -214,7 +233,7 @@ tso() {
 }
 
 ktap_print_header
-ktap_set_plan 22
+ktap_set_plan 23
 
 vrs_test "two virtio-net devices present" 'test -n "$D0" && test -n "$D1"'
 vrs_test "modprobe $DRV" 'modprobe $DRV'
@@ -261,6 +280,12 @@ else
 	vrs_skip "TSO: a's packets longer than the MTU" "no HOST_TSO4 (a QEMU hub has no vnet header)"
 fi
 vrs_test "no drops or errors: rx_dropped, rx_errors, rx_length_errors, Tcp InCsumErrors 0" 'clean a $IF0 && clean b $IF1'
+IX0=$(nsx a cat "/sys/class/net/$IF0/ifindex" 2>/dev/null)
+IX1=$(nsx b cat "/sys/class/net/$IF1/ifindex" 2>/dev/null)
+vrs_test "suspend and resume: the same interfaces, addresses kept, ping" '
+	suspend && kept a $IF0 "$IX0" 10.0.0.1 && kept b $IF1 "$IX1" 10.0.0.2 &&
+	carrier_up a $IF0 && carrier_up b $IF1 &&
+	nsx a ping -c 3 -W 5 10.0.0.2 && nsx b ping -c 3 -W 5 10.0.0.1'
 vrs_test "rmmod $DRV with the interfaces in their namespaces" '
 	rmmod $DRV && ! bound_by $D0 $DRV && ! bound_by $D1 $DRV'
 "$IP" netns del a 2>/dev/null
