@@ -42,6 +42,8 @@ SELFTESTS = "/selftests/virtio_rs"
 # The blk suites' guest: blk0 with one queue, blk1 with two, blk2 read-only
 # (QEMU then offers VIRTIO_BLK_F_RO); discard reaches the image files.
 BLK_DEVICES = "blk,blk1,blk2"
+# The net suites' second NIC reports its link's speed and duplex.
+NET_VM_ARGS = ["--device-props", "net1=speed=10000,duplex=full"]
 BLK_VM_ARGS = ["--device-props", "blk=num-queues=1", "--device-props", "blk1=num-queues=2",
                "--drive-props", "blk=discard=unmap", "--drive-props", "blk1=discard=unmap",
                "--drive-props", "blk2=readonly=on"]
@@ -120,7 +122,8 @@ SUITES = [
          devices="keyboard,mouse,tablet", drivers="none", budget=4),
     # "net" tests virtio_net_rs on two NICs on one QEMU hub, each in its own guest network
     # namespace (ping, iperf3 TCP and UDP both ways, counters, set_link, the features C
-    # negotiates), on pci and mmio (packed rings and pci-legacy with FULL=1, for the
+    # negotiates; net1 reports a speed and a duplex, VIRTIO_NET_F_SPEED_DUPLEX, for ethtool),
+    # on pci and mmio (packed rings and pci-legacy with FULL=1, for the
     # guest-time budget); "net-c" runs the same tests on the C virtio_net, the reference
     # every test must pass on (pci/split by default, every transport with FULL=1).
     # "net-tap" and "net-tap-c" run net.sh on taps with vnet headers (scripts/vm
@@ -132,10 +135,10 @@ SUITES = [
     # driver oopses cannot reboot: shorter hard limits than the default.
     dict(name="net", script="net.sh rust", runs=[("pci", "split"), ("mmio", "split")],
          full_runs=[("pci", "packed"), ("pci-legacy", "split")], devices="net,net1",
-         drivers="none", budget=4, timeout=360),
+         vm_args=NET_VM_ARGS, drivers="none", budget=4, timeout=360),
     dict(name="net-c", script="net.sh c", runs=[("pci", "split")],
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices="net,net1",
-         drivers="none", budget=4, timeout=360),
+         vm_args=NET_VM_ARGS, drivers="none", budget=4, timeout=360),
     # "net-ctrl" tests virtio_net_rs's control queue as QEMU sees it (QMP query-rx-filter:
     # promiscuous and all-multicast modes, the MAC, multicast and VLAN tables, the address;
     # announce-self), the second NIC as the peer; "net-ctrl-c" runs the same tests on the C

@@ -2,10 +2,10 @@
 
 //! Network driver for virtio, in Rust: the twin of `virtio_net.c`, one queue pair so far.
 //!
-//! The device has a receive queue (`input.0`) and a transmit queue (`output.0`). Every packet
-//! on either starts with a virtio-net header: 12 bytes on a modern device or with
-//! `MRG_RXBUF`, else 10. No transmit offload is negotiated, so the header is all zero on
-//! transmit.
+//! The device has a receive queue (`input.0`), a transmit queue (`output.0`) and, with
+//! `CTRL_VQ`, a control queue (`control`). Every packet on the first two starts with a
+//! virtio-net header: 12 bytes on a modern device or with `MRG_RXBUF`, else 10. It carries the
+//! offloads (checksum, segmentation) each way.
 //!
 //! - **Receive** (the `rx` module): the ring is kept full of empty buffers: small buffers,
 //!   mergeable buffers (`MRG_RXBUF`) or big packets (guest GSO or a large MTU), chosen as C
@@ -14,45 +14,53 @@
 //!   negotiates: checksum, TSO, ECN, UFO, USO), hands the frames to GRO, refills the ring and
 //!   re-arms the interrupt when it is done. The `napi_weight` parameter is its budget, as in C.
 //!   The MTU is the device's (`VIRTIO_NET_F_MTU`) when it has one.
-//! - **Transmit**: the header is pushed in front of the frame and the skb goes to the ring as
-//!   one buffer. Sent skbs are freed on the next transmit, or when the queue, stopped on a full
-//!   ring, is woken by the device's interrupt (C's `napi_tx=0` mode); so skbs are orphaned
-//!   first, as C does then, not to hold their sockets back.
+//! - **Transmit** (in [`tx`]): the header, the linear part and the paged fragments of each skb
+//!   go to the ring as the segments of one request, and the device is notified once per batch
+//!   (`xmit_more`). Sent skbs are freed by a NAPI poll on the queue's interrupt, with byte
+//!   queue limits (`napi_tx`, the default), or else on the next transmit (`napi_tx=0`). The
+//!   host offloads C negotiates (`CSUM`, `HOST_TSO4`/`6`, `HOST_ECN`, `HOST_UFO`, `HOST_USO`)
+//!   follow the `csum` and `gso` parameters.
+//! - **ethtool** (in [`ethtool`]): driver information, link settings (`SPEED_DUPLEX`), link,
+//!   ring sizes.
 //! - **Link**: the MAC address comes from config space (`VIRTIO_NET_F_MAC`, else random) and
 //!   the carrier from `status` (`VIRTIO_NET_F_STATUS`, else always up), re-read on a config
 //!   change.
-//!
 //! - **Control** (`VIRTIO_NET_F_CTRL_VQ`, see [`ctrl`]): the receive filter (promiscuous,
 //!   all-multicast, the unicast and multicast tables), the VLAN filter and the address are
 //!   programmed through the control queue, and announcement requests are acknowledged, as C.
 //!
+//!
 //! The net device is registered once the device is live, and unregistered first on remove.
+//! Freeze and restore keep it (same interface, same addresses), as C's.
 
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
     c_str,
     net::{
         dev::{
-            features, LinkStats, NetDevice, Operations, Registration, RxMode, ETH_ALEN,
+            Features, LinkStats, NetDevice, Operations, Registration, RxMode, ETH_ALEN,
             ETH_MAX_MTU, ETH_MIN_MTU,
         },
         napi::Napi,
         skb::{SkBuff, ETH_HLEN, MAX_SKB_FRAGS},
     },
-    net_virtio::{NetConfig, TxSkb, MAX_HDR_LEN},
+    net_virtio::{NetConfig, TxSkb},
     page::PAGE_SIZE,
     prelude::*,
-    spinlock_irq::{new_spinlock_irq, SpinLockIrq},
-    virtio::{self, config_field, Device, Probe, QueueSpec, Validate, Virtqueue},
+    virtio::{self, config_field, Device, Probe, QueueSpec, Queues, Validate, Virtqueue},
 };
 
 #[path = "virtio_net_rs/ctrl.rs"]
 mod ctrl;
+#[path = "virtio_net_rs/ethtool.rs"]
+mod ethtool;
 #[path = "virtio_net_rs/rx.rs"]
 mod rx;
+#[path = "virtio_net_rs/tx.rs"]
+mod tx;
 
 use ctrl::Ctrl;
-use rx::{Ring, RxQueue};
+use rx::{Mode, Ring, RxQueue};
+use tx::SendQueue;
 
 kernel::module_virtio_driver! {
     type: VirtioNet,
@@ -65,6 +73,18 @@ kernel::module_virtio_driver! {
             default: 64,
             description: "The budget of a receive NAPI poll (as virtio_net's napi_weight)",
         },
+        csum: bool {
+            default: true,
+            description: "Checksum offload on transmit, if the device has it (as virtio_net's csum)",
+        },
+        gso: bool {
+            default: true,
+            description: "Segmentation offload (TSO) on transmit, if the device has it (as virtio_net's gso)",
+        },
+        napi_tx: bool {
+            default: true,
+            description: "Free sent packets from a NAPI poll on the transmit interrupt, with byte queue limits (as virtio_net's napi_tx; read-only here)",
+        },
     },
 }
 
@@ -73,9 +93,64 @@ fn napi_weight() -> u32 {
     (*module_parameters::napi_weight.value()).max(0) as u32
 }
 
+/// The module parameters, as in `virtio_net.c`.
+mod param {
+    use super::module_parameters as p;
+
+    /// Whether checksum offload starts on, when the device has it.
+    pub(crate) fn csum() -> bool {
+        *p::csum.value()
+    }
+    /// Whether segmentation offload starts on, when the device has it.
+    pub(crate) fn gso() -> bool {
+        *p::gso.value()
+    }
+    /// Whether sent packets are freed by a NAPI poll (else late, orphaned).
+    pub(crate) fn napi_tx() -> bool {
+        *p::napi_tx.value()
+    }
+}
+
+/// The transmit offloads the device offers (`hw_features`) and those that start on, as C's
+/// `virtnet_probe`.
+fn tx_features(dev: &Device) -> (Features, Features) {
+    let (mut hw, mut on) = (Features::EMPTY, Features::HIGHDMA);
+    if !dev.has_feature(f::CSUM) {
+        return (hw, on);
+    }
+    // "This opens up the world of extra features."
+    hw |= Features::HW_CSUM | Features::SG;
+    if param::csum() {
+        on |= Features::HW_CSUM | Features::SG;
+    }
+    if dev.has_feature(f::GSO) {
+        hw |= Features::TSO | Features::TSO_ECN | Features::TSO6;
+    }
+    for (bit, feature) in [
+        (f::HOST_TSO4, Features::TSO),
+        (f::HOST_TSO6, Features::TSO6),
+        (f::HOST_ECN, Features::TSO_ECN),
+        (f::HOST_USO, Features::GSO_UDP_L4),
+    ] {
+        if dev.has_feature(bit) {
+            hw |= feature;
+        }
+    }
+    on |= Features::GSO_ROBUST;
+    if param::gso() {
+        // Without `csum`, `register_netdev` turns these off again, as in C.
+        on |= hw & Features::ALL_TSO;
+    }
+    (hw, on)
+}
+
 /// Feature bits (`include/uapi/linux/virtio_net.h`, `virtio_config.h`).
 mod f {
+    /// The device checksums packets it is given with a partial checksum.
+    pub(crate) const CSUM: u32 = 0;
     pub(crate) const GUEST_CSUM: u32 = 1;
+    /// The guest offloads may be changed through the control queue.
+    pub(crate) const CTRL_GUEST_OFFLOADS: u32 = 2;
     pub(crate) const MTU: u32 = 3;
     pub(crate) const MAC: u32 = 5;
     /// `VIRTIO_NET_F_GSO` (legacy only), negotiated as C does.
@@ -84,6 +159,11 @@ mod f {
     pub(crate) const GUEST_TSO6: u32 = 8;
     pub(crate) const GUEST_ECN: u32 = 9;
     pub(crate) const GUEST_UFO: u32 = 10;
+    /// The device segments TCP over IPv4, TCP over IPv6, TCP with ECN, UDP (fragmentation).
+    pub(crate) const HOST_TSO4: u32 = 11;
+    pub(crate) const HOST_TSO6: u32 = 12;
+    pub(crate) const HOST_ECN: u32 = 13;
+    pub(crate) const HOST_UFO: u32 = 14;
     pub(crate) const MRG_RXBUF: u32 = 15;
     pub(crate) const STATUS: u32 = 16;
     pub(crate) const CTRL_VQ: u32 = 17;
@@ -98,6 +178,10 @@ mod f {
     pub(crate) const VQ_NOTF_COAL: u32 = 52;
     pub(crate) const GUEST_USO4: u32 = 54;
     pub(crate) const GUEST_USO6: u32 = 55;
+    /// The device segments UDP (`GSO_UDP_L4`).
+    pub(crate) const HOST_USO: u32 = 56;
+    /// `speed` and `duplex` in config space.
+    pub(crate) const SPEED_DUPLEX: u32 = 63;
     /// `VIRTIO_F_ANY_LAYOUT`: legacy devices take the header and the frame in one buffer.
     pub(crate) const ANY_LAYOUT: u32 = 27;
 }
@@ -145,31 +229,22 @@ struct Nic {
     /// The receive queue, polled by NAPI.
     #[pin]
     rx: Napi<RxQueue>,
+    /// The send queue, polled by NAPI in `napi_tx` mode.
     #[pin]
-    tx: SpinLockIrq<TxQueue>,
-    hdr_len: usize,
+    tx: Napi<SendQueue>,
+    /// What ethtool reports: bus name, speed and duplex.
+    settings: ethtool::Settings,
+    /// The guest offloads the device can turn off (`CTRL_GUEST_OFFLOADS`), as
+    /// `VIRTIO_NET_F_GUEST_*` bits; 0 without.
+    guest_offloads: u64,
+    /// How the receive ring was set up, for restore.
+    rx_setup: RxSetup,
     /// The control queue, with `CTRL_VQ`.
     ctrl: Option<Pin<KBox<Ctrl>>>,
     /// Whether the device takes the receive filter (`CTRL_RX`) and the address
     /// (`CTRL_MAC_ADDR`) over the control queue.
     ctrl_rx: bool,
     ctrl_mac: bool,
-    tx_packets: AtomicU64,
-    tx_bytes: AtomicU64,
-    tx_dropped: AtomicU64,
-}
-
-struct TxQueue {
-    vq: Virtqueue<TxSkb, ()>,
-}
-
-impl TxQueue {
-    /// Frees the packets the device has sent.
-    fn free_old(&mut self) {
-        while let Some(used) = self.vq.get_buf() {
-            used.readable.into_skb().consume();
-        }
-    }
 }
 
 #[vtable]
@@ -183,6 +258,7 @@ impl Operations for Nic {
         self.rx.enable();
         // Takes what came while the device was down, refills, and re-enables the interrupt.
         self.rx.schedule();
+        SendQueue::open(&self.tx);
         dev.start_queue();
         Ok(())
     }
@@ -190,6 +266,7 @@ impl Operations for Nic {
     fn stop(&self, dev: &NetDevice) -> Result {
         dev.disable_work();
         self.rx.disable();
+        SendQueue::stop(&self.tx);
         Ok(())
     }
 
@@ -197,51 +274,40 @@ impl Operations for Nic {
         rx::refill(&self.rx, dev);
     }
 
-    fn start_xmit(&self, dev: &NetDevice, mut skb: SkBuff) -> Result<(), SkBuff> {
-        // Sent packets are freed late (on a later transmit): let their sockets go on now.
-        skb.orphan();
-        let hdr = [0u8; MAX_HDR_LEN];
-        let mut tx = self.tx.lock();
-        tx.free_old();
-        match TxSkb::new(skb, &hdr[..self.hdr_len]) {
-            Ok(pkt) => {
-                let len = pkt.packet_len() as u64;
-                match tx.vq.add(pkt, (), GFP_ATOMIC) {
-                    Ok(()) => {
-                        self.tx_packets.fetch_add(1, Relaxed);
-                        self.tx_bytes.fetch_add(len, Relaxed);
-                    }
-                    // Dropping the error frees the packet.
-                    Err(_) => {
-                        self.tx_dropped.fetch_add(1, Relaxed);
-                    }
-                }
-            }
-            Err(_skb) => {
-                self.tx_dropped.fetch_add(1, Relaxed);
-            }
-        }
-        if tx.vq.num_free() == 0 {
-            // Full: stop until the device has sent most of it (then its interrupt wakes us).
-            dev.stop_queue();
-            if !tx.vq.enable_cb_delayed() {
-                // It has sent some already.
-                tx.vq.disable_cb();
-                tx.free_old();
-                if tx.vq.num_free() > 0 {
-                    dev.start_queue();
-                }
-            }
-        }
-        tx.vq.kick();
-        Ok(())
+    fn start_xmit(&self, dev: &NetDevice, skb: SkBuff) -> Result<(), SkBuff> {
+        SendQueue::xmit(&self.tx, dev, skb)
     }
 
     fn get_stats64(&self, _dev: &NetDevice, stats: &mut LinkStats) {
         self.rx.data().stats(stats);
-        stats.tx_packets = self.tx_packets.load(Relaxed);
-        stats.tx_bytes = self.tx_bytes.load(Relaxed);
-        stats.tx_dropped = self.tx_dropped.load(Relaxed);
+        self.tx.data().stats(stats);
+    }
+
+    fn set_features(&self, dev: &NetDevice, features: Features) -> Result {
+        // As C's `virtnet_set_features`: hardware GRO goes on and off through the control
+        // queue (`CTRL_GUEST_OFFLOADS`, the only way it is in `hw_features`); receive hashing
+        // is not offered. The transmit offloads need no device command.
+        let changed = dev.features() ^ features;
+        if changed.intersects(Features::RXHASH) {
+            return Err(EINVAL);
+        }
+        if changed.intersects(Features::GRO_HW) {
+            let ctrl = self.ctrl.as_ref().ok_or(EINVAL)?;
+            let offloads = if features.intersects(Features::GRO_HW) {
+                self.guest_offloads
+            } else {
+                self.guest_offloads & !GRO_HW_OFFLOADS
+            };
+            ctrl.set_guest_offloads(offloads).map_err(|e| {
+                pr_warn!("virtio_net_rs: failed to set guest offloads: {:?}\n", e);
+                EINVAL
+            })?;
+        }
+        Ok(())
+    }
+
+    fn tx_timeout(&self, dev: &NetDevice, queue: u32) {
+        self.tx.data().timeout(dev, queue);
     }
 
     fn set_rx_mode(&self, _dev: &NetDevice, mode: &RxMode) {
@@ -278,6 +344,43 @@ impl Operations for Nic {
     }
 }
 
+/// The guest offloads that are hardware GRO (C's `GUEST_OFFLOAD_GRO_HW_MASK`): turned off
+/// together when the user turns `rx-gro-hw` off.
+const GRO_HW_OFFLOADS: u64 = (1 << f::GUEST_TSO4)
+    | (1 << f::GUEST_TSO6)
+    | (1 << f::GUEST_ECN)
+    | (1 << f::GUEST_UFO)
+    | (1 << f::GUEST_USO4)
+    | (1 << f::GUEST_USO6);
+
+/// How the receive ring is set up: chosen in probe, the same again on restore.
+#[derive(Clone, Copy)]
+struct RxSetup {
+    hdr_len: usize,
+    mergeable: bool,
+    big: Option<usize>,
+    largest: usize,
+}
+
+/// The receive ring, the transmit queue and the control queue (with `CTRL_VQ`).
+fn find_queues(
+    dev: &Device<Probe>,
+    rx: RxSetup,
+) -> Result<((Ring, Mode), Virtqueue<TxSkb, ()>, Option<Virtqueue<KVec<u8>, KBox<u8>>>)> {
+    let has_cvq = dev.has_feature(f::CTRL_VQ);
+    let specs = [
+        QueueSpec::new(c_str!("input.0")),
+        QueueSpec::new(c_str!("output.0")),
+        // As C: no callback, the sender polls.
+        QueueSpec::new(c_str!("control")).without_callback(),
+    ];
+    let mut queues: Queues<'_> = dev.find_vqs(&specs[..if has_cvq { 3 } else { 2 }])?;
+    let ring = Ring::take(&mut queues, 0, rx.hdr_len, rx.mergeable, rx.big, rx.largest)?;
+    let txvq = queues.take(1)?;
+    let cvq = if has_cvq { Some(queues.take(2)?) } else { None };
+    Ok((ring, txvq, cvq))
+}
+
 /// Whether the link is up: `status` if the device reports it, else always.
 fn link_up(dev: &Device) -> Result<bool> {
     Ok(dev
@@ -291,12 +394,18 @@ impl virtio::Driver for VirtioNet {
 
     // The bits of C's feature table this driver implements, in C's order.
     const FEATURES: &'static [u32] = &[
+        f::CSUM,
         f::GUEST_CSUM,
         f::MAC,
+        f::HOST_TSO4,
+        f::HOST_UFO,
+        f::HOST_TSO6,
+        f::HOST_ECN,
         f::GUEST_TSO4,
         f::GUEST_TSO6,
         f::GUEST_ECN,
         f::GUEST_UFO,
+        f::HOST_USO,
         f::GUEST_USO4,
         f::GUEST_USO6,
         f::MRG_RXBUF,
@@ -307,14 +416,22 @@ impl virtio::Driver for VirtioNet {
         f::GUEST_ANNOUNCE,
         f::CTRL_MAC_ADDR,
         f::MTU,
+        f::CTRL_GUEST_OFFLOADS,
+        f::SPEED_DUPLEX,
     ];
     const FEATURES_LEGACY: Option<&'static [u32]> = Some(&[
+        f::CSUM,
         f::GUEST_CSUM,
         f::MAC,
+        f::HOST_TSO4,
+        f::HOST_UFO,
+        f::HOST_TSO6,
+        f::HOST_ECN,
         f::GUEST_TSO4,
         f::GUEST_TSO6,
         f::GUEST_ECN,
         f::GUEST_UFO,
+        f::HOST_USO,
         f::GUEST_USO4,
         f::GUEST_USO6,
         f::MRG_RXBUF,
@@ -325,6 +442,8 @@ impl virtio::Driver for VirtioNet {
         f::GUEST_ANNOUNCE,
         f::CTRL_MAC_ADDR,
         f::MTU,
+        f::CTRL_GUEST_OFFLOADS,
+        f::SPEED_DUPLEX,
         f::GSO,
         f::ANY_LAYOUT,
     ]);
@@ -383,30 +502,42 @@ impl virtio::Driver for VirtioNet {
         } else {
             None
         };
-        let specs = [
-            QueueSpec::new(c_str!("input.0")),
-            QueueSpec::new(c_str!("output.0")),
-            // As C: no callback, the sender polls.
-            QueueSpec::new(c_str!("control")).without_callback(),
-        ];
-        let mut queues = dev.find_vqs(&specs[..if has_cvq { 3 } else { 2 }])?;
         let largest = if big.is_some() {
             IP_MAX_MTU
         } else {
             max_mtu as usize
         };
-        let (rxvq, mode) = Ring::take(&mut queues, 0, hdr_len, mergeable, big, largest)?;
-        let mut txvq = queues.take::<TxSkb, ()>(1)?;
-        let ctrl = if has_cvq {
-            let cvq = queues.take(2)?;
-            Some(KBox::pin_init(Ctrl::new(cvq, dev.is_modern()), GFP_KERNEL)?)
-        } else {
-            None
+        let setup = RxSetup {
+            hdr_len,
+            mergeable,
+            big,
+            largest,
+        };
+        let ((rxvq, mode), txvq, cvq) = find_queues(dev, setup)?;
+        let ctrl = match cvq {
+            Some(cvq) => Some(KBox::pin_init(Ctrl::new(cvq, little_endian), GFP_KERNEL)?),
+            None => None,
         };
         let ctrl_rx = has_cvq && dev.has_feature(f::CTRL_RX);
         let ctrl_mac = has_cvq && dev.has_feature(f::CTRL_MAC_ADDR);
-        // Sent packets are reclaimed on transmit; the interrupt is only for a full ring.
-        txvq.disable_cb();
+        // As C: the guest offloads the device has, which `CTRL_GUEST_OFFLOADS` may change.
+        let guest_offloads = if has_cvq && dev.has_feature(f::CTRL_GUEST_OFFLOADS) {
+            [
+                f::GUEST_CSUM,
+                f::GUEST_TSO4,
+                f::GUEST_TSO6,
+                f::GUEST_ECN,
+                f::GUEST_UFO,
+                f::GUEST_USO4,
+                f::GUEST_USO6,
+            ]
+            .iter()
+            .filter(|&&b| dev.has_feature(b))
+            .fold(0u64, |m, &b| m | (1 << b))
+        } else {
+            0
+        };
+        let settings = ethtool::Settings::new(dev)?;
         let reg = Registration::<Nic>::new(dev.as_dev(), move |ndev| {
             // Built here: the initialiser may not borrow `ndev`. The ring is filled in `open`.
             let rx = Napi::with_weight(
@@ -414,28 +545,39 @@ impl virtio::Driver for VirtioNet {
                 napi_weight(),
                 RxQueue::new(rxvq, mode, hdr_len, little_endian),
             );
+            let tx = Napi::new(
+                ndev,
+                SendQueue::new(txvq, hdr_len, little_endian, param::napi_tx()),
+            );
             Ok(try_pin_init!(Nic {
                 rx <- rx,
-                tx <- new_spinlock_irq!(TxQueue { vq: txvq }, "virtio_net_rs_tx"),
-                hdr_len,
+                tx <- tx,
+                settings,
+                guest_offloads,
+                rx_setup: setup,
                 ctrl,
                 ctrl_rx,
                 ctrl_mac,
-                tx_packets: AtomicU64::new(0),
-                tx_bytes: AtomicU64::new(0),
-                tx_dropped: AtomicU64::new(0),
             }? Error))
         })?;
         // As C: the device validates receive checksums, or they are left for the stack to
-        // check; and it may merge TCP segments (`GRO_HW`), which cannot be turned off without
-        // a control queue.
+        // check; it may merge TCP segments (`GRO_HW`), which the user may turn off with
+        // `CTRL_GUEST_OFFLOADS`; the transmit offloads as `tx_features` says.
         let gro_hw = if has(&[f::GUEST_TSO4, f::GUEST_TSO6]) {
-            features::GRO_HW
+            Features::GRO_HW
         } else {
-            0
+            Features::EMPTY
         };
-        reg.add_features(features::RXCSUM | gro_hw, 0)?;
-        reg.set_mtu(mtu.unwrap_or(ETH_DATA_LEN as u32), ETH_MIN_MTU, max_mtu)?;
+        let gro_hw_toggle = if guest_offloads != 0 {
+            Features::GRO_HW
+        } else {
+            Features::EMPTY
+        };
+        let (hw, on) = tx_features(dev);
+        reg.add_features(hw | gro_hw_toggle, on | Features::RXCSUM | gro_hw)?;
+        // As C (which has no `ndo_change_mtu`): any MTU up to the device's, if it has one.
+        reg.set_mtu_range(ETH_MIN_MTU, max_mtu, mtu)?;
+        reg.set_ethtool_ops()?;
         match dev.read_opt(config_field!(NetConfig, mac))? {
             Some(mac) => reg.set_mac(&mac)?,
             None => reg.set_random_mac()?,
@@ -461,10 +603,8 @@ impl virtio::Driver for VirtioNet {
             // NAPI takes it from here; its poll re-enables the interrupt when done.
             nic.rx.data().vq.lock().disable_cb();
             nic.rx.schedule();
-        } else {
-            // Room in the ring again: the next transmit frees what was sent.
-            nic.tx.lock().vq.disable_cb();
-            self.netdev.dev().wake_queue();
+        } else if queue == 1 {
+            SendQueue::interrupt(&nic.tx, self.netdev.dev());
         }
     }
 
@@ -478,11 +618,55 @@ impl virtio::Driver for VirtioNet {
                 pr_warn!("virtio_net_rs: failed to ack link announce: {:?}\n", e);
             }
         }
-        self.netdev
-            .set_carrier(status.map_or(true, |s| s & S_LINK_UP != 0));
+        let up = status.map_or(true, |s| s & S_LINK_UP != 0);
+        if up {
+            // As C: the link's settings may have changed with it.
+            self.netdev.data().settings.update(dev);
+        }
+        self.netdev.set_carrier(up);
     }
 
     fn remove(&self, _dev: &Device) {
         self.netdev.unregister();
+    }
+
+    fn freeze(&self, _dev: &Device) -> Result {
+        // As C's `virtnet_freeze_down`: the interface stays (same index, same addresses),
+        // absent, with its polls stopped; the adapter then resets the device and revokes the
+        // queues.
+        let (nic, ndev) = (self.netdev.data(), self.netdev.dev());
+        ndev.with_tx_lock(|_| ndev.device_detach());
+        if ndev.is_running() {
+            ndev.disable_work();
+            nic.rx.disable();
+            SendQueue::stop(&nic.tx);
+        }
+        Ok(())
+    }
+
+    fn restore(&self, dev: &Device<Probe>) -> Result {
+        // As C's `virtnet_restore_up`: new queues (the same kinds: the features do not
+        // change), the receive ring full again, the polls back if the interface is up, then
+        // present again. The buffers of the old queues are freed as they are replaced.
+        let (nic, ndev) = (self.netdev.data(), self.netdev.dev());
+        let ctrl = nic.ctrl.as_ref();
+        let ((ring, _mode), txvq, cvq) = find_queues(dev, nic.rx_setup)?;
+        let old = core::mem::replace(&mut *nic.rx.data().vq.lock(), ring);
+        drop(old);
+        nic.tx.data().restore(ndev, txvq);
+        if let (Some(c), Some(cvq)) = (ctrl, cvq) {
+            c.replace(cvq);
+        }
+        if ndev.is_running() {
+            ndev.enable_work();
+            if !nic.rx.data().fill(ndev, GFP_KERNEL).1 {
+                ndev.schedule_work(0);
+            }
+            nic.rx.enable();
+            nic.rx.schedule();
+            SendQueue::open(&nic.tx);
+        }
+        ndev.with_tx_lock(|_| ndev.device_attach());
+        Ok(())
     }
 }

@@ -4,6 +4,8 @@
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
 #include <linux/skbuff.h>
+#include <linux/virtio_net.h>
+#include <net/dst.h>
 
 void *rust_helper_netdev_priv(const struct net_device *dev)
 {
@@ -165,4 +167,150 @@ void rust_helper_vrs_rtnl_lock(void)
 void rust_helper_vrs_rtnl_unlock(void)
 {
 	rtnl_unlock();
+}
+
+/* Transmit: offloads, paged fragments, batching. */
+
+bool rust_helper_skb_shared(const struct sk_buff *skb)
+{
+	return skb_shared(skb);
+}
+
+bool rust_helper_skb_has_frag_list(const struct sk_buff *skb)
+{
+	return skb_has_frag_list(skb);
+}
+
+bool rust_helper_skb_frags_readable(const struct sk_buff *skb)
+{
+	return skb_frags_readable(skb);
+}
+
+unsigned int rust_helper_skb_nr_frags(const struct sk_buff *skb)
+{
+	return skb_shinfo(skb)->nr_frags;
+}
+
+/*
+ * The address and size of paged fragment @i of @skb, which has more than @i
+ * fragments; NULL for a fragment without a page.
+ */
+void *rust_helper_skb_frag_address_of(const struct sk_buff *skb, unsigned int i,
+				      unsigned int *size)
+{
+	const skb_frag_t *frag = &skb_shinfo(skb)->frags[i];
+
+	*size = skb_frag_size(frag);
+	return skb_frag_address(frag);
+}
+
+int rust_helper_virtio_net_hdr_from_skb(const struct sk_buff *skb,
+					struct virtio_net_hdr *hdr,
+					bool little_endian, bool has_data_valid,
+					int vlan_hlen)
+{
+	return virtio_net_hdr_from_skb(skb, hdr, little_endian, has_data_valid,
+				       vlan_hlen);
+}
+
+bool rust_helper_netdev_xmit_more(void)
+{
+	return netdev_xmit_more();
+}
+
+void rust_helper_skb_tx_timestamp(struct sk_buff *skb)
+{
+	skb_tx_timestamp(skb);
+}
+
+int rust_helper_skb_orphan_frags(struct sk_buff *skb, gfp_t gfp_mask)
+{
+	return skb_orphan_frags(skb, gfp_mask);
+}
+
+void rust_helper_skb_dst_drop(struct sk_buff *skb)
+{
+	skb_dst_drop(skb);
+}
+
+void rust_helper_nf_reset_ct(struct sk_buff *skb)
+{
+	nf_reset_ct(skb);
+}
+
+bool rust_helper_netif_xmit_stopped(const struct net_device *dev)
+{
+	return netif_xmit_stopped(netdev_get_tx_queue(dev, 0));
+}
+
+/* Transmit: the queue lock, and byte queue limits (BQL). */
+
+/*
+ * Whether the current context holds the transmit lock of @dev's queue 0: its
+ * owner is this CPU, and we are not in an interrupt that came on top of the
+ * holder. Preemption is off while we look, so the CPU cannot change under us.
+ */
+bool rust_helper_vrs_tx_lock_held(struct net_device *dev)
+{
+	struct netdev_queue *txq = netdev_get_tx_queue(dev, 0);
+	bool held;
+
+	if (in_hardirq() || in_nmi())
+		return false;
+	preempt_disable();
+	held = READ_ONCE(txq->xmit_lock_owner) == smp_processor_id();
+	preempt_enable();
+	return held;
+}
+
+void rust_helper_vrs_tx_lock_bh(struct net_device *dev)
+{
+	local_bh_disable();
+	__netif_tx_lock(netdev_get_tx_queue(dev, 0), smp_processor_id());
+}
+
+void rust_helper_vrs_tx_unlock_bh(struct net_device *dev)
+{
+	__netif_tx_unlock(netdev_get_tx_queue(dev, 0));
+	local_bh_enable();
+}
+
+bool rust_helper_vrs_tx_sent_queue(struct net_device *dev, unsigned int bytes,
+				   bool xmit_more)
+{
+	return __netdev_tx_sent_queue(netdev_get_tx_queue(dev, 0), bytes,
+				      xmit_more);
+}
+
+/*
+ * netdev_tx_completed_queue() for queue 0, with @bytes clamped to what is in
+ * flight: dql_completed() BUGs on more. The transmit lock is held, so nobody
+ * queues or completes meanwhile.
+ */
+void rust_helper_vrs_tx_completed_queue(struct net_device *dev,
+					unsigned int pkts, unsigned int bytes)
+{
+	struct netdev_queue *txq = netdev_get_tx_queue(dev, 0);
+
+#ifdef CONFIG_BQL
+	bytes = min(bytes, READ_ONCE(txq->dql.num_queued) - txq->dql.num_completed);
+#endif
+	netdev_tx_completed_queue(txq, pkts, bytes);
+}
+
+void rust_helper_vrs_tx_reset_queue(struct net_device *dev)
+{
+	netdev_tx_reset_queue(netdev_get_tx_queue(dev, 0));
+}
+
+unsigned int rust_helper_vrs_tx_stalled_usecs(struct net_device *dev)
+{
+	struct netdev_queue *txq = netdev_get_tx_queue(dev, 0);
+
+	return jiffies_to_usecs(jiffies - READ_ONCE(txq->trans_start));
+}
+
+bool rust_helper_netif_running(const struct net_device *dev)
+{
+	return netif_running(dev);
 }

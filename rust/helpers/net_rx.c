@@ -70,10 +70,7 @@ int rust_helper_virtio_net_hdr_to_skb(struct sk_buff *skb,
 	return virtio_net_hdr_to_skb(skb, hdr, little_endian);
 }
 
-bool rust_helper_skb_shared(const struct sk_buff *skb)
-{
-	return skb_shared(skb);
-}
+/* rust_helper_skb_shared is in net.c. */
 
 void rust_helper_skb_set_next(struct sk_buff *skb, struct sk_buff *next)
 {

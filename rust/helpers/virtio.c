@@ -42,3 +42,8 @@ void rust_helper_cpu_relax(void)
 {
 	cpu_relax();
 }
+
+const char *rust_helper_virtio_bus_name(struct virtio_device *vdev)
+{
+	return virtio_bus_name(vdev);
+}

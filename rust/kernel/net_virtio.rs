@@ -10,9 +10,9 @@
 //!   [`Virtqueue::add`](crate::virtio::Virtqueue::add). When the device gives it back,
 //!   [`RxSkb::finish`] turns it into an [`SkBuff`] of the length the device wrote (which the
 //!   queue has already checked against the buffer).
-//! - [`TxSkb`]: an skb to send, linear, with the virtio-net header pushed in front of its data:
-//!   a [`DeviceReadable`]. When the device is done, [`TxSkb::into_skb`] gives the skb back, to
-//!   be consumed.
+//! - [`TxSkb`]: an skb to send, with the virtio-net header that describes its offloads: a
+//!   [`DeviceReadable`] of several segments (header, linear part, paged fragments). When the
+//!   device is done, [`TxSkb::into_skb`] gives the skb back, to be consumed.
 //!
 //! - [`RxFrag`] and [`RxPages`]: receive buffers made of pages, and [`RxPacket`] and
 //!   [`RxHdr`] to turn them into skbs with their offload metadata (see the `rx` module).
@@ -30,7 +30,7 @@ use crate::{
     prelude::*,
     virtio::{
         config::{Gated, Layout},
-        DeviceReadable, DeviceWritable,
+        DeviceReadable, DeviceWritable, MAX_SEGMENTS,
     },
 };
 use core::mem::offset_of;
@@ -146,66 +146,112 @@ unsafe impl DeviceWritable for RxSkb {
     }
 }
 
-/// An skb to send: linear, with a virtio-net header in front of its data.
+/// The largest number of paged fragments a [`TxSkb`] carries as they are: the queue takes
+/// [`MAX_SEGMENTS`] segments per request, two of which are the header and the linear part. An
+/// skb with more is made linear.
+pub const TX_MAX_FRAGS: usize = MAX_SEGMENTS - 2;
+
+/// An skb to send, with the virtio-net header that describes its offloads (checksum,
+/// segmentation: `virtio_net_hdr_from_skb()`) in its control buffer. The device reads the
+/// header, the linear part and each paged fragment as separate segments; the skb itself is not
+/// changed.
 ///
 /// # Invariants
 ///
-/// `skb` is linear, its first `hdr_len` bytes are the header we pushed, and its head is not
-/// shared with a clone (its data may be).
+/// - `skb` has one user, this handle (it is not shared), so nobody else writes its control
+///   buffer, whose first `hdr_len` bytes hold the header; `hdr_len <= MAX_HDR_LEN`.
+/// - `skb` has no frag list, its fragments are readable, and it has at most
+///   [`TX_MAX_FRAGS`] of them.
 pub struct TxSkb {
     skb: SkBuff,
     hdr_len: usize,
 }
 
+/// A packet [`TxSkb::new`] could not prepare: why, and the skb (to drop, or hand back).
+pub struct TxError {
+    /// `EPROTO` for an offload the header cannot describe, `ENOMEM` if making the skb
+    /// unshared or linear failed, `EINVAL` for a bad header length.
+    pub error: Error,
+    /// The skb, unchanged if the error is `EINVAL`.
+    pub skb: SkBuff,
+}
+
+const _: () = assert!(MAX_HDR_LEN <= SkBuff::CB_LEN);
+
 impl TxSkb {
-    /// Makes `skb` linear and puts `hdr` in front of its data. On failure (no memory, or a
-    /// header longer than [`MAX_HDR_LEN`]) the skb comes back unchanged.
-    pub fn new(mut skb: SkBuff, hdr: &[u8]) -> Result<Self, SkBuff> {
-        if hdr.len() > MAX_HDR_LEN || skb.linearize().is_err() {
-            return Err(skb);
+    /// Prepares `skb` for the device: a header of `hdr_len` bytes (that of the device: 10 or
+    /// 12, [`MAX_HDR_LEN`] at most) describing its offloads, in the byte order the device uses
+    /// (`little_endian`, as `virtio_is_little_endian()`). A shared skb is cloned first; one with
+    /// a frag list, unreadable or too many fragments is made linear.
+    pub fn new(skb: SkBuff, hdr_len: usize, little_endian: bool) -> Result<Self, TxError> {
+        if !(core::mem::size_of::<bindings::virtio_net_hdr>()..=MAX_HDR_LEN).contains(&hdr_len) {
+            return Err(TxError { error: EINVAL, skb });
         }
-        // SAFETY: The skb is valid and ours; `skb_cow_head` makes its head private and gives it
-        // `hdr.len()` bytes of headroom, or fails changing nothing.
-        if unsafe { bindings::skb_cow_head(skb.as_raw(), hdr.len() as u32) } != 0 {
-            return Err(skb);
+        let mut skb = skb
+            .share_check()
+            .map_err(|skb| TxError { error: ENOMEM, skb })?;
+        if (skb.has_frag_list() || !skb.frags_readable() || skb.nr_frags() > TX_MAX_FRAGS)
+            && skb.linearize().is_err()
+        {
+            return Err(TxError { error: ENOMEM, skb });
         }
-        // SAFETY: There is `hdr.len()` bytes of private headroom (just above), so the push
-        // stays inside the head and `p` points to `hdr.len()` writable bytes.
+        // All zero: `num_buffers` (of the 12-byte header) is 0 on transmit.
+        let mut hdr = bindings::virtio_net_hdr_mrg_rxbuf::default();
+        // SAFETY: `skb` is valid; `hdr.hdr` is a `virtio_net_hdr` valid for writes.
+        if unsafe {
+            bindings::virtio_net_hdr_from_skb(skb.as_raw(), &mut hdr.hdr, little_endian, false, 0)
+        } != 0
+        {
+            let error = Error::from_errno(-(bindings::EPROTO as i32));
+            return Err(TxError { error, skb });
+        }
+        // SAFETY: `hdr` has `MAX_HDR_LEN >= hdr_len` bytes, and the control buffer, ours alone
+        // now that the skb is not shared, has `CB_LEN >= MAX_HDR_LEN` (checked at compile time).
         unsafe {
-            let p = bindings::__skb_push(skb.as_raw(), hdr.len() as u32).cast::<u8>();
-            core::ptr::copy_nonoverlapping(hdr.as_ptr(), p, hdr.len());
-        }
-        // INVARIANT: linear (linearised above), header pushed into a private head.
-        Ok(Self {
-            skb,
-            hdr_len: hdr.len(),
-        })
+            core::ptr::copy_nonoverlapping(
+                core::ptr::addr_of!(hdr).cast::<u8>(),
+                skb.cb_ptr(),
+                hdr_len,
+            )
+        };
+        // INVARIANT: unshared, header in the control buffer, frags checked or linearised.
+        Ok(Self { skb, hdr_len })
     }
 
-    /// The length of the packet, without the header.
+    /// The length of the packet (`skb->len`), without the header.
     pub fn packet_len(&self) -> usize {
-        self.skb.len() - self.hdr_len
+        self.skb.len()
     }
 
-    /// The skb, with the header removed again: to consume once sent, or to hand back to the
-    /// stack.
+    /// The skb: to consume once sent, or to hand back to the stack.
     pub fn into_skb(self) -> SkBuff {
-        let skb = self.skb;
-        // SAFETY: The skb is valid and ours, and its first `hdr_len` bytes are the header we
-        // pushed into its linear part (type invariant): pulling them only moves `data` back to
-        // where it was. No error to discard: the pull cannot fail here.
-        unsafe { bindings::__skb_pull(skb.as_raw(), self.hdr_len as u32) };
-        skb
+        self.skb
     }
 }
 
-// SAFETY: The one segment is the skb's linear data, header included: initialised, in the
-// skb's head, which is slab or page memory (never `vmalloc`) and stays in place while we hold
-// our reference; nothing writes it while the device reads (the handle offers no way to, the
-// head is ours, and data shared with clones is read-only under the skb rules).
+// SAFETY: The segments are the header in the skb's control buffer (inside the `struct
+// sk_buff`, a slab object that stays in place while we hold our reference, and that only we
+// write, the skb not being shared: type invariant), then the linear data (the skb's head: slab
+// or page memory, never `vmalloc`), then each paged fragment (pages the skb holds a reference
+// to, at their linear-map address; readable memory by the type invariant). All of it is
+// initialised and stays in place while we hold our reference, and nothing writes it through
+// the handle meanwhile: data shared with clones is read-only under the skb rules, and the
+// handle offers no way to write. Empty parts are left out.
 unsafe impl DeviceReadable for TxSkb {
     fn segments(&self, f: &mut dyn FnMut(*const u8, usize) -> Result) -> Result {
+        // SAFETY: `skb` is valid (type invariant of `SkBuff`); this computes a field address.
+        let cb = unsafe { core::ptr::addr_of!((*self.skb.as_raw()).cb) };
+        f(cb.cast(), self.hdr_len)?;
         let data = self.skb.data();
-        f(data.as_ptr(), data.len())
+        if !data.is_empty() {
+            f(data.as_ptr(), data.len())?;
+        }
+        for i in 0..self.skb.nr_frags() {
+            let (addr, len) = self.skb.frag(i).ok_or(EINVAL)?;
+            if len > 0 {
+                f(addr, len)?;
+            }
+        }
+        Ok(())
     }
 }

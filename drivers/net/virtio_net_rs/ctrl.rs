@@ -27,6 +27,7 @@ pub(crate) mod cmd {
     pub(crate) const VLAN_ADD: (u8, u8) = (2, 0);
     pub(crate) const VLAN_DEL: (u8, u8) = (2, 1);
     pub(crate) const ANNOUNCE_ACK: (u8, u8) = (3, 0);
+    pub(crate) const GUEST_OFFLOADS_SET: (u8, u8) = (5, 0);
 }
 
 /// `VIRTIO_NET_OK`, the status of a command that worked.
@@ -144,6 +145,24 @@ impl Ctrl {
     /// Sets the device's address (`VIRTIO_NET_CTRL_MAC_ADDR_SET`).
     pub(crate) fn set_mac(&self, mac: &[u8; ETH_ALEN]) -> Result {
         self.send(cmd::MAC_ADDR_SET, mac)
+    }
+
+    /// Sets the guest offloads the device may use (`VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET`), as
+    /// `VIRTIO_NET_F_GUEST_*` bits.
+    pub(crate) fn set_guest_offloads(&self, offloads: u64) -> Result {
+        let v = if self.le {
+            offloads.to_le_bytes()
+        } else {
+            offloads.to_ne_bytes()
+        };
+        self.send(cmd::GUEST_OFFLOADS_SET, &v)
+    }
+
+    /// Puts a new queue in place of the old one (restore, after the device was reset); the
+    /// old one's buffers are freed with it.
+    pub(crate) fn replace(&self, vq: Virtqueue<KVec<u8>, KBox<u8>>) {
+        let old = core::mem::replace(&mut *self.vq.lock(), vq);
+        drop(old);
     }
 
     /// Acknowledges an announcement request (`VIRTIO_NET_CTRL_ANNOUNCE_ACK`).

@@ -111,11 +111,20 @@ impl Ring {
         }
     }
 
-    fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         match self {
             Ring::Small(q) => q.size(),
             Ring::Mergeable(q) => q.size(),
             Ring::Big(q) => q.size(),
+        }
+    }
+
+    /// The largest ring size the device allows (`num_max`), for ethtool.
+    pub(crate) fn max_size(&self) -> usize {
+        match self {
+            Ring::Small(q) => q.max_size(),
+            Ring::Mergeable(q) => q.max_size(),
+            Ring::Big(q) => q.max_size(),
         }
     }
 

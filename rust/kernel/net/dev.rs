@@ -157,6 +157,19 @@ pub trait Operations: Send + Sync + Sized {
     /// Fills in the statistics (`ndo_get_stats64`). Any context: do not sleep.
     fn get_stats64(&self, _dev: &NetDevice, _stats: &mut LinkStats) {}
 
+    /// The user changed the device's features (`ndo_set_features`), under RTNL: apply
+    /// `features` to the device. On success the core makes them the device's; on error it keeps
+    /// the old ones. Only features in `hw_features` change (see
+    /// [`Registration::add_features`]). Without this callback every change is accepted.
+    fn set_features(&self, _dev: &NetDevice, _features: Features) -> Result {
+        Ok(())
+    }
+
+    /// Transmit queue `queue` has been stopped for longer than the watchdog allows
+    /// (`ndo_tx_timeout`): the device stopped sending. Softirq context (the watchdog timer),
+    /// with the queue's transmit lock held. Without this callback there is no watchdog.
+    fn tx_timeout(&self, _dev: &NetDevice, _queue: u32) {}
+
     /// The device's delayed work (see [`NetDevice::schedule_work`]), in process context (the
     /// system workqueue). Runs only between [`NetDevice::enable_work`] and
     /// [`NetDevice::disable_work`], and never once the device is being freed.
@@ -618,6 +631,12 @@ impl<T: Operations> Adapter<T> {
         if T::HAS_SET_MAC_ADDRESS {
             ops.ndo_set_mac_address = Some(Self::set_mac_address);
         }
+        if T::HAS_SET_FEATURES {
+            ops.ndo_set_features = Some(Self::set_features);
+        }
+        if T::HAS_TX_TIMEOUT {
+            ops.ndo_tx_timeout = Some(Self::tx_timeout);
+        }
         ops.ndo_validate_addr = Some(bindings::eth_validate_addr);
         ops
     };
@@ -677,6 +696,27 @@ impl<T: Operations> Adapter<T> {
                 bindings::netdev_tx_NETDEV_TX_BUSY
             }
         }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_set_features` of a device of a `Registration<T>`.
+    unsafe extern "C" fn set_features(
+        dev: *mut bindings::net_device,
+        features: bindings::netdev_features_t,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        from_result(|| T::set_features(data, dev, Features(features)).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the stack as `ndo_tx_timeout` of a device of a `Registration<T>`.
+    unsafe extern "C" fn tx_timeout(dev: *mut bindings::net_device, queue: core::ffi::c_uint) {
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        T::tx_timeout(data, dev, queue);
     }
 
     /// # Safety
@@ -814,63 +854,10 @@ impl<T: Operations> Adapter<T> {
     }
 }
 
-/// Feature flags of a net device (`netdev_features_t`, the `NETIF_F_*` bits).
-pub mod features {
-    use crate::bindings;
-
-    /// `NETIF_F_RXCSUM`: the device validates receive checksums.
-    pub const RXCSUM: u64 = 1 << bindings::NETIF_F_RXCSUM_BIT;
-    /// `NETIF_F_GRO_HW`: the device merges received segments (hardware GRO).
-    pub const GRO_HW: u64 = 1 << bindings::NETIF_F_GRO_HW_BIT;
-}
-
 /// The smallest MTU of an Ethernet device (`ETH_MIN_MTU`).
 pub const ETH_MIN_MTU: u32 = bindings::ETH_MIN_MTU;
 /// The largest MTU of an Ethernet device (`ETH_MAX_MTU`).
 pub const ETH_MAX_MTU: u32 = bindings::ETH_MAX_MTU;
-
-/// Setting up the device: its features and MTU, before it is registered.
-impl<T: Operations> Registration<T> {
-    /// Turns on `on` in the device's features (`dev->features`), and lets the user toggle
-    /// `hw` (`dev->hw_features`), as a driver does in probe; the core drops what the
-    /// features' dependencies rule out when the device registers. Only before
-    /// [`register`](Self::register): `EBUSY` after.
-    pub fn add_features(&self, on: u64, hw: u64) -> Result {
-        let st = self.priv_().state.lock();
-        if st.phase != State::New {
-            return Err(EBUSY);
-        }
-        // SAFETY: The device is valid and not registered (we hold the state lock in `New`),
-        // so nobody else reads or writes its features.
-        unsafe {
-            let dev = self.dev.as_ptr();
-            (*dev).features |= on;
-            (*dev).hw_features |= hw;
-        }
-        Ok(())
-    }
-
-    /// Sets the MTU range the user may choose from (`min_mtu`, `max_mtu`) and the MTU. `EINVAL`
-    /// unless `min <= mtu <= max` and `max` is at most [`ETH_MAX_MTU`]. Only before
-    /// [`register`](Self::register): `EBUSY` after.
-    pub fn set_mtu(&self, mtu: u32, min: u32, max: u32) -> Result {
-        if min > mtu || mtu > max || max > ETH_MAX_MTU {
-            return Err(EINVAL);
-        }
-        let st = self.priv_().state.lock();
-        if st.phase != State::New {
-            return Err(EBUSY);
-        }
-        // SAFETY: As in `add_features`.
-        unsafe {
-            let dev = self.dev.as_ptr();
-            (*dev).mtu = mtu;
-            (*dev).min_mtu = min;
-            (*dev).max_mtu = max;
-        }
-        Ok(())
-    }
-}
 
 /// The delayed work of a net device: one `delayed_work` in its private area, which runs
 /// [`Operations::work`]. Disabled until [`NetDevice::enable_work`], and for good before the
@@ -990,5 +977,318 @@ impl<T: Operations> Adapter<T> {
         let data = unsafe { &(*bindings::netdev_priv(dev).cast::<Priv<T>>()).data };
         // SAFETY: As above: the device is valid while the work runs.
         T::work(data, unsafe { NetDevice::from_raw(dev) });
+    }
+}
+
+/// A set of device features (`netdev_features_t`, the `NETIF_F_*` bits): offloads the device
+/// can do (`hw_features`, which the user may toggle with ethtool) and those it does now
+/// (`features`).
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct Features(u64);
+
+impl Features {
+    const fn bit(b: u32) -> Self {
+        Self(1u64 << b)
+    }
+
+    /// No features.
+    pub const EMPTY: Self = Self(0);
+    /// Scatter-gather: paged fragments (`NETIF_F_SG`).
+    pub const SG: Self = Self::bit(bindings::NETIF_F_SG_BIT);
+    /// Checksums any protocol (`NETIF_F_HW_CSUM`).
+    pub const HW_CSUM: Self = Self::bit(bindings::NETIF_F_HW_CSUM_BIT);
+    /// DMA to high memory (`NETIF_F_HIGHDMA`).
+    pub const HIGHDMA: Self = Self::bit(bindings::NETIF_F_HIGHDMA_BIT);
+    /// TCP over IPv4 segmentation (`NETIF_F_TSO`).
+    pub const TSO: Self = Self::bit(bindings::NETIF_F_TSO_BIT);
+    /// TCP over IPv6 segmentation (`NETIF_F_TSO6`).
+    pub const TSO6: Self = Self::bit(bindings::NETIF_F_TSO6_BIT);
+    /// TCP segmentation with ECN (`NETIF_F_TSO_ECN`).
+    pub const TSO_ECN: Self = Self::bit(bindings::NETIF_F_TSO_ECN_BIT);
+    /// TCP segmentation that may change the IPv4 ID (`NETIF_F_TSO_MANGLEID`).
+    pub const TSO_MANGLEID: Self = Self::bit(bindings::NETIF_F_TSO_MANGLEID_BIT);
+    /// UDP segmentation (`NETIF_F_GSO_UDP_L4`).
+    pub const GSO_UDP_L4: Self = Self::bit(bindings::NETIF_F_GSO_UDP_L4_BIT);
+    /// Segmentation offload from untrusted sources is checked (`NETIF_F_GSO_ROBUST`).
+    pub const GSO_ROBUST: Self = Self::bit(bindings::NETIF_F_GSO_ROBUST_BIT);
+    /// Receive checksum offload (`NETIF_F_RXCSUM`).
+    pub const RXCSUM: Self = Self::bit(bindings::NETIF_F_RXCSUM_BIT);
+    /// Large receive offload (`NETIF_F_LRO`).
+    pub const LRO: Self = Self::bit(bindings::NETIF_F_LRO_BIT);
+    /// Receive hashing (`NETIF_F_RXHASH`).
+    pub const RXHASH: Self = Self::bit(bindings::NETIF_F_RXHASH_BIT);
+    /// Hardware GRO (`NETIF_F_GRO_HW`).
+    pub const GRO_HW: Self = Self::bit(bindings::NETIF_F_GRO_HW_BIT);
+    /// Every TCP segmentation offload (`NETIF_F_ALL_TSO`).
+    pub const ALL_TSO: Self =
+        Self(Self::TSO.0 | Self::TSO6.0 | Self::TSO_ECN.0 | Self::TSO_MANGLEID.0);
+
+    /// The features as `netdev_features_t`.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The features of `bits` (any `NETIF_F_*` combination).
+    pub const fn from_bits(bits: u64) -> Self {
+        Self(bits)
+    }
+
+    /// Whether every feature of `other` is in `self`.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether `self` and `other` have a feature in common.
+    pub const fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl core::ops::BitOr for Features {
+    type Output = Self;
+    fn bitor(self, o: Self) -> Self {
+        Self(self.0 | o.0)
+    }
+}
+
+impl core::ops::BitOrAssign for Features {
+    fn bitor_assign(&mut self, o: Self) {
+        self.0 |= o.0;
+    }
+}
+
+impl core::ops::BitAnd for Features {
+    type Output = Self;
+    fn bitand(self, o: Self) -> Self {
+        Self(self.0 & o.0)
+    }
+}
+
+impl core::ops::BitXor for Features {
+    type Output = Self;
+    fn bitxor(self, o: Self) -> Self {
+        Self(self.0 ^ o.0)
+    }
+}
+
+impl core::ops::Not for Features {
+    type Output = Self;
+    fn not(self) -> Self {
+        Self(!self.0)
+    }
+}
+
+/// Transmit: batching and queue state.
+impl NetDevice {
+    /// Whether the stack has more packets for the device right after the one
+    /// [`Operations::start_xmit`] is sending (`netdev_xmit_more()`): the driver may then defer
+    /// notifying the device, unless the queue is stopped ([`xmit_stopped`](Self::xmit_stopped)).
+    /// Meaningful in `start_xmit` only.
+    pub fn xmit_more(&self) -> bool {
+        // SAFETY: Reads a per-CPU (or per-task) flag; any context.
+        unsafe { bindings::netdev_xmit_more() }
+    }
+
+    /// Whether transmission is stopped, by the driver or by the stack (BQL)
+    /// (`netif_xmit_stopped()`), for a single-queue device.
+    pub fn xmit_stopped(&self) -> bool {
+        // SAFETY: The device is valid (type invariant); any context.
+        unsafe { bindings::netif_xmit_stopped(self.as_raw()) }
+    }
+
+    /// The features the device does now (`dev->features`).
+    pub fn features(&self) -> Features {
+        // SAFETY: The device is valid (type invariant). `features` changes under RTNL; a racy
+        // read of a `u64` is what C's `dev->features` readers outside RTNL do too.
+        Features(unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!((*self.as_raw()).features))
+        })
+    }
+}
+
+/// Setup before registration: features and MTU range.
+impl<T: Operations> Registration<T> {
+    /// Adds `hw` to the features the device offers (`hw_features`, toggled by the user) and
+    /// `on` to those it starts with (`features`, and `vlan_features`, which VLAN devices on top
+    /// inherit). `register_netdev` drops what depends on a feature that is off (`TSO` without
+    /// `SG`, say). Only before [`register`](Self::register): `EBUSY` after.
+    pub fn add_features(&self, hw: Features, on: Features) -> Result {
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        // SAFETY: The device is valid and not registered (we hold the state lock in `New`), so
+        // nobody else reads or writes its features.
+        unsafe {
+            let d = self.dev.as_ptr();
+            (*d).hw_features |= hw.0;
+            (*d).features |= on.0;
+            (*d).vlan_features |= on.0;
+        }
+        Ok(())
+    }
+
+    /// Sets the MTU range (`min_mtu`, `max_mtu`), and the MTU if `mtu` is given. Only before
+    /// [`register`](Self::register): `EBUSY` after; `EINVAL` if `min > max` or the MTU is out
+    /// of the range.
+    pub fn set_mtu_range(&self, min: u32, max: u32, mtu: Option<u32>) -> Result {
+        if min > max || mtu.is_some_and(|m| m < min || m > max) {
+            return Err(EINVAL);
+        }
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        // SAFETY: As in `add_features`.
+        unsafe {
+            let d = self.dev.as_ptr();
+            (*d).min_mtu = min;
+            (*d).max_mtu = max;
+            if let Some(m) = mtu {
+                (*d).mtu = m;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The transmit queue of a single-queue device while its lock is held (`__netif_tx_lock()`),
+/// as it is in [`Operations::start_xmit`]: what byte queue limits (BQL) need, since the core's
+/// accounting (`dql`) must not be updated concurrently. Get one with
+/// [`NetDevice::with_tx_lock`]; it cannot leave the closure, nor another thread.
+///
+/// BQL: report each packet given to the device with [`sent`](Self::sent) and the packets it
+/// has sent with [`completed`](Self::completed); [`reset`](Self::reset) after dropping packets
+/// that were reported sent but will never complete. The accounting cannot be corrupted from
+/// here: a completion is clamped to the bytes in flight (`dql_completed()` would `BUG()`).
+pub struct TxLocked<'a> {
+    dev: &'a NetDevice,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl NetDevice {
+    /// Runs `f` with the lock of the transmit queue held: taken (`__netif_tx_lock()`, with
+    /// bottom halves off) or, if the current context holds it already (in
+    /// [`Operations::start_xmit`]), as it is. Softirq or process context: in hard-IRQ context
+    /// it would deadlock against a holder it interrupted, as the C lock does.
+    pub fn with_tx_lock<R>(&self, f: impl FnOnce(&TxLocked<'_>) -> R) -> R {
+        let locked = TxLocked {
+            dev: self,
+            _not_send: PhantomData,
+        };
+        // SAFETY: The device is valid (type invariant); this only looks at the lock's owner.
+        if unsafe { bindings::vrs_tx_lock_held(self.as_raw()) } {
+            return f(&locked);
+        }
+        // SAFETY: The device is valid; the current context does not hold the lock (just
+        // checked), so taking it cannot deadlock on ourselves. It is released below, in the
+        // same context.
+        unsafe { bindings::vrs_tx_lock_bh(self.as_raw()) };
+        let r = f(&locked);
+        // SAFETY: We took the lock above.
+        unsafe { bindings::vrs_tx_unlock_bh(self.as_raw()) };
+        r
+    }
+}
+
+impl TxLocked<'_> {
+    /// Reports `bytes` given to the device (`__netdev_tx_sent_queue()`); `more` is
+    /// [`NetDevice::xmit_more`]. Returns whether to notify the device now: BQL may defer it
+    /// while more packets follow, and insists when the queue just stopped.
+    pub fn sent(&self, bytes: u32, more: bool) -> bool {
+        // SAFETY: The device is valid and we hold its transmit lock (type invariant).
+        unsafe { bindings::vrs_tx_sent_queue(self.dev.as_raw(), bytes, more) }
+    }
+
+    /// Reports `packets` and `bytes` the device has sent (`netdev_tx_completed_queue()`), of
+    /// those reported with [`sent`](Self::sent). More bytes than are in flight count as what
+    /// is in flight.
+    pub fn completed(&self, packets: u32, bytes: u32) {
+        // SAFETY: The device is valid and we hold its transmit lock (type invariant); the
+        // helper clamps `bytes`.
+        unsafe { bindings::vrs_tx_completed_queue(self.dev.as_raw(), packets, bytes) }
+    }
+
+    /// Forgets what is in flight (`netdev_tx_reset_queue()`): after packets reported sent
+    /// were freed without completing (a device reset).
+    pub fn reset(&self) {
+        // SAFETY: The device is valid and we hold its transmit lock (type invariant).
+        unsafe { bindings::vrs_tx_reset_queue(self.dev.as_raw()) }
+    }
+
+    /// The device.
+    pub fn dev(&self) -> &NetDevice {
+        self.dev
+    }
+}
+
+/// Naming and the transmit watchdog.
+impl NetDevice {
+    /// The interface name (`dev->name`), copied: it may change under RTNL meanwhile, so the
+    /// copy is cut at the first NUL or at `IFNAMSIZ - 1` bytes, whichever comes first.
+    pub fn name(&self) -> DevName {
+        let mut buf = [0u8; bindings::IFNAMSIZ as usize];
+        // SAFETY: The device is valid (type invariant); `name` has `IFNAMSIZ` bytes. A racy
+        // copy of bytes is what C's `netdev_name()` readers outside RTNL do too.
+        unsafe {
+            let name = core::ptr::addr_of!((*self.as_raw()).name).cast::<u8>();
+            for (i, b) in buf
+                .iter_mut()
+                .enumerate()
+                .take(bindings::IFNAMSIZ as usize - 1)
+            {
+                *b = core::ptr::read_volatile(name.add(i));
+            }
+        }
+        DevName(buf)
+    }
+
+    /// How long ago, in microseconds, transmit queue 0 last made progress (`trans_start`): for
+    /// a [`Operations::tx_timeout`] report.
+    pub fn tx_stalled_usecs(&self) -> u32 {
+        // SAFETY: The device is valid (type invariant); this reads `trans_start` once.
+        unsafe { bindings::vrs_tx_stalled_usecs(self.as_raw()) }
+    }
+}
+
+/// An interface name, as [`NetDevice::name`] copied it. Displays as text.
+pub struct DevName([u8; bindings::IFNAMSIZ as usize]);
+
+impl core::fmt::Display for DevName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
+        match core::str::from_utf8(&self.0[..len]) {
+            Ok(s) => f.write_str(s),
+            Err(_) => f.write_str("?"),
+        }
+    }
+}
+
+// Declared here rather than in `kernel::net` (`rust/kernel/net.rs` is the kernel's own file),
+// and re-exported as `kernel::net::dev::ethtool`; its items use the private parts of this
+// module (the private area's layout and the registration state).
+#[path = "ethtool.rs"]
+pub mod ethtool;
+
+/// Suspend and resume: the device stays registered, absent meanwhile.
+impl NetDevice {
+    /// Whether the device is up (`netif_running()`).
+    pub fn is_running(&self) -> bool {
+        // SAFETY: The device is valid (type invariant); a bit test.
+        unsafe { bindings::netif_running(self.as_raw()) }
+    }
+
+    /// Marks the device absent and stops its transmit queues (`netif_device_detach()`), for
+    /// a suspend: the stack stops using it, and cannot bring it up meanwhile.
+    pub fn device_detach(&self) {
+        // SAFETY: The device is valid (type invariant).
+        unsafe { bindings::netif_device_detach(self.as_raw()) }
+    }
+
+    /// Marks the device present again and, if it is up, wakes its transmit queues and its
+    /// watchdog (`netif_device_attach()`).
+    pub fn device_attach(&self) {
+        // SAFETY: The device is valid (type invariant).
+        unsafe { bindings::netif_device_attach(self.as_raw()) }
     }
 }

@@ -377,3 +377,103 @@ impl SkBuff {
         Ok(())
     }
 }
+
+/// Transmit: what a driver needs to hand an skb to a device that takes paged fragments and
+/// offloads (checksum, segmentation) as they are.
+impl SkBuff {
+    /// Makes sure this handle is the skb's only user (`skb_share_check()`): a shared skb (one
+    /// that somebody else holds a reference to, as pktgen does) is replaced by a clone, which
+    /// has its own `struct sk_buff` (control buffer included) and shares the data. On failure
+    /// (no memory for the clone) the skb comes back unchanged. Any context.
+    pub fn share_check(self) -> Result<Self, Self> {
+        // SAFETY: `ptr` is valid (type invariant).
+        if !unsafe { bindings::skb_shared(self.as_raw()) } {
+            return Ok(self);
+        }
+        // SAFETY: `ptr` is valid; `skb_clone` takes its own reference to the data, and leaves
+        // ours alone.
+        let clone = unsafe { bindings::skb_clone(self.as_raw(), bindings::GFP_ATOMIC) };
+        // SAFETY: A non-null result is a new skb whose one reference is ours.
+        match unsafe { Self::from_raw(clone) } {
+            Some(clone) => {
+                // Not a drop: the packet goes on, as the clone.
+                self.consume();
+                Ok(clone)
+            }
+            None => Err(self),
+        }
+    }
+
+    /// Whether the skb has a list of further skbs (`skb_has_frag_list()`), which only devices
+    /// with `NETIF_F_FRAGLIST` get.
+    pub fn has_frag_list(&self) -> bool {
+        // SAFETY: `ptr` is valid (type invariant).
+        unsafe { bindings::skb_has_frag_list(self.as_raw()) }
+    }
+
+    /// Whether the paged fragments are memory the CPU can read (`skb_frags_readable()`), not
+    /// device memory.
+    pub fn frags_readable(&self) -> bool {
+        // SAFETY: `ptr` is valid (type invariant).
+        unsafe { bindings::skb_frags_readable(self.as_raw()) }
+    }
+
+    /// Paged fragment `i`: its address in the kernel's linear map and its length; `None` if
+    /// there is no such fragment or it has no page (device memory).
+    pub(crate) fn frag(&self, i: usize) -> Option<(*const u8, usize)> {
+        if i >= self.nr_frags() {
+            return None;
+        }
+        let mut size = 0u32;
+        // SAFETY: `ptr` is valid (type invariant) and has more than `i` fragments.
+        let addr = unsafe { bindings::skb_frag_address_of(self.as_raw(), i as u32, &mut size) };
+        if addr.is_null() {
+            return None;
+        }
+        Some((addr.cast_const().cast(), size as usize))
+    }
+
+    /// The control buffer (`skb->cb`), scratch space of the layer that holds the skb: in
+    /// `ndo_start_xmit`, the driver.
+    pub(crate) fn cb_ptr(&mut self) -> *mut u8 {
+        // SAFETY: `ptr` is valid (type invariant); this only computes a field address.
+        unsafe { core::ptr::addr_of_mut!((*self.as_raw()).cb).cast() }
+    }
+
+    /// The size of the control buffer, as the bindings have it.
+    pub const CB_LEN: usize = {
+        const fn len_of<T, const N: usize>(_: fn(&bindings::sk_buff) -> &[T; N]) -> usize {
+            N
+        }
+        len_of(|s| &s.cb)
+    };
+
+    /// Takes a software transmit timestamp, if one was asked for (`skb_tx_timestamp()`): call
+    /// it just before handing the packet to the device.
+    pub fn tx_timestamp(&mut self) {
+        // SAFETY: `ptr` is valid and ours (type invariant).
+        unsafe { bindings::skb_tx_timestamp(self.as_raw()) }
+    }
+
+    /// Copies fragments that belong to user space (zero-copy sends) into kernel pages
+    /// (`skb_orphan_frags()`), so that their owner is not held back by a driver that frees
+    /// sent packets late. Any context (`GFP_ATOMIC`).
+    pub fn orphan_frags(&mut self) -> Result {
+        // SAFETY: `ptr` is valid and ours (type invariant).
+        crate::error::to_result(unsafe {
+            bindings::skb_orphan_frags(self.as_raw(), bindings::GFP_ATOMIC)
+        })
+    }
+
+    /// Lets go of everything a late-freed sent packet would hold on to: its socket
+    /// ([`orphan`](Self::orphan)), its route (`skb_dst_drop()`) and its connection tracking
+    /// entry (`nf_reset_ct()`), as C drivers do before keeping a sent skb around.
+    pub fn release_for_late_free(&mut self) {
+        self.orphan();
+        // SAFETY: `ptr` is valid and ours (type invariant).
+        unsafe {
+            bindings::skb_dst_drop(self.as_raw());
+            bindings::nf_reset_ct(self.as_raw());
+        }
+    }
+}

@@ -146,7 +146,10 @@ impl Device<Atomic> {
 }
 
 impl Device<Bound> {
-    fn little_endian(&self) -> bool {
+    /// Whether the device uses little-endian values (`virtio_is_little_endian()`): always for a
+    /// modern device, the guest's byte order for a legacy one. Config space reads convert
+    /// already; this is for values a driver puts in buffers (a virtio-net header, say).
+    pub fn little_endian(&self) -> bool {
         // SAFETY: The device is valid by the type invariant.
         unsafe { bindings::virtio_is_little_endian(self.as_raw()) }
     }
@@ -347,6 +350,18 @@ impl Device<Bound> {
         // and clears it only after the last callback.
         let p = unsafe { (*self.as_raw()).priv_ };
         NonNull::new(p.cast()).ok_or(EINVAL)
+    }
+}
+
+impl Device<Bound> {
+    /// The name of the device on its transport's bus (`virtio_bus_name()`): the PCI address of
+    /// a virtio-pci device, the platform device of a virtio-mmio one. Drivers report it as
+    /// their bus information (ethtool's `bus-info`).
+    pub fn bus_name(&self) -> &CStr {
+        // SAFETY: The device is valid and bound (type invariant); the transport's name of it is
+        // a NUL-terminated string that lives as long as the transport device, which outlives
+        // the borrow.
+        unsafe { CStr::from_char_ptr(bindings::virtio_bus_name(self.as_raw())) }
     }
 }
 

@@ -776,6 +776,17 @@ impl<R, W> Virtqueue<R, W> {
         self.slots.len()
     }
 
+    /// The largest ring size the device allows for this queue (`num_max`); 0 once the device
+    /// is gone.
+    pub fn max_size(&self) -> usize {
+        let Some(_pass) = self.q.gate.enter() else {
+            return 0;
+        };
+        // SAFETY: `vq` is live while we are inside the gate (invariant of `QueueShared`);
+        // `num_max` is set when the queue is created and never changes.
+        unsafe { (*self.q.vq.as_ptr()).num_max as usize }
+    }
+
     /// The queue's index, as passed to [`Driver::queue_event`](super::Driver::queue_event).
     pub fn index(&self) -> usize {
         self.q.index

@@ -32,6 +32,12 @@
 # interfaces, addresses, traffic after), one NIC on C and one on Rust
 # talking to each other, rmmod under iperf3 (and the driver back after),
 # hot-unplug under iperf3 (pci). Last, rmmod.
+# Also: the MTU range without host_mtu (68 to 65535, as C); ethtool (driver
+# information, link settings with net1's speed and duplex, the link, ring
+# sizes, toggling TSO where offered); the transmit module parameters csum,
+# gso and napi_tx; byte queue limits at work on both senders. net1's device
+# reports 10000 Mb/s, full duplex (VIRTIO_NET_F_SPEED_DUPLEX: scripts/check.py
+# gives every net run --device-props net1=speed=10000,duplex=full).
 # Variables below are read by the code strings vrs_test evaluates.
 # shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
@@ -321,12 +327,76 @@ bg_traffic() {
 	[ $_i -lt 60 ]
 }
 
+# mtu_range IFACE: C's MTU range without VIRTIO_NET_F_MTU (which a hub does
+# not offer): 68 to 65535.
+mtu_range() {
+	_l=$("$IP" -d link show "$1") || return 1
+	echo "$_l" | grep -o 'minmtu [0-9]* maxmtu [0-9]*'
+	echo "$_l" | grep -q 'minmtu 68 maxmtu 65535'
+}
+ETHTOOL=$VRS_BIN/ethtool
+# eth NS ARGS...: ethtool in namespace NS.
+eth() { _ns=$1; shift; nsx "$_ns" "$ETHTOOL" "$@"; }
+# drvinfo NS IFACE DEV: ethtool -i names the driver (C's own name for C, the
+# module's for Rust), C's version, and the transport's name of the device,
+# which starts its parent's name (the PCI address; "virtio-mmio" of
+# virtio-mmio.N).
+drvinfo() {
+	_i=$(eth "$1" -i "$2") || return 1
+	echo "$_i" | grep -E '^(driver|version|bus-info):'
+	_parent=$(basename "$(readlink -f "$3/..")")
+	_bus=$(echo "$_i" | sed -n 's/^bus-info: //p')
+	echo "$_i" | grep -qx "driver: $DRV" && echo "$_i" | grep -qx 'version: 1.0.0' &&
+		[ -n "$_bus" ] && case $_parent in "$_bus"*) true ;; *) false ;; esac
+}
+# link NS IFACE SPEED DUPLEX: ethtool's link settings and link state.
+link() {
+	_s=$(eth "$1" "$2") || return 1
+	echo "$_s" | grep -E 'Speed|Duplex|Port|Link detected' | tr -d '\t'
+	echo "$_s" | grep -q "Speed: $3" && echo "$_s" | grep -q "Duplex: $4" &&
+		echo "$_s" | grep -q 'Port: Other' && echo "$_s" | grep -q 'Link detected: yes'
+}
+# rings NS IFACE: ethtool -g: each way, the ring's current size is the
+# largest the device allows (QEMU: 256 on pci, 1024 on mmio), not 0.
+rings() {
+	_g=$(eth "$1" -g "$2") || return 1
+	echo "$_g" | grep -E '^(RX|TX):' | tr -d '\t' | tr '\n' ' '
+	# shellcheck disable=SC2046 # the four sizes, as words
+	set -- $(echo "$_g" | sed -nE 's/^(RX|TX):[[:space:]]*([0-9]+)$/\2/p')
+	[ $# -eq 4 ] && [ "$1" -gt 0 ] && [ "$2" -gt 0 ] && [ "$3" = "$1" ] && [ "$4" = "$2" ]
+}
+# tso_toggle NS IFACE: ethtool -K turns TSO off, and on again.
+tso_toggle() {
+	eth "$1" -K "$2" tso off && eth "$1" -k "$2" | grep -x 'tcp-segmentation-offload: off' &&
+		eth "$1" -K "$2" tso on && eth "$1" -k "$2" | grep -x 'tcp-segmentation-offload: on'
+}
+# params: the transmit module parameters, all Y by default (as C's).
+params() {
+	for _p in csum gso napi_tx; do
+		_v=$(cat "/sys/module/$DRV/parameters/$_p") || return 1
+		echo "$_p=$_v"
+		[ "$_v" = Y ] || return 1
+	done
+}
+# bql NS IFACE: byte queue limits at work on IFACE's transmit queue, after
+# traffic: a limit above 0, and nothing left in flight (within 5 s).
+bql() {
+	_q=/sys/class/net/$2/queues/tx-0/byte_queue_limits
+	for _i in 1 2 3 4 5 6 7 8 9 10; do
+		_l=$(nsx "$1" cat "$_q/limit") && _f=$(nsx "$1" cat "$_q/inflight") || return 1
+		[ "$_l" -gt 0 ] && [ "$_f" -eq 0 ] && { echo "limit $_l, inflight 0"; return 0; }
+		sleep 0.5
+	done
+	echo "$2 in $1: BQL limit $_l, inflight $_f"
+	return 1
+}
+
 # net_test and net_skip: vrs_test and vrs_skip, then the guest's uptime as a
 # diagnostic: what each test costs of make check's guest-time budget.
 net_test() { vrs_test "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 net_skip() { vrs_skip "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 ktap_print_header
-ktap_set_plan 32
+ktap_set_plan 39
 
 echo "# backend $BACKEND; RX paths asked for: a $PATH0, b $PATH1; host_mtu ${JUMBO:-none}"
 net_test "two virtio-net devices present" 'test -n "$D0" && test -n "$D1"'
@@ -336,6 +406,11 @@ IF0=$(iface_of "$D0")
 IF1=$(iface_of "$D1")
 net_test "each device has an interface" 'echo "$IF0 $IF1"; test -n "$IF0" && test -n "$IF1"'
 net_test "MAC addresses from config space" '
+if [ -z "$JUMBO" ]; then
+	net_test "MTU range 68 to 65535, as C" 'mtu_range $IF0 && mtu_range $IF1'
+else
+	net_skip "MTU range 68 to 65535, as C" "this run gives the NICs host_mtu=$JUMBO"
+fi
 	a0=$(cat /sys/class/net/$IF0/address) && a1=$(cat /sys/class/net/$IF1/address) &&
 	echo "$a0 $a1" && test "$a0" = $MAC0 && test "$a1" = $MAC1'
 # The full strings are printed for the comparison with C.
@@ -356,6 +431,17 @@ net_test "interfaces up in namespaces a and b, MTU 1500, carrier on" 'setup_both
 net_test "link dumps with statistics in a, b and the initial namespace (ip -s -d link show)" '
 	for n in a b; do "$IP" -n $n -s -d link show >/dev/null || exit 1; done
 	"$IP" -s -d link show >/dev/null && "$IP" -n a -s link show dev $IF0 && "$IP" -n b -s link show dev $IF1'
+net_test "ethtool -i: driver, version, bus-info" 'drvinfo a $IF0 $D0 && drvinfo b $IF1 $D1'
+# net1's speed and duplex, if it could tell (bit 63: not on a legacy device).
+if [ "$(vrs_feature "$D1" 63)" = 1 ]; then SPEED1=10000Mb/s DUPLEX1=Full; else SPEED1=Unknown DUPLEX1=Unknown; fi
+net_test "ethtool: speed and duplex from config space, port, link" '
+	link a $IF0 Unknown Unknown && link b $IF1 $SPEED1 $DUPLEX1'
+net_test "ethtool -g: ring sizes" 'rings a $IF0 && rings b $IF1'
+if [ "$(vrs_feature "$D0" 11)" = 1 ]; then
+	net_test "ethtool -K: TSO off and on again" 'tso_toggle a $IF0'
+else
+	net_skip "ethtool -K: TSO off and on again" "no HOST_TSO4 (a QEMU hub has no vnet header)"
+fi
 net_test "ping a -> b, IPv4" 'nsx a ping -c 3 -W 5 10.0.0.2'
 net_test "ping b -> a, IPv4" 'nsx b ping -c 3 -W 5 10.0.0.1'
 net_test "ping a -> b and b -> a, IPv6" 'nsx a ping6 -c 3 -W 5 fd00::2 && nsx b ping6 -c 3 -W 5 fd00::1'
@@ -382,6 +468,8 @@ note_iperf a
 net_test "iperf3 UDP b -> a, counted by a" 'iperf_udp b $IF1 a $IF0 10.0.0.1'
 note_iperf b
 net_test "no drops or errors; no IP, ICMP, TCP, UDP, UDPv6 checksum errors" 'clean a $IF0 && clean b $IF1'
+net_test "module parameters csum, gso, napi_tx: Y by default" 'params'
+net_test "byte queue limits on the senders' transmit queues" 'bql a $IF0 && bql b $IF1'
 
 # MTU 9000: the runs that give both NICs host_mtu=9000 (MTU feature). The
 # C driver makes it the interface's max_mtu. Busybox's ping has no -M do:
