@@ -388,65 +388,46 @@ fn link_up(dev: &Device) -> Result<bool> {
         .map_or(true, |s| s & S_LINK_UP != 0))
 }
 
+/// The bits of C's feature table (`VIRTNET_FEATURES`) this driver implements, in C's order,
+/// then `extra` (the legacy table adds `GSO` and `ANY_LAYOUT`).
+macro_rules! virtnet_features {
+    ($($extra:expr),*) => {
+        &[
+            f::CSUM,
+            f::GUEST_CSUM,
+            f::MAC,
+            f::HOST_TSO4,
+            f::HOST_UFO,
+            f::HOST_TSO6,
+            f::HOST_ECN,
+            f::GUEST_TSO4,
+            f::GUEST_TSO6,
+            f::GUEST_ECN,
+            f::GUEST_UFO,
+            f::HOST_USO,
+            f::GUEST_USO4,
+            f::GUEST_USO6,
+            f::MRG_RXBUF,
+            f::STATUS,
+            f::CTRL_VQ,
+            f::CTRL_RX,
+            f::CTRL_VLAN,
+            f::GUEST_ANNOUNCE,
+            f::CTRL_MAC_ADDR,
+            f::MTU,
+            f::CTRL_GUEST_OFFLOADS,
+            f::SPEED_DUPLEX,
+            $($extra,)*
+        ]
+    };
+}
+
 #[vtable]
 impl virtio::Driver for VirtioNet {
     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::NET)];
 
-    // The bits of C's feature table this driver implements, in C's order.
-    const FEATURES: &'static [u32] = &[
-        f::CSUM,
-        f::GUEST_CSUM,
-        f::MAC,
-        f::HOST_TSO4,
-        f::HOST_UFO,
-        f::HOST_TSO6,
-        f::HOST_ECN,
-        f::GUEST_TSO4,
-        f::GUEST_TSO6,
-        f::GUEST_ECN,
-        f::GUEST_UFO,
-        f::HOST_USO,
-        f::GUEST_USO4,
-        f::GUEST_USO6,
-        f::MRG_RXBUF,
-        f::STATUS,
-        f::CTRL_VQ,
-        f::CTRL_RX,
-        f::CTRL_VLAN,
-        f::GUEST_ANNOUNCE,
-        f::CTRL_MAC_ADDR,
-        f::MTU,
-        f::CTRL_GUEST_OFFLOADS,
-        f::SPEED_DUPLEX,
-    ];
-    const FEATURES_LEGACY: Option<&'static [u32]> = Some(&[
-        f::CSUM,
-        f::GUEST_CSUM,
-        f::MAC,
-        f::HOST_TSO4,
-        f::HOST_UFO,
-        f::HOST_TSO6,
-        f::HOST_ECN,
-        f::GUEST_TSO4,
-        f::GUEST_TSO6,
-        f::GUEST_ECN,
-        f::GUEST_UFO,
-        f::HOST_USO,
-        f::GUEST_USO4,
-        f::GUEST_USO6,
-        f::MRG_RXBUF,
-        f::STATUS,
-        f::CTRL_VQ,
-        f::CTRL_RX,
-        f::CTRL_VLAN,
-        f::GUEST_ANNOUNCE,
-        f::CTRL_MAC_ADDR,
-        f::MTU,
-        f::CTRL_GUEST_OFFLOADS,
-        f::SPEED_DUPLEX,
-        f::GSO,
-        f::ANY_LAYOUT,
-    ]);
+    const FEATURES: &'static [u32] = virtnet_features!();
+    const FEATURES_LEGACY: Option<&'static [u32]> = Some(virtnet_features!(f::GSO, f::ANY_LAYOUT));
 
     fn validate(dev: &Device<Validate>) -> Result {
         // As C: an MTU below the minimum is ignored.
