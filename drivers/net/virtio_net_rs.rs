@@ -336,7 +336,10 @@ impl Operations for Nic {
     fn set_mac_address(&self, _dev: &NetDevice, addr: &[u8; ETH_ALEN]) -> Result {
         match (&self.ctrl, self.ctrl_mac) {
             (Some(ctrl), true) => ctrl.set_mac(addr).map_err(|e| {
-                pr_warn!("virtio_net_rs: failed to set mac address by vq command: {:?}\n", e);
+                pr_warn!(
+                    "virtio_net_rs: failed to set mac address by vq command: {:?}\n",
+                    e
+                );
                 EINVAL
             }),
             _ => Ok(()),
@@ -366,7 +369,11 @@ struct RxSetup {
 fn find_queues(
     dev: &Device<Probe>,
     rx: RxSetup,
-) -> Result<((Ring, Mode), Virtqueue<TxSkb, ()>, Option<Virtqueue<KVec<u8>, KBox<u8>>>)> {
+) -> Result<(
+    (Ring, Mode),
+    Virtqueue<TxSkb, ()>,
+    Option<Virtqueue<KVec<u8>, KBox<u8>>>,
+)> {
     let has_cvq = dev.has_feature(f::CTRL_VQ);
     let specs = [
         QueueSpec::new(c_str!("input.0")),

@@ -486,7 +486,10 @@ impl<T: Operations> Registration<T> {
     /// Lets the address change while the device is up (`IFF_LIVE_ADDR_CHANGE`), through
     /// [`Operations::set_mac_address`]. Before [`register`](Self::register) only.
     pub fn allow_live_addr_change(&self) -> Result {
-        self.set_flags(u64::from(bindings::netdev_priv_flags_IFF_LIVE_ADDR_CHANGE), 0)
+        self.set_flags(
+            u64::from(bindings::netdev_priv_flags_IFF_LIVE_ADDR_CHANGE),
+            0,
+        )
     }
 
     /// The device filters unicast addresses itself (`IFF_UNICAST_FLT`): the stack hands
@@ -827,7 +830,10 @@ impl<T: Operations> Adapter<T> {
     ///
     /// Called by the stack as `ndo_set_mac_address` of a device of a `Registration<T>`, with
     /// `addr` a `struct sockaddr`, under RTNL.
-    unsafe extern "C" fn set_mac_address(dev: *mut bindings::net_device, addr: *mut c_void) -> c_int {
+    unsafe extern "C" fn set_mac_address(
+        dev: *mut bindings::net_device,
+        addr: *mut c_void,
+    ) -> c_int {
         // SAFETY: `dev` is valid and `addr` a `struct sockaddr` (safety requirements); this
         // checks the address and whether the device may change it now.
         let ret = unsafe { bindings::eth_prepare_mac_addr_change(dev, addr) };
