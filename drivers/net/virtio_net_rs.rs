@@ -556,7 +556,8 @@ impl virtio::Driver for VirtioNet {
         } else {
             Features::EMPTY
         };
-        let gro_hw_toggle = if guest_offloads != 0 {
+        // As C: toggleable whenever the device takes `CTRL_GUEST_OFFLOADS`.
+        let gro_hw_toggle = if has_cvq && dev.has_feature(f::CTRL_GUEST_OFFLOADS) {
             Features::GRO_HW
         } else {
             Features::EMPTY

@@ -79,7 +79,7 @@ learns() {
 }
 
 ktap_print_header
-ktap_set_plan 14
+ktap_set_plan 15
 
 vrs_test "modprobe $DRV, which binds both NICs" 'test -n "$D0" && test -n "$D1" &&
 	modprobe $DRV && test "$(vrs_driver_module $D0)" = $DRV &&
@@ -128,6 +128,15 @@ vrs_test "QMP announce-self: the peer learns the guest from its gratuitous ARP" 
 	learns 10.0.9.1 52:54:00:12:34:56'
 vrs_test "no errors from the control queue in the kernel log" '
 	! dmesg | grep -Ei "failed to (set|add|kill|ack|enable|disable)|control queue|cvq"'
+# CTRL_GUEST_OFFLOADS makes rx-gro-hw a feature the user may change (C sets
+# it in hw_features whenever the device has the bit); a change is a
+# GUEST_OFFLOADS_SET command. On the hub QEMU refuses it (guest offloads need
+# a vnet header): C warns ("Fail to set guest offload") and keeps the feature
+# off: so must Rust.
+vrs_test "ethtool -K rx-gro-hw on: offered, sent, refused by QEMU on the hub, still off" '
+	e=$VRS_BIN/ethtool; test "$(vrs_feature $D0 2)" = 1 &&
+	$e -k $IF | grep -x "rx-gro-hw: off" && { $e -K $IF rx-gro-hw on || true; } &&
+	$e -k $IF | grep "^rx-gro-hw: off" && dmesg | grep -Ei "fail(ed)? to set guest offload"'
 # rtnetlink hands ndo_get_stats64 a pointer into the message, aligned to 4
 # bytes only where unaligned access is cheap (x86): whether it is 8-aligned
 # depends on what precedes it, the interface name among them. (Before the
