@@ -526,17 +526,19 @@ impl virtio::Driver for VirtioNet {
             0
         };
         let settings = ethtool::Settings::new(dev)?;
-        let reg = Registration::<Nic>::new(dev.as_dev(), move |ndev| {
-            // Built here: the initialiser may not borrow `ndev`. The ring is filled in `open`.
+        let reg = Registration::<Nic>::new(dev.as_dev(), move |_ndev| {
+            // The NAPI contexts join the device whose private area they are built in. The ring
+            // is filled in `open`.
             let rx = Napi::with_weight(
-                ndev,
                 napi_weight(),
                 RxQueue::new(rxvq, mode, hdr_len, little_endian),
             );
-            let tx = Napi::new(
-                ndev,
-                SendQueue::new(txvq, hdr_len, little_endian, param::napi_tx()),
-            );
+            let tx = Napi::new(SendQueue::new(
+                txvq,
+                hdr_len,
+                little_endian,
+                param::napi_tx(),
+            ));
             Ok(try_pin_init!(Nic {
                 rx <- rx,
                 tx <- tx,

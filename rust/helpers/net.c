@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/etherdevice.h>
+#include <linux/list.h>
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
+#include <linux/sched.h>
 #include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/virtio_net.h>
 #include <net/dst.h>
 
@@ -313,4 +317,68 @@ unsigned int rust_helper_vrs_tx_stalled_usecs(struct net_device *dev)
 bool rust_helper_netif_running(const struct net_device *dev)
 {
 	return netif_running(dev);
+}
+
+/*
+ * The net devices being set up, each by one task inside the Rust
+ * `Registration::new`: a NAPI context may be built only in the private area
+ * of one of them, by the task that sets it up, which keeps the device alive
+ * while it does (see `kernel::net::napi::Napi::new`).
+ */
+struct vrs_netdev_setup {
+	struct list_head node;
+	struct task_struct *task;
+	struct net_device *dev;
+};
+
+static LIST_HEAD(vrs_netdev_setups);
+static DEFINE_SPINLOCK(vrs_netdev_setups_lock);
+
+void *rust_helper_vrs_netdev_setup_begin(struct net_device *dev)
+{
+	struct vrs_netdev_setup *s = kmalloc(sizeof(*s), GFP_KERNEL);
+
+	if (!s)
+		return NULL;
+	s->task = current;
+	s->dev = dev;
+	spin_lock(&vrs_netdev_setups_lock);
+	list_add(&s->node, &vrs_netdev_setups);
+	spin_unlock(&vrs_netdev_setups_lock);
+	return s;
+}
+
+void rust_helper_vrs_netdev_setup_end(void *setup)
+{
+	struct vrs_netdev_setup *s = setup;
+
+	spin_lock(&vrs_netdev_setups_lock);
+	list_del(&s->node);
+	spin_unlock(&vrs_netdev_setups_lock);
+	kfree(s);
+}
+
+/*
+ * The device that the current task is setting up and whose private area
+ * holds [slot, slot + size), or NULL.
+ */
+struct net_device *rust_helper_vrs_netdev_setup_find(const void *slot,
+						     size_t size)
+{
+	struct vrs_netdev_setup *s;
+	struct net_device *found = NULL;
+	uintptr_t at = (uintptr_t)slot;
+
+	spin_lock(&vrs_netdev_setups_lock);
+	list_for_each_entry(s, &vrs_netdev_setups, node) {
+		uintptr_t start = (uintptr_t)netdev_priv(s->dev);
+
+		if (s->task == current && at >= start &&
+		    size <= s->dev->priv_len && at - start <= s->dev->priv_len - size) {
+			found = s->dev;
+			break;
+		}
+	}
+	spin_unlock(&vrs_netdev_setups_lock);
+	return found;
 }

@@ -351,8 +351,9 @@ impl<T: Operations> Registration<T> {
 
     /// Allocates an Ethernet device (`alloc_etherdev_mqs`, one queue each way) whose parent is
     /// `parent`, and initialises its private data with what `init` returns. `init` gets the
-    /// device being set up, to build the parts that must know it (NAPI contexts, receive
-    /// buffers). The device is not registered.
+    /// device being set up, to read it; the initialiser it returns may build NAPI contexts
+    /// ([`Napi::new`](super::napi::Napi::new)), which are added to this device because they are
+    /// built in its private area. The device is not registered.
     pub fn new<I>(
         parent: &device::Device,
         init: impl FnOnce(&NetDevice) -> Result<I>,
@@ -378,6 +379,16 @@ impl<T: Operations> Registration<T> {
         // SAFETY: `raw` is valid for the duration of the call; it is freed only below, after
         // the initialisation, or by `drop`.
         let ndev = unsafe { NetDevice::from_raw(raw) };
+        // Mark the device as being set up by this task until its private area is initialised:
+        // NAPI contexts may be built there, and only there (`Napi::new`). The mark goes before
+        // the device can be freed.
+        // SAFETY: `raw` is valid until the mark is removed below, before any `free_netdev`.
+        let setup = unsafe { bindings::vrs_netdev_setup_begin(raw) };
+        if setup.is_null() {
+            // SAFETY: The device is not registered and nothing in it is initialised or used.
+            unsafe { bindings::free_netdev(raw) };
+            return Err(ENOMEM);
+        }
         let res = init(ndev).and_then(|data| {
             let init = try_pin_init!(Priv {
                 work <- DevWork::new::<T>(raw),
@@ -407,6 +418,8 @@ impl<T: Operations> Registration<T> {
                 init.__pinned_init(bindings::netdev_priv(raw).cast::<Priv<T>>())
             }
         });
+        // SAFETY: `setup` came from `vrs_netdev_setup_begin` above and is ended only here.
+        unsafe { bindings::vrs_netdev_setup_end(setup) };
         if let Err(e) = res {
             // SAFETY: The device is not registered and nothing in it is initialised or used.
             unsafe { bindings::free_netdev(raw) };

@@ -60,37 +60,36 @@ unsafe impl<P: Poll> Send for Napi<P> {}
 unsafe impl<P: Poll> Sync for Napi<P> {}
 
 impl<P: Poll> Napi<P> {
-    /// Builds a NAPI context of `dev` polling `data`, with the default weight, and adds it to
-    /// `dev`, disabled. Only in `dev`'s private area, that is in the initialiser given to
-    /// [`Registration::new`](super::dev::Registration::new): `EINVAL` anywhere else.
-    pub fn new(dev: &NetDevice, data: impl PinInit<P, Error>) -> impl PinInit<Self, Error> {
-        Self::with_weight(dev, NAPI_POLL_WEIGHT, data)
+    /// Builds a NAPI context polling `data`, with the default weight, and adds it, disabled, to
+    /// the net device in whose private area it is built. That is only in the initialiser given
+    /// to [`Registration::new`](super::dev::Registration::new), by the task that runs it:
+    /// `EINVAL` anywhere else or at any other time.
+    pub fn new(data: impl PinInit<P, Error>) -> impl PinInit<Self, Error> {
+        Self::with_weight(NAPI_POLL_WEIGHT, data)
     }
 
     /// As [`new`](Self::new), with `weight` as the budget of one poll
     /// (`netif_napi_add_weight()`); the core warns about weights above
     /// [`NAPI_POLL_WEIGHT`], and a weight of 0 means the context is never polled for packets.
-    pub fn with_weight(
-        dev: &NetDevice,
-        weight: u32,
-        data: impl PinInit<P, Error>,
-    ) -> impl PinInit<Self, Error> {
+    ///
+    /// The initialiser holds no device: it may be kept and run anywhere, later, as safe code
+    /// may do with any initialiser, and it looks its device up from the slot it is given
+    /// instead.
+    pub fn with_weight(weight: u32, data: impl PinInit<P, Error>) -> impl PinInit<Self, Error> {
         let weight = c_int::try_from(weight).unwrap_or(c_int::MAX);
-        let dev = dev.as_raw();
         let init = move |slot: *mut Self| -> Result {
-            // SAFETY: `dev` is a valid device that is being set up by `Registration::new`
-            // (`NetDevice` invariant: it outlives the borrow we were given; the initialiser runs
-            // inside `Registration::new`, or the slot check below fails).
-            let (start, len) = unsafe {
-                (
-                    bindings::netdev_priv(dev) as usize,
-                    (*dev).priv_len as usize,
-                )
+            // The device this task is setting up (inside `Registration::new`), whose private
+            // area holds the whole slot; none, if the initialiser runs anywhere else.
+            // SAFETY: Only compares addresses with the devices being set up, under a lock.
+            let dev = unsafe {
+                bindings::vrs_netdev_setup_find(slot.cast(), core::mem::size_of::<Self>())
             };
-            let at = slot as usize;
-            if at < start || at + core::mem::size_of::<Self>() > start + len {
+            if dev.is_null() {
                 return Err(EINVAL);
             }
+            // From here on, `dev` is valid: it is being set up by this task, in a
+            // `Registration::new` that is still running (it is below us on this task's stack,
+            // and it ends the setup before it may free the device).
             // SAFETY: `slot` is valid for writes and pinned (initialiser contract). `data` is
             // initialised first: the poll may read it once the context is added (it cannot run
             // before it is enabled anyway).

@@ -5,8 +5,7 @@
 //! A minimal virtio-net driver that does, the allowed way, what the other
 //! net_* cases get wrong: its NAPI poll hands an skb to GRO and then completes,
 //! its transmit consumes the skb it is given, and the NAPI context is built in
-//! the net device's initialiser from a `Napi::new` made before it, so that the
-//! initialiser does not borrow the device being set up.
+//! the net device's initialiser, which does not borrow the device being set up.
 //
 // expect: builds
 
@@ -69,10 +68,8 @@ impl virtio::Driver for Mnb {
     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::NET)];
 
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
-        let reg = Registration::<Nic>::new(dev.as_dev(), |ndev| {
-            // Built outside the initialiser, which may not borrow `ndev`.
-            let rx = Napi::new(ndev, Rx);
-            Ok(try_pin_init!(Nic { rx <- rx }? Error))
+        let reg = Registration::<Nic>::new(dev.as_dev(), |_ndev| {
+            Ok(try_pin_init!(Nic { rx <- Napi::new(Rx) }? Error))
         })?;
         Ok(try_pin_init!(Self { netdev: reg }? Error))
     }

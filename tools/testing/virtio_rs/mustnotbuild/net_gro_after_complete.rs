@@ -72,10 +72,8 @@ impl virtio::Driver for Mnb {
     const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::NET)];
 
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
-        let reg = Registration::<Nic>::new(dev.as_dev(), |ndev| {
-            // Built outside the initialiser, which may not borrow `ndev`.
-            let rx = Napi::new(ndev, Rx);
-            Ok(try_pin_init!(Nic { rx <- rx }? Error))
+        let reg = Registration::<Nic>::new(dev.as_dev(), |_ndev| {
+            Ok(try_pin_init!(Nic { rx <- Napi::new(Rx) }? Error))
         })?;
         Ok(try_pin_init!(Self { netdev: reg }? Error))
     }

@@ -71,7 +71,10 @@ impl virtio::Driver for Mnb {
         let reg = Registration::<Nic>::new(dev.as_dev(), |ndev| {
             // forbidden: the initialiser would keep the borrowed device
             Ok(try_pin_init!(Nic {
-                rx <- Napi::new(ndev, Rx)
+                rx <- {
+                    ndev.start_queue();
+                    Napi::new(Rx)
+                }
             }? Error))
         })?;
         Ok(try_pin_init!(Self { netdev: reg }? Error))
