@@ -6,7 +6,8 @@
 # probe, keeps its queue across a freeze, and uses stale handles after the
 # device is closed. Run on the rng devices (scripts/vm --devices rng,rng1
 # --drivers none). The device must survive unbind/bind, freeze/restore, a
-# failed freeze and hot-unplug; stale handles must fail with ENODEV; and
+# failed freeze and hot-unplug; stale handles must fail with ENODEV; NAPI
+# initialisers run outside their net device's setup must fail; and
 # KASAN, lockdep and kmemleak must stay quiet (make check scans the console).
 # Variables below are read by the code strings vrs_test evaluates.
 # shellcheck disable=SC2034
@@ -58,7 +59,7 @@ suspend() {
 }
 
 ktap_print_header
-ktap_set_plan 23
+ktap_set_plan 25
 
 vrs_test "insmod $M binds both rng devices" '
 	mark; modprobe $M && bound_by $D0 $M && bound_by $D1 $M'
@@ -119,6 +120,13 @@ vrs_test "rmmod, insmod with drop_queue=2: a queue dropped in its callback leave
 	wait_logged "virtio$N0: dropped the queue in its callback" && status_live'
 vrs_test "after drop_queue=2: unbind, then rmmod, insmod, and the device works" '
 	echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind && bound_by $D0 - &&
+	rmmod $M && modprobe $M && bound_by $D0 $M && cycle'
+# A NAPI initialiser holds no device: it may only build in the private area of
+# a net device being set up, and is refused anywhere else, or after it.
+vrs_test "rmmod, insmod with napi_escape=1: only the NAPI context in the device's private area builds" '
+	rmmod $M && mark && modprobe $M napi_escape=1 && bound_by $D0 $M &&
+	logged "virtio$N0: napi: in the private area=ok outside it=EINVAL after the device=EINVAL"'
+vrs_test "after napi_escape=1: rmmod, insmod, and the device works" '
 	rmmod $M && modprobe $M && bound_by $D0 $M && cycle'
 vrs_test "the device is live after all of it" 'status_live'
 if [ "$VRS_TRANSPORT" = mmio ]; then

@@ -26,13 +26,26 @@
 //! [`Virtqueue`], and with `drop_queue=2` the queue callback does (in interrupt context): neither
 //! may reset the device (DRIVER_OK would then land on a reset device) or wait for callbacks (the
 //! callback would wait for itself).
+//!
+//! With `napi_escape=1`, probe sets up a net device (never registered) whose initialiser keeps a
+//! second [`Napi`] initialiser outside, and builds a third one into a box while the device is
+//! being set up; once the device is freed, it runs the kept one. Only the one in the device's
+//! private area may build: the others must fail with `EINVAL`, not add a NAPI context to a
+//! device that is not theirs, or gone.
+//!
 //! KASAN, kmemleak and lockdep (the debug kernel) watch all of it; the selftest reads the lines
 //! printed here.
 
 use kernel::{
     c_str,
     completion::Completion,
-    impl_has_work, new_work,
+    impl_has_work,
+    net::{
+        dev::{NetDevice, Operations, Registration},
+        napi::{Napi, NapiPoll, Poll},
+        skb::SkBuff,
+    },
+    new_work,
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
     sync::Arc,
@@ -65,6 +78,10 @@ kernel::module_virtio_driver! {
         drop_queue: u32 {
             default: 0,
             description: "Drop the queue: 1 in probe, 2 in its callback",
+        },
+        napi_escape: bool {
+            default: false,
+            description: "Keep a NAPI initialiser past its net device's setup and run it",
         },
     },
 }
@@ -178,6 +195,55 @@ impl Drop for AfterRemoval {
     }
 }
 
+/// `napi_escape`: a net device that is only set up, with one NAPI context.
+#[pin_data]
+struct EscNic {
+    #[pin]
+    napi: Napi<NoPoll>,
+}
+
+#[vtable]
+impl Operations for EscNic {
+    fn start_xmit(&self, _dev: &NetDevice, _skb: SkBuff) -> Result<(), SkBuff> {
+        // Never registered, so never called; the skb is dropped (freed).
+        Ok(())
+    }
+}
+
+/// A poll that never runs: the context is never enabled.
+struct NoPoll;
+
+impl Poll for NoPoll {
+    fn poll(&self, _napi: NapiPoll<'_>, _budget: usize) -> usize {
+        0
+    }
+}
+
+/// `napi_escape`: NAPI initialisers run outside the private area of the device being set up,
+/// during its setup and after it was freed. Prints what each gave.
+fn napi_escape(dev: &Device<Probe>) {
+    let mut kept = None;
+    let mut outside = None;
+    let reg = Registration::<EscNic>::new(dev.as_dev(), |_ndev| {
+        kept = Some(Napi::new(NoPoll));
+        outside = Some(KBox::pin_init(Napi::new(NoPoll), GFP_KERNEL).err());
+        Ok(try_pin_init!(EscNic {
+            napi <- Napi::new(NoPoll),
+        }? Error))
+    });
+    let inside = reg.as_ref().err().copied();
+    // Unregistered, the context deleted, the device freed.
+    drop(reg);
+    let after = kept.map(|init| KBox::pin_init(init, GFP_KERNEL).err());
+    pr_info!(
+        "virtio{}: napi: in the private area={} outside it={} after the device={}\n",
+        dev.index(),
+        Outcome(inside),
+        Outcome(outside.flatten()),
+        Outcome(after.flatten())
+    );
+}
+
 /// Finds the queue and hands the device one buffer.
 fn queue(dev: &Device<Probe>) -> Result<Queue> {
     let mut vq: Queue = dev.find_vqs(&[QueueSpec::new(c_str!("input"))])?.take(0)?;
@@ -200,6 +266,9 @@ impl virtio::Driver for Leak {
             Outcome(beyond.0),
             Outcome(beyond.1)
         );
+        if *module_parameters::napi_escape.value() {
+            napi_escape(dev);
+        }
         let handle = dev.handle()?;
         let notifier = vq.notifier();
         // The leaks: these are never dropped.
