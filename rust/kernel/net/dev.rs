@@ -583,8 +583,16 @@ impl<T: Operations> Registration<T> {
             return res;
         }
         st.phase = State::Registered;
+        // As C drivers do, the carrier goes off, then on if it is: a carrier already on at
+        // registration would fire no link event, and the operational state would stay
+        // "unknown" instead of following the carrier.
         // SAFETY: The device is registered, and stays so while we hold `reg`.
-        unsafe { Self::apply_carrier(self.dev.as_ptr(), st.carrier) };
+        unsafe {
+            Self::apply_carrier(self.dev.as_ptr(), false);
+            if st.carrier {
+                Self::apply_carrier(self.dev.as_ptr(), true);
+            }
+        }
         Ok(())
     }
 
