@@ -105,13 +105,22 @@ setup() {
 if_in() { "$IP" -n "$1" -o link show 2>/dev/null | awk -F': ' '/link\/ether/ { sub(/@.*/, "", $2); print $2; exit }'; }
 # carrier NS IFACE: 0 or 1.
 carrier() { nsx "$1" cat "/sys/class/net/$2/carrier" 2>/dev/null; }
-# carrier_is NS IFACE VALUE: the carrier is VALUE within 5 s.
+# link_state NS IFACE: the carrier and the operational state (RFC 2863, as
+# the link watch sets it from carrier changes: "1 up", "0 down"; a driver
+# whose carrier never changed after registration leaves "unknown").
+link_state() {
+	echo "$(carrier "$1" "$2") $(nsx "$1" cat "/sys/class/net/$2/operstate" 2>/dev/null)"
+}
+# carrier_is NS IFACE VALUE: the carrier is VALUE within 5 s, and the
+# interface (up) is operationally up with it, down without it.
 carrier_is() {
+	_want="$3 up"
+	[ "$3" = 0 ] && _want="0 down"
 	for _i in 1 2 3 4 5 6 7 8 9 10; do
-		[ "$(carrier "$1" "$2")" = "$3" ] && return 0
+		[ "$(link_state "$1" "$2")" = "$_want" ] && return 0
 		sleep 0.5
 	done
-	echo "$2 in $1: carrier $(carrier "$1" "$2"), not $3"
+	echo "$2 in $1: carrier and operstate $(link_state "$1" "$2"), not $_want"
 	return 1
 }
 carrier_up() { carrier_is "$1" "$2" 1; }
