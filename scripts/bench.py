@@ -830,9 +830,10 @@ def print_table(name, dev, summary, res, meta, settings):
     irq = [(e["label"], e["c"] and e["c"].get("irqs_per_op_median"),
             e["rust"] and e["rust"].get("irqs_per_op_median")) for e in summary]
     if any(c is not None or r is not None for _, c, r in irq):
+        def per_op(v):  # net's per-byte counts are far below 0.01
+            return v if v is None else f"{v:.2f}" if v == 0 or v >= 0.01 else fmt(v)
         print("  queue interrupts per op, median (C / Rust): " + "; ".join(
-            f"{label} {c if c is None else f'{c:.2f}'} / {r if r is None else f'{r:.2f}'}"
-            for label, c, r in irq))
+            f"{label} {per_op(c)} / {per_op(r)}" for label, c, r in irq))
     print(f"  {verdict_line(name, summary)}")
 
 
