@@ -89,6 +89,9 @@ class Device:
     # In "--device all" (make bench without DEVICE=, and --smoke)? The scale
     # devices are not: they run when named (or as the group "scale").
     in_all: bool = True
+    # In "--smoke" without --device (make check's bench-smoke)? Only if its smoke
+    # run is cheap on the debug kernel.
+    in_smoke: bool = True
     # The length of one measurement in guest seconds when --seconds is not
     # given (0: DEFAULT_SECONDS).
     seconds: float = 0
@@ -207,7 +210,10 @@ DEVICES = {
         vm_devices="net,net1", virtio_id=1, c_module="virtio_net", rust_module="virtio_net_rs",
         backend="virtio-net-pci x2, tap,vnet_hdr=on each, one bridge; guest netns a -> b; "
         "iperf3 and sockperf",
-        workloads=NET_WORKLOADS, smoke="rr-64", vm_args=["--net-backend", "tap"], seconds=6),
+        workloads=NET_WORKLOADS, smoke="rr-64", vm_args=["--net-backend", "tap"], seconds=6,
+        # About two minutes on the debug kernel (a 10-ms round trip under KASAN):
+        # --smoke --device net runs it when asked.
+        in_smoke=False),
     # Scale (Documentation/benchmarks.rst): does a second request queue help each
     # driver as much (blk-q1 against blk-q2, see SCALINGS), and how fast does each
     # driver probe (and remove) many disks?
@@ -280,11 +286,12 @@ def host_facts():
     }
 
 
-def device_names(spec):
+def device_names(spec, smoke=False):
     """--device SPEC -> the device names, in order, each once: "all" is every device
-    with in_all, a DEVICE_GROUPS name its devices (e.g. blk-q1,blk-q2 or scale)."""
+    with in_all (and in_smoke, for SMOKE), a DEVICE_GROUPS name its devices (e.g.
+    blk-q1,blk-q2 or scale)."""
     if spec == "all":
-        return [n for n, d in DEVICES.items() if d.in_all]
+        return [n for n, d in DEVICES.items() if d.in_all and (d.in_smoke or not smoke)]
     names = []
     for d in spec.split(","):
         for n in DEVICE_GROUPS.get(d.strip(), [d.strip()]):
@@ -1008,7 +1015,7 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="show the guest's other output")
     args = ap.parse_args()
 
-    names = device_names(args.device)
+    names = device_names(args.device, args.smoke)
     bad = [n for n in names if n not in DEVICES]
     if bad:
         die(f"unknown device '{bad[0]}' (valid: {', '.join([*DEVICES, *DEVICE_GROUPS])}, all)")
