@@ -59,7 +59,7 @@ class Workload:
     scale: float        # amount/s -> unit
     op: str             # name of one op for the CPU column
     op_amount: float    # amount per op
-    # One op in one op at a time (ping-pong): the table also shows 1e6 / the
+    # One op in flight at a time (ping-pong): the table also shows 1e6 / the
     # median, the mean time per op in microseconds, under this name.
     per_op_us: str = ""
 
