@@ -59,6 +59,9 @@ class Workload:
     scale: float        # amount/s -> unit
     op: str             # name of one op for the CPU column
     op_amount: float    # amount per op
+    # One op in flight at a time (ping-pong): the table also shows 1e6 / the
+    # median, the mean time per op in microseconds, under this name.
+    per_op_us: str = ""
 
 
 @dataclasses.dataclass
@@ -86,6 +89,15 @@ class Device:
     # In "--device all" (make bench without DEVICE=, and --smoke)? The scale
     # devices are not: they run when named (or as the group "scale").
     in_all: bool = True
+    # In "--smoke" without --device (make check's bench-smoke)? Only if its smoke
+    # run is cheap on the debug kernel.
+    in_smoke: bool = True
+    # The length of one measurement in guest seconds when --seconds is not
+    # given (0: DEFAULT_SECONDS).
+    seconds: float = 0
+
+
+DEFAULT_SECONDS = 2.0
 
 
 MIB = 1 << 20
@@ -151,6 +163,25 @@ def blk_queues(n):
 
 PROBE_DISKS = 64
 
+
+def net_tcp(streams):
+    """iperf3 TCP from one NIC to the other (bench/guest/vrs-bench-net), in Mbit/s; CPU per
+    byte received."""
+    s = "stream" if streams == 1 else "streams"
+    return Workload(f"tcp-{streams}", f"tcp:{streams}", f"TCP {streams} {s}", "Mbit/s", 8 / 1e6,
+                    "B", 1)
+
+
+NET_WORKLOADS = [
+    net_tcp(1), net_tcp(4),
+    # iperf3 UDP, 64-byte datagrams, no rate limit: the datagrams received per second.
+    Workload("udp-64", "udp:64", "UDP 64 B", "pkt/s", 1.0, "pkt", 1),
+    # sockperf ping-pong (UDP, 64-byte messages, one in flight): round trips per
+    # second, i.e. 1 / the mean round-trip time, which the table shows too.
+    Workload("rr-64", "rr:64", "ping-pong 64 B", "RT/s", 1.0, "RT", 1,
+             per_op_us="mean round trip"),
+]
+
 # Adding a device: add an entry here and write bench/guest/vrs-bench-<name>.
 DEVICES = {
     "rng": Device(
@@ -171,6 +202,18 @@ DEVICES = {
         vm_args=["--drive-props", "blk=driver=null-co,read-zeroes=on",
                  "--drive-props", "blk1=cache=none,aio=threads"],
         setup=blk_setup),
+    # Two NICs, switched together, each in a network namespace of its own in
+    # the guest, on taps with vnet headers bridged in QEMU's own namespace
+    # (scripts/vm --net-backend tap): offloads offered, GSO packets cross.
+    # Client and sender on the first NIC, servers and receiver on the second.
+    "net": Device(
+        vm_devices="net,net1", virtio_id=1, c_module="virtio_net", rust_module="virtio_net_rs",
+        backend="virtio-net-pci x2, tap,vnet_hdr=on each, one bridge; guest netns a -> b; "
+        "iperf3 and sockperf",
+        workloads=NET_WORKLOADS, smoke="rr-64", vm_args=["--net-backend", "tap"], seconds=6,
+        # About two minutes on the debug kernel (a 10-ms round trip under KASAN):
+        # --smoke --device net runs it when asked.
+        in_smoke=False),
     # Scale (Documentation/benchmarks.rst): does a second request queue help each
     # driver as much (blk-q1 against blk-q2, see SCALINGS), and how fast does each
     # driver probe (and remove) many disks?
@@ -243,11 +286,12 @@ def host_facts():
     }
 
 
-def device_names(spec):
+def device_names(spec, smoke=False):
     """--device SPEC -> the device names, in order, each once: "all" is every device
-    with in_all, a DEVICE_GROUPS name its devices (e.g. blk-q1,blk-q2 or scale)."""
+    with in_all (and in_smoke, for SMOKE), a DEVICE_GROUPS name its devices (e.g.
+    blk-q1,blk-q2 or scale)."""
     if spec == "all":
-        return [n for n, d in DEVICES.items() if d.in_all]
+        return [n for n, d in DEVICES.items() if d.in_all and (d.in_smoke or not smoke)]
     names = []
     for d in spec.split(","):
         for n in DEVICE_GROUPS.get(d.strip(), [d.strip()]):
@@ -290,8 +334,16 @@ def parse_kv(text):
     return out
 
 
+def device_seconds(dev, args):
+    """One measurement's length for DEV: --seconds, else the device's own
+    default, else DEFAULT_SECONDS; with --smoke at most 0.3."""
+    s = args.seconds if args.seconds is not None else (dev.seconds or DEFAULT_SECONDS)
+    return min(s, 0.3) if args.smoke else s
+
+
 def run_guest(name, dev, workloads, args, accel, stamp):
     """Boot one guest for DEVICE and collect what vrs-bench printed."""
+    seconds = device_seconds(dev, args)
     rust = args.rust_modules[name]
     vm_args, res_backend = dev.setup(dev) if dev.setup else (dev.vm_args, dev.backend)
     log = os.path.join(BUILD, "logs", f"bench-{stamp}-{name}.log")
@@ -299,10 +351,10 @@ def run_guest(name, dev, workloads, args, accel, stamp):
     env = [f"VRS_BENCH_DEADLINE={args.deadline}"] if args.deadline else []
     guest_cmd = shlex.join([*env, "sh", "/usr/local/bin/vrs-bench", dev.guest or name,
                             str(dev.virtio_id), dev.c_module, rust or "-", str(args.rounds),
-                            str(args.seconds)] + [f"{w.name}={w.arg}" for w in workloads])
+                            str(seconds)] + [f"{w.name}={w.arg}" for w in workloads])
     # Calibration, then per measurement a switch, a warm-up and ~seconds;
     # three times that, as TCG on a busy host can be slow.
-    per_measurement = args.seconds * 1.5 + 2
+    per_measurement = seconds * 1.5 + 2
     timeout = int(120 + 3 * len(workloads) * (args.rounds + 1) * 2 * per_measurement)
     vm = [os.path.join(ROOT, "scripts", "vm"), "--flavour", args.flavour, "--devices",
           dev.vm_devices, "--drivers", "none", "--accel", accel.lower(), "--smp", str(args.smp),
@@ -555,6 +607,8 @@ def summarise(workloads, res):
     for w in workloads:
         entry = {"workload": w.name, "label": w.label, "unit": w.unit, "op": w.op,
                  "higher_is_better": True}
+        if w.per_op_us:
+            entry["per_op_us"] = w.per_op_us
         for side in SIDES:
             rows = sorted((r for r in res["results"] if r["workload"] == w.name and r["side"] == side),
                           key=lambda r: r["round"])
@@ -748,6 +802,12 @@ def print_table(name, dev, summary, res, meta, settings):
         rows.append([e["label"], e["unit"], rng(e["c"]), rng(e["rust"]), ratio, paired, cpu(e["c"]),
                      cpu(e["rust"]), f"{e['cpu_ratio']:.3f}" if e["cpu_ratio"] is not None else "n/a"])
     print_columns(cols, rows, left=(0, 1))
+    for e in summary:
+        if e.get("per_op_us"):
+            us = {s: f"{1e6 / e[s]['median']:.0f} us" if e[s] and e[s]["median"] else "n/a"
+                  for s in SIDES}
+            print(f"  {e['label']}: {e['per_op_us']} (1 / the median): C {us['c']}, "
+                  f"Rust {us['rust']}")
     if any(e["ranges_overlap"] for e in summary):
         print("  ~ the two drivers' min-max ranges overlap: the difference is within this run's "
               "spread; the paired interval below says more")
@@ -777,9 +837,10 @@ def print_table(name, dev, summary, res, meta, settings):
     irq = [(e["label"], e["c"] and e["c"].get("irqs_per_op_median"),
             e["rust"] and e["rust"].get("irqs_per_op_median")) for e in summary]
     if any(c is not None or r is not None for _, c, r in irq):
+        def per_op(v):  # net's per-byte counts are far below 0.01
+            return v if v is None else f"{v:.2f}" if v == 0 or v >= 0.01 else fmt(v)
         print("  queue interrupts per op, median (C / Rust): " + "; ".join(
-            f"{label} {c if c is None else f'{c:.2f}'} / {r if r is None else f'{r:.2f}'}"
-            for label, c, r in irq))
+            f"{label} {per_op(c)} / {per_op(r)}" for label, c, r in irq))
     print(f"  {verdict_line(name, summary)}")
 
 
@@ -925,8 +986,10 @@ def main():
                     f"{', '.join(n for n, d in DEVICES.items() if d.in_all)}, those of them "
                     "that have a Rust driver; the scale devices run only when named)")
     ap.add_argument("--rounds", type=int, default=5, help="rounds per driver (default 5)")
-    ap.add_argument("--seconds", type=float, default=2.0,
-                    help="target length of one measurement, in guest seconds (default 2)")
+    ap.add_argument("--seconds", type=float,
+                    help="target length of one measurement, in guest seconds (default "
+                    f"{DEFAULT_SECONDS:g}; net: {DEVICES['net'].seconds:g}, as iperf3 counts "
+                    "whole seconds)")
     ap.add_argument("--flavour", default="release", help="kernel flavour (default release)")
     ap.add_argument("--accel", default="auto",
                     help="auto (KVM only if scripts/vm's probe boots a guest with it), tcg, kvm")
@@ -952,7 +1015,7 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="show the guest's other output")
     args = ap.parse_args()
 
-    names = device_names(args.device)
+    names = device_names(args.device, args.smoke)
     bad = [n for n in names if n not in DEVICES]
     if bad:
         die(f"unknown device '{bad[0]}' (valid: {', '.join([*DEVICES, *DEVICE_GROUPS])}, all)")
@@ -961,8 +1024,8 @@ def main():
     if args.accel not in ("auto", "tcg", "kvm"):
         die(f"unknown accel '{args.accel}' (valid: auto, tcg, kvm)")
     if args.smoke:
-        args.rounds, args.seconds, args.allow_c_only = 1, min(args.seconds, 0.3), True
-    if args.rounds < 1 or args.seconds <= 0:
+        args.rounds, args.allow_c_only = 1, True
+    if args.rounds < 1 or (args.seconds is not None and args.seconds <= 0):
         die("--rounds must be at least 1 and --seconds positive")
     if args.rounds < 5 and not args.smoke:
         note(f"warning: {args.rounds} round(s): the methodology asks for at least 5")
@@ -1032,14 +1095,16 @@ def main():
                     f"{', '.join(w.name for w in dev.workloads)})")
             workloads = [w for w in workloads if w.name in wanted]
         note(f"{n}: one {meta['accelerator']} guest, {args.rounds} round(s) per driver, "
-             f"{len(workloads)} workload(s), ~{args.seconds:g} s each")
+             f"{len(workloads)} workload(s), ~{device_seconds(dev, args):g} s each")
         res = run_guest(n, dev, workloads, args, meta["accelerator"], stamp)
         summary = summarise(workloads, res)
         summaries[n] = summary
         # A device may ask for its own vCPUs (blk-q1, blk-q2: --smp 2 in vm_args).
         dev_settings = {**settings, "smp": res["smp"],
-                        "qemu_maxcpus": None if kvm else max(res["smp"], 2)}
+                        "qemu_maxcpus": None if kvm else max(res["smp"], 2),
+                        "seconds_per_measurement": device_seconds(dev, args)}
         entry = {"backend": res["backend"], "smp": res["smp"],
+                 "seconds_per_measurement": dev_settings["seconds_per_measurement"],
                  "qemu_maxcpus": dev_settings["qemu_maxcpus"],
                  "guest": res["info"], "drivers": res["drivers"],
                  "calibrated_work": res["params"], "failures": res["failures"],

@@ -13,12 +13,14 @@ devices' set-up (the scale devices, the --device names). The expected
 numbers are written out here, not computed with bench.py's own functions.
 """
 
+import argparse
 import contextlib
 import io
 import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -353,8 +355,39 @@ class DevicesTest(unittest.TestCase):
         self.assertEqual((w.arg, w.unit, w.op_amount), ("64", "disks/s", 1))
         self.assertIn("--disk-size", dev.vm_args)
 
+    def test_net_device(self):
+        """Two NICs on taps with vnet headers; TCP 1 and 4 streams in Mbit/s with CPU per
+        byte, UDP 64 B in datagrams/s with CPU per datagram, ping-pong in round trips/s."""
+        dev = bench.DEVICES["net"]
+        self.assertEqual(vm.parse_devices(dev.vm_devices), ["net", "net1"])
+        self.assertEqual((dev.virtio_id, dev.c_module, dev.rust_module),
+                         (1, "virtio_net", "virtio_net_rs"))
+        self.assertEqual(dev.vm_args, ["--net-backend", "tap"])
+        self.assertEqual([(w.name, w.arg, w.unit, w.op, w.op_amount) for w in dev.workloads],
+                         [("tcp-1", "tcp:1", "Mbit/s", "B", 1), ("tcp-4", "tcp:4", "Mbit/s", "B", 1),
+                          ("udp-64", "udp:64", "pkt/s", "pkt", 1), ("rr-64", "rr:64", "RT/s", "RT", 1)])
+        # 1.25e8 bytes in 2 s are 500 Mbit/s.
+        self.assertAlmostEqual(1.25e8 / 2 * dev.workloads[0].scale, 500.0)
+        self.assertIn(dev.smoke, [w.name for w in dev.workloads])
+        self.assertEqual(bench.guest_scripts("net", dev), ["vrs-bench-net"])
+
+    def test_device_seconds(self):
+        """--seconds, else the device's own default, else 2; --smoke caps it at 0.3."""
+        def secs(dev, seconds=None, smoke=False):
+            return bench.device_seconds(bench.DEVICES[dev], argparse.Namespace(
+                seconds=seconds, smoke=smoke))
+        self.assertEqual(secs("net"), 6)
+        self.assertEqual(secs("blk"), 2)
+        self.assertEqual(secs("net", 3.0), 3.0)
+        self.assertEqual(secs("blk", 3.0), 3.0)
+        self.assertEqual(secs("net", smoke=True), 0.3)
+        self.assertEqual(secs("rng", 0.1, smoke=True), 0.1)
+
     def test_device_names(self):
-        self.assertEqual(bench.device_names("all"), ["rng", "blk"])
+        self.assertEqual(bench.device_names("all"), ["rng", "blk", "net"])
+        # make check's bench-smoke: not net, whose smoke run takes minutes on debug.
+        self.assertEqual(bench.device_names("all", smoke=True), ["rng", "blk"])
+        self.assertEqual(bench.device_names("net", smoke=True), ["net"])
         self.assertEqual(bench.device_names("scale"), ["blk-q1", "blk-q2", "blk-probe"])
         self.assertEqual(bench.device_names("blk-q1, blk-q2,blk-q1"), ["blk-q1", "blk-q2"])
         for spec in bench.SCALINGS.values():
@@ -379,6 +412,93 @@ class DevicesTest(unittest.TestCase):
                                 "addr=0x02.0,multifunction=on",
                                 "-device", "pcie-root-port,id=rp9,chassis=10,slot=10,bus=pcie.0,"
                                 "addr=0x02.1"])
+
+
+TESTDATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata", "bench-net")
+NET_GUEST = os.path.join(bench.GUEST_DIR, "vrs-bench-net")
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+
+@unittest.skipUnless(os.path.exists(BUSYBOX), "busybox is not installed (scripts/deps.sh)")
+class NetParseTest(unittest.TestCase):
+    """bench/guest/vrs-bench-net's parsers, run as the guest runs them (busybox sh and
+    busybox awk), on outputs of the guest image's iperf3 3.12 and sockperf 3.7 captured in
+    scripts/testdata/bench-net (over the host's loopback: the format is the same)."""
+
+    def setUp(self):
+        # Only busybox's applets on PATH, as in the guest.
+        self.bin = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.bin)
+        for applet in ("awk", "tail", "sed", "head", "tr", "ls"):
+            os.symlink(BUSYBOX, os.path.join(self.bin, applet))
+
+    def run_guest(self, func, *args):
+        """FUNC ARGS... from vrs-bench-net: (exit status, stdout, stderr)."""
+        script = f'. "{NET_GUEST}"; {func} "$@"'
+        r = subprocess.run([BUSYBOX, "sh", "-c", script, "sh", *args], capture_output=True,
+                           text=True, env={"PATH": self.bin}, timeout=30)
+        return r.returncode, r.stdout, r.stderr
+
+    def data(self, name):
+        return os.path.join(TESTDATA, name)
+
+    def test_tcp(self):
+        """end.sum_received: its bytes and seconds (not sum_sent's, nor a stream's)."""
+        self.assertEqual(self.run_guest("net_iperf_result", "tcp", self.data("iperf3-tcp-4.json")),
+                         (0, "2165309440 1.007923\n", ""))
+
+    def test_udp(self):
+        """The datagrams the server received: its packets less its lost_packets
+        (277730 - 194720), not the sender's count."""
+        self.assertEqual(self.run_guest("net_iperf_result", "udp", self.data("iperf3-udp-64.json")),
+                         (0, "83010 1.000095\n", ""))
+
+    def test_iperf3_error(self):
+        rc, out, err = self.run_guest("net_iperf_result", "tcp", self.data("iperf3-refused.json"))
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("unable to connect to server: Connection refused", err)
+
+    def test_iperf3_cut_short(self):
+        """A client killed before its "end" (the watchdog, a crash): no result."""
+        with open(self.data("iperf3-tcp-4.json")) as f:
+            text = f.read()
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            f.write(text[:text.index('\t"end":')])
+            f.flush()
+            rc, out, err = self.run_guest("net_iperf_result", "tcp", f.name)
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("no iperf3 result", err)
+
+    def test_sockperf(self):
+        """The whole run ("[Total Run]"), not the "[Valid Duration]" without the warm-up."""
+        self.assertEqual(self.run_guest("net_sockperf_result", self.data("sockperf-ping-pong.txt")),
+                         (0, "173089 1.000\n", ""))
+
+    def test_sockperf_failed(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+            f.write("sockperf: ERROR: Message received was larger than expected, message ignored.\n"
+                    "sockperf: [Total Run] RunTime=1.000 sec; Warm up time=400 msec; "
+                    "SentMessages=5; ReceivedMessages=0\n")
+            f.flush()
+            rc, out, err = self.run_guest("net_sockperf_result", f.name)
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("no sockperf result", err)
+
+    def test_dev_result(self):
+        """dev_result picks the parser by the workload's kind; a failure shows the output."""
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "out")
+            for arg, data, want in (("tcp:1", "iperf3-tcp-4.json", "2165309440 1.007923\n"),
+                                    ("udp:64", "iperf3-udp-64.json", "83010 1.000095\n"),
+                                    ("rr:64", "sockperf-ping-pong.txt", "173089 1.000\n")):
+                with self.subTest(arg=arg):
+                    shutil.copy(self.data(data), out)
+                    self.assertEqual(self.run_guest(f'NET_OUT="{out}"; dev_result', arg, "6"),
+                                     (0, want, ""))
+            shutil.copy(self.data("iperf3-refused.json"), out)
+            rc, res, err = self.run_guest(f'NET_OUT="{out}"; dev_result', "tcp:4", "6")
+            self.assertEqual((rc, res), (1, ""))
+            self.assertIn('"error":', err)
 
 
 META = {"accelerator": "TCG", "qemu": "QEMU emulator version 7.2.11", "host_cpu": "test",
@@ -411,6 +531,26 @@ class OutputTest(unittest.TestCase):
         self.assertEqual(text.splitlines()[-1].strip(),
                          "blk: 4 workloads, n=5 paired rounds: 1 at parity, 1 faster, 1 slower, "
                          "1 undecided; CPU per op: 4 at parity")
+
+    def test_per_op_us(self):
+        """A ping-pong workload: the table also shows 1e6 / the median, in us."""
+        w = bench.Workload("rr", "-", "ping-pong", "RT/s", 1.0, "RT", 1, per_op_us="mean round trip")
+        res = {"results": rounds("rr", [1000, 1000, 1000], [800, 800, 800])}
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            bench.print_table("net", None, bench.summarise([w], res), RES, META,
+                              {"rounds": 3, "flavour": "release", "smp": 1})
+        self.assertIn("ping-pong: mean round trip (1 / the median): C 1000 us, Rust 1250 us",
+                      out.getvalue())
+        # Workloads without it: no such line.
+        self.assertNotIn("(1 / the median)", self.table_text())
+
+    def table_text(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            bench.print_table("blk", None, self.summary(), RES, META,
+                              {"rounds": 5, "flavour": "release", "smp": 1})
+        return out.getvalue()
 
     @unittest.skipUnless(shutil.which("gnuplot"), "gnuplot is not installed (scripts/deps.sh)")
     def test_svg(self):

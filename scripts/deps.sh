@@ -16,7 +16,7 @@ APT_PKGS=(
 	# guest
 	qemu-system-x86 busybox-static
 	# tools that run inside the guest
-	fio iperf3 iproute2 rng-tools5 e2fsprogs stress-ng util-linux ethtool tcpdump
+	fio iperf3 sockperf iproute2 rng-tools5 e2fsprogs stress-ng util-linux ethtool tcpdump
 	# benchmarks
 	gnuplot-nox
 	# lint

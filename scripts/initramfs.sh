@@ -12,7 +12,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 # Real tools the tests use (the busybox applets are not enough).
-TOOLS=(fio iperf3 rngtest mke2fs e2fsck stress-ng blkdiscard dd sha256sum ip ethtool tcpdump)
+TOOLS=(fio iperf3 sockperf rngtest mke2fs e2fsck stress-ng blkdiscard dd sha256sum ip ethtool tcpdump)
 # More host tools for ad hoc work, e.g. VRS_EXTRA_TOOLS=perf for a profile
 # (Documentation/benchmarks.rst); the image is rebuilt when the list changes.
 read -r -a extra <<<"${VRS_EXTRA_TOOLS:-}"
