@@ -407,3 +407,8 @@ struct net_device *rust_helper_vrs_netdev_setup_find(const void *slot,
 	spin_unlock(&vrs_netdev_setups_lock);
 	return found;
 }
+
+unsigned int rust_helper_num_online_cpus(void)
+{
+	return num_online_cpus();
+}

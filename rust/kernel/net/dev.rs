@@ -47,6 +47,13 @@ use core::{
 /// skb's queue mapping with room to spare (virtio-net's limit is the same, 0x8000 pairs).
 pub const MAX_QUEUES: u32 = 0x8000;
 
+/// How many CPUs are online (`num_online_cpus()`): what a multiqueue driver sizes its queues in
+/// use by, as C's do. It may change at any time (CPU hotplug).
+pub fn num_online_cpus() -> u32 {
+    // SAFETY: Reads a counter; any context.
+    unsafe { bindings::num_online_cpus() }
+}
+
 /// The length of an Ethernet address.
 pub const ETH_ALEN: usize = bindings::ETH_ALEN as usize;
 

@@ -308,14 +308,14 @@ pub struct NapiVec<P: Poll> {
 
 impl<P: Poll> NapiVec<P> {
     /// Builds `n` NAPI contexts with `weight` (see [`Napi::with_weight`]), the `i`-th polling
-    /// what `data(i)` initialises, all added, disabled, to the net device in whose private
+    /// what `data(i)` initialises (or failing with its error), all added, disabled, to the net device in whose private
     /// area the vector is built: only in the initialiser given to
     /// [`Registration::new`](super::dev::Registration::new), by the task that runs it,
     /// `EINVAL` anywhere else or at any other time. `ENOMEM` if the array cannot be allocated.
     pub fn new<I: PinInit<P, Error>>(
         n: usize,
         weight: u32,
-        mut data: impl FnMut(usize) -> I,
+        mut data: impl FnMut(usize) -> Result<I>,
     ) -> impl PinInit<Self, Error> {
         let init = move |slot: *mut Self| -> Result {
             // As in `Napi::with_weight`: the device whose private area holds the slot.
@@ -333,7 +333,7 @@ impl<P: Poll> NapiVec<P> {
                 // `Registration::new`, and its private area holds the vector, which drops
                 // these contexts before the device is freed. Element `i` is within the
                 // capacity, valid for writes, and never moves: the vector is never grown.
-                let res = unsafe { Napi::init_on(dev, weight, data(i), base.add(i)) };
+                let res = data(i).and_then(|d| unsafe { Napi::init_on(dev, weight, d, base.add(i)) });
                 if let Err(e) = res {
                     // SAFETY: The first `i` elements are initialised: the vector drops them
                     // (disabled, deleted) as it goes.
