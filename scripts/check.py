@@ -134,7 +134,9 @@ SUITES = [
     # NICs on the RX paths it names (NET_PATHS: mergeable, big packets, small buffers; by
     # default Rust has every path, and with the hub runs every transport), and
     # only these runs do the tests that change the devices' state the hardest
-    # (freeze/restore, C beside Rust, rmmod and hot-unplug under iperf3). A guest whose
+    # (freeze/restore, C beside Rust, rmmod and hot-unplug under iperf3); the pci runs marked
+    # queues=2 give both NICs two queue pairs (multiqueue taps: net.sh's ethtool -L and
+    # per-pair traffic tests). A guest whose
     # driver oopses cannot reboot: shorter hard limits than the default.
     dict(name="net", script="net.sh rust", runs=[("pci", "split"), ("mmio", "split")],
          full_runs=[("pci", "packed"), ("pci-legacy", "split")], devices="net,net1",

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Network driver for virtio, in Rust: the twin of `virtio_net.c`, one queue pair so far.
+//! Network driver for virtio, in Rust: the twin of `virtio_net.c`.
 //!
-//! The device has a receive queue (`input.0`), a transmit queue (`output.0`) and, with
-//! `CTRL_VQ`, a control queue (`control`). Every packet on the first two starts with a
-//! virtio-net header: 12 bytes on a modern device or with `MRG_RXBUF`, else 10. It carries the
+//! The device has queue pairs of a receive queue (`input.N`) and a transmit queue
+//! (`output.N`): one, or with `MQ` (which needs `CTRL_VQ`) `max_virtqueue_pairs` of them, up
+//! to 16 here (a device with more is driven with one, `MQ` declined); and, with `CTRL_VQ`, a
+//! control queue (`control`), last, in C's order (`input.0`, `output.0`, `input.1`, ...). Every
+//! packet on the pairs starts with a virtio-net header: 12 bytes on a modern device or with `MRG_RXBUF`, else 10. It carries the
 //! offloads (checksum, segmentation) each way.
 //!
 //! - **Receive** (the `rx` module): the ring is kept full of empty buffers: small buffers,
@@ -20,8 +22,15 @@
 //!   queue limits (`napi_tx`, the default), or else on the next transmit (`napi_tx=0`). The
 //!   host offloads C negotiates (`CSUM`, `HOST_TSO4`/`6`, `HOST_ECN`, `HOST_UFO`, `HOST_USO`)
 //!   follow the `csum` and `gso` parameters.
+//! - **Queue pairs** (`MQ`): the net device has one transmit and one receive queue per pair,
+//!   each pair its NAPI contexts (a [`NapiVec`] each way); a packet goes to the send queue of
+//!   the transmit queue the stack chose for it, which is stopped, woken and BQL-accounted on
+//!   its own. As C, as many pairs are in use as there are CPUs (at most the device's), which
+//!   the device is told through the control queue (`VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET`) and
+//!   `ethtool -L combined N` changes. Unlike C, no interrupt affinity or XPS map is set (C
+//!   sets them only when there are as many pairs as CPUs) and CPU hotplug is not followed.
 //! - **ethtool** (in [`ethtool`]): driver information, link settings (`SPEED_DUPLEX`), link,
-//!   ring sizes.
+//!   ring sizes, channels (`-l`, `-L`) and C's per-queue statistics (`-S`).
 //! - **Link**: the MAC address comes from config space (`VIRTIO_NET_F_MAC`, else random) and
 //!   the carrier from `status` (`VIRTIO_NET_F_STATUS`, else always up), re-read on a config
 //!   change.

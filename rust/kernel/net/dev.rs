@@ -11,8 +11,9 @@
 //!
 //! Lifecycle:
 //!
-//! 1. [`Registration::new`] allocates the device and initialises `T` in place; the device is
-//!    not visible yet: set its address ([`Registration::set_mac`]) and carrier now;
+//! 1. [`Registration::new`] (or [`Registration::new_mq`], with several queues each way)
+//!    allocates the device and initialises `T` in place; the device is not visible yet: set
+//!    its address ([`Registration::set_mac`]), carrier and queues in use now;
 //! 2. [`Registration::register`] makes it visible; the callbacks may run from then on;
 //! 3. [`Registration::unregister`] (or dropping the registration) takes it down: it closes the
 //!    device (`stop`), waits for the callbacks and the references the stack holds, and no

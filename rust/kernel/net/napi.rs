@@ -18,6 +18,10 @@
 //!   polling the same context already), and completion is refused when the whole budget was
 //!   used, as the core requires. The value returned to the core is clamped to the budget.
 //!
+//! A device with several queues, their number known only at probe, keeps its contexts in a
+//! [`NapiVec<P>`]: the same rule (built only in the private area of the device being set up),
+//! with the contexts in an array of its own that only lends them.
+//!
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
 use super::{dev::NetDevice, skb::SkBuff};
