@@ -127,7 +127,7 @@ vrs_test "after drop_queue=2: unbind, then rmmod, insmod, and the device works" 
 vrs_test "rmmod, insmod with napi_escape=1: only the NAPI context in the device's private area builds" '
 	rmmod $M && mark && modprobe $M napi_escape=1 && bound_by $D0 $M &&
 	logged "virtio$N0: napi: in the private area=ok outside it=EINVAL after the device=EINVAL" &&
-	logged "virtio$N0: napi_vec: in the private area=ok (3 contexts) outside it=EINVAL after the device=EINVAL"'
+	logged "virtio$N0: napi_vec: in the private area=ok [(]3 contexts[)] outside it=EINVAL after the device=EINVAL"'
 vrs_test "after napi_escape=1: rmmod, insmod, and the device works" '
 	rmmod $M && modprobe $M && bound_by $D0 $M && cycle'
 vrs_test "the device is live after all of it" 'status_live'
