@@ -159,12 +159,12 @@ SUITES = [
                net_tap("pci", "packed", "mrg", "big", queues=2)],
          full_runs=[net_tap("pci", "split", "big", "small", queues=2),
                     net_tap("mmio", "split", "mrg", "small")],
-         devices="net,net1", drivers="none", budget=4, timeout=480),
+         devices="net,net1", drivers="none", budget=5, timeout=480),
     dict(name="net-tap-c", script="net.sh c", runs=[net_tap("pci", "split", "mrg", "big", queues=2)],
          full_runs=[net_tap("pci", "split", "small", "mrg"), net_tap("pci", "split", "big", "small"),
                     net_tap("pci-legacy", "split", "mrg", "big"), net_tap("mmio", "split", "mrg", "big"),
                     net_tap("pci", "packed", "mrg", "big")],
-         devices="net,net1", drivers="none", budget=4, timeout=480),
+         devices="net,net1", drivers="none", budget=5, timeout=480),
     # Both input drivers on virtio-input devices that the test module vrs_badinput plays in
     # the guest (QEMU 7.2's vhost-user-input needs KVM): an honest multitouch screen whose
     # status log shows the LEDs the driver sent, lying absinfo and slot counts, short events
