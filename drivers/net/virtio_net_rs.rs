@@ -468,13 +468,23 @@ fn find_queues(dev: &Device<Probe>, rx: RxSetup, pairs: usize) -> Result<FoundQu
     }
     if has_cvq {
         // As C: no callback, the sender polls.
-        specs.push(QueueSpec::new(c_str!("control")).without_callback(), GFP_KERNEL)?;
+        specs.push(
+            QueueSpec::new(c_str!("control")).without_callback(),
+            GFP_KERNEL,
+        )?;
     }
     let mut queues: Queues<'_> = dev.find_vqs(&specs)?;
     let mut rings = KVec::with_capacity(pairs, GFP_KERNEL)?;
     let mut txvqs = KVec::with_capacity(pairs, GFP_KERNEL)?;
     for i in 0..pairs {
-        let ring = Ring::take(&mut queues, 2 * i, rx.hdr_len, rx.mergeable, rx.big, rx.largest)?;
+        let ring = Ring::take(
+            &mut queues,
+            2 * i,
+            rx.hdr_len,
+            rx.mergeable,
+            rx.big,
+            rx.largest,
+        )?;
         rings.push(Some(ring), GFP_KERNEL)?;
         txvqs.push(Some(queues.take(2 * i + 1)?), GFP_KERNEL)?;
     }

@@ -13,8 +13,8 @@ use kernel::{
     c_str,
     net::dev::{
         ethtool::{
-            self, Channels, ChannelsRequest, DrvInfo, Duplex, LinkSettings, RealQueues,
-            RingParam, Stats, StatsStrings, SPEED_UNKNOWN,
+            self, Channels, ChannelsRequest, DrvInfo, Duplex, LinkSettings, RealQueues, RingParam,
+            Stats, StatsStrings, SPEED_UNKNOWN,
         },
         NetDevice,
     },
@@ -106,7 +106,12 @@ impl ethtool::Operations for Nic {
         ch.set_combined(self.rx.len() as u32, self.pairs() as u32);
     }
 
-    fn set_channels(&self, dev: &NetDevice, req: ChannelsRequest, queues: &RealQueues<'_>) -> Result {
+    fn set_channels(
+        &self,
+        dev: &NetDevice,
+        req: ChannelsRequest,
+        queues: &RealQueues<'_>,
+    ) -> Result {
         // As C: only combined channels, at least one, at most the device's pairs.
         if req.rx != 0 || req.tx != 0 || req.other != 0 {
             return Err(EINVAL);

@@ -568,8 +568,14 @@ impl<T: Operations> Registration<T> {
         // SAFETY: The device is valid and not registered (we hold the state lock in `New`): the
         // core needs no RTNL then, and checks the counts against what it allocated.
         unsafe {
-            to_result(bindings::netif_set_real_num_tx_queues(self.dev.as_ptr(), tx))?;
-            to_result(bindings::netif_set_real_num_rx_queues(self.dev.as_ptr(), rx))
+            to_result(bindings::netif_set_real_num_tx_queues(
+                self.dev.as_ptr(),
+                tx,
+            ))?;
+            to_result(bindings::netif_set_real_num_rx_queues(
+                self.dev.as_ptr(),
+                rx,
+            ))
         }
     }
 
@@ -1253,14 +1259,18 @@ impl NetDevice {
     /// read outside it, as C's readers do.
     pub fn real_num_tx_queues(&self) -> u32 {
         // SAFETY: The device is valid (type invariant); a read of a `u32`.
-        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_raw()).real_num_tx_queues)) }
+        unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!((*self.as_raw()).real_num_tx_queues))
+        }
     }
 
     /// How many receive queues are in use (`real_num_rx_queues`), as
     /// [`real_num_tx_queues`](Self::real_num_tx_queues).
     pub fn real_num_rx_queues(&self) -> u32 {
         // SAFETY: The device is valid (type invariant); a read of a `u32`.
-        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_raw()).real_num_rx_queues)) }
+        unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!((*self.as_raw()).real_num_rx_queues))
+        }
     }
 
     /// The transmit queue `index` (`netdev_get_tx_queue()`), if the device has it.

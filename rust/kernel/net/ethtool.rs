@@ -165,8 +165,14 @@ impl RealQueues<'_> {
         // SAFETY: The device is valid and registered, and RTNL is held (type invariant: we are
         // in an ethtool callback); the core checks the counts against what it allocated.
         unsafe {
-            to_result(bindings::netif_set_real_num_tx_queues(self.dev.as_raw(), tx))?;
-            to_result(bindings::netif_set_real_num_rx_queues(self.dev.as_raw(), rx))
+            to_result(bindings::netif_set_real_num_tx_queues(
+                self.dev.as_raw(),
+                tx,
+            ))?;
+            to_result(bindings::netif_set_real_num_rx_queues(
+                self.dev.as_raw(),
+                rx,
+            ))
         }
     }
 }
@@ -460,9 +466,8 @@ impl<T: Operations> Adapter<T> {
         // SAFETY: The core sized `buf` from the count our `get_sset_count` returned (and
         // stored) just before, in the same RTNL section (ioctl and netlink alike): it has room
         // for `n` names of `ETH_GSTRING_LEN` bytes, and is ours for the call.
-        let buf = unsafe {
-            core::slice::from_raw_parts_mut(buf, n * bindings::ETH_GSTRING_LEN as usize)
-        };
+        let buf =
+            unsafe { core::slice::from_raw_parts_mut(buf, n * bindings::ETH_GSTRING_LEN as usize) };
         T::get_stats_strings(data, ndev, &mut StatsStrings { buf, at: 0 });
     }
 

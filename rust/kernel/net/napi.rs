@@ -337,7 +337,8 @@ impl<P: Poll> NapiVec<P> {
                 // `Registration::new`, and its private area holds the vector, which drops
                 // these contexts before the device is freed. Element `i` is within the
                 // capacity, valid for writes, and never moves: the vector is never grown.
-                let res = data(i).and_then(|d| unsafe { Napi::init_on(dev, weight, d, base.add(i)) });
+                let res =
+                    data(i).and_then(|d| unsafe { Napi::init_on(dev, weight, d, base.add(i)) });
                 if let Err(e) = res {
                     // SAFETY: The first `i` elements are initialised: the vector drops them
                     // (disabled, deleted) as it goes.
