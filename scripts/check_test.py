@@ -107,14 +107,20 @@ class PlanTest(unittest.TestCase):
     def test_net_tap_variants(self):
         runs = check.plan(["net-tap-c"], "", True)
         tags = [r[4]["tag"] for r in runs]
+        self.assertIn("mrg-big-mq2", tags)
         self.assertIn("mrg-big", tags)
         for s, transport, ring, devices, variant in runs:
             self.assertEqual(devices, "net,net1")
-            p0, p1 = variant["tag"].split("-")
+            p0, p1, *mq = variant["tag"].split("-")
             va = variant["vm_args"]
             self.assertEqual(va[:2], ["--net-backend", "tap"])
             self.assertIn(f"net={check.NET_PATHS[p0]}", va)
             self.assertIn(f"net1={check.NET_PATHS[p1]}", va)
+            # Queue pairs: "-mqN" in the tag, --net-queues N for scripts/vm; else neither.
+            if mq:
+                self.assertEqual(va[-2:], ["--net-queues", mq[0][len("mq"):]])
+            else:
+                self.assertNotIn("--net-queues", va)
             # host_mtu=9000 on both, and the script told, unless a NIC is on small buffers.
             want = f" {p0} {p1}" + ("" if "small" in (p0, p1) else " 9000")
             self.assertEqual(variant["args"], want)
@@ -122,12 +128,12 @@ class PlanTest(unittest.TestCase):
     def test_default_and_filter(self):
         default = check.plan(["net-tap-c"], "", False)
         self.assertEqual([(r[1], r[2], r[4]["tag"]) for r in default],
-                         [("pci", "split", "mrg-big")])
+                         [("pci", "split", "mrg-big-mq2")])
         self.assertFalse(check.plan(["net-tap-c"], "mmio", False))
         self.assertEqual(check.plan(["net"], "", False)[0][4], {})
 
     def test_describe_names_the_variant(self):
-        self.assertIn("pci/split mrg-big", check.describe(check.plan(["net-tap-c"], "", False)[0]))
+        self.assertIn("pci/split mrg-big-mq2", check.describe(check.plan(["net-tap-c"], "", False)[0]))
 
 
 if __name__ == "__main__":

@@ -46,22 +46,25 @@ TAP_BRIDGE = "vrsbr0"
 # so that they are on the bridge and up before the guest sends anything; QEMU attaches to
 # them by name (vnet_hdr=on needs IFF_VNET_HDR, which they have).
 TAP_NAME = "vrstap{k}"
-# Run by `unshare --net` as sh -c TAP_SETUP vrs-tap N QEMU-COMMAND...: in the new, empty
+# Run by `unshare --net` as sh -c TAP_SETUP vrs-tap N Q QEMU-COMMAND...: in the new, empty
 # network namespace (the host's is never touched, and the kernel deletes the namespace,
 # bridge and taps with it when QEMU exits, however it exits): no IPv6 (no host addresses,
 # no router or neighbour solicitations, nothing sent that a test would count), loopback up,
 # a bridge without STP or multicast snooping (it floods, and sends nothing itself), N taps
-# on it, MTU 65521 (a tap's maximum: the NICs' host_mtu, up to 9000, never limits them),
+# on it (multiqueue taps if Q, the queue pairs of each NIC (--net-queues), is above 1: QEMU
+# attaches Q queues to each, and a tap's multiqueue flag must match), MTU 65521 (a tap's maximum: the NICs' host_mtu, up to 9000, never limits them),
 # then QEMU, in place of the shell.
 TAP_SETUP = r"""set -e
 n=$1
-shift
+mq=
+[ "$2" -gt 1 ] && mq=multi_queue
+shift 2
 for c in all default; do echo 1 >/proc/sys/net/ipv6/conf/$c/disable_ipv6; done
 ip link set lo up
 ip link add {br} type bridge stp_state 0 mcast_snooping 0
 k=0
 while [ $k -lt "$n" ]; do
-	ip tuntap add dev vrstap$k mode tap vnet_hdr
+	ip tuntap add dev vrstap$k mode tap vnet_hdr $mq
 	ip link set vrstap$k mtu 65521 master {br} up
 	k=$((k + 1))
 done
@@ -290,8 +293,13 @@ def qemu_device_args(args, devs, run):
         if args.ring == "packed":
             prop += ",packed=on"
         if base == "net" and args.net_backend == "tap":
+            nq = getattr(args, "net_queues", 1)
             extra = ["-netdev", f"tap,id=netdev{n or 0},ifname={TAP_NAME.format(k=n or 0)},"
-                     "script=no,downscript=no,vnet_hdr=on"]
+                     "script=no,downscript=no,vnet_hdr=on" + (f",queues={nq}" if nq > 1 else "")]
+            if nq > 1:
+                # Multiqueue, with a vector per queue, the config and the control queue (pci),
+                # as C's virtnet_find_vqs wants them.
+                prop += ",mq=on" + (f",vectors={2 * nq + 2}" if pci else "")
         for j, e in enumerate(extra):
             e = e.format(run=run, id=dev_id)
             qargs.append(drive_opts(args, name, e) if j and extra[j - 1] == "-drive" else e)
@@ -334,7 +342,7 @@ def net_wrap(args, qcmd):
     taps = [device_base(d) == "net" for d in args.devs]
     nums = [int(d[len("net"):] or 0) for d, t in zip(args.devs, taps) if t]
     return ["unshare", "--net", "--", "sh", "-c", TAP_SETUP, "vrs-tap",
-            str(max(nums) + 1 if nums else 0), *qcmd]
+            str(max(nums) + 1 if nums else 0), str(getattr(args, "net_queues", 1)), *qcmd]
 
 
 def start_baddev(args, run):
@@ -392,7 +400,8 @@ def per_run_cpio(args, run, cmd):
         for k, v in (("VRS_DRIVERS", args.drivers), ("VRS_TRANSPORT", args.transport),
                      ("VRS_RING", args.ring), ("VRS_DEVICES", ",".join(args.devs)),
                      ("VRS_FLAVOUR", args.flavour), ("VRS_MODE", "shell" if args.shell else "run"),
-                     ("VRS_BADRNG_LIE", args.badrng_lie), ("VRS_NET_BACKEND", args.net_backend)):
+                     ("VRS_BADRNG_LIE", args.badrng_lie), ("VRS_NET_BACKEND", args.net_backend),
+                     ("VRS_NET_QUEUES", str(args.net_queues if args.net_backend == "tap" else 1))):
             f.write(f"{k}={shlex.quote(v)}\n")
     lines.append(f"file /vrs/env {env} 644 0 0")
     cmdf = os.path.join(run, "cmd")
@@ -653,6 +662,10 @@ def main():
                     "then offers checksum and segmentation offloads). Per-device virtio-net "
                     "properties choose the RX path: e.g. --device-props "
                     "net1=host_mtu=9000,mrg_rxbuf=off")
+    ap.add_argument("--net-queues", type=int, default=1, metavar="N",
+                    help="queue pairs of each net device on --net-backend tap (default 1): "
+                    "above 1, a multiqueue tap with N queues and a virtio-net device with mq=on "
+                    "(and 2N+2 vectors on pci)")
     ap.add_argument("--append", action="append", default=[], help="extra kernel command line")
     ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument")
     ap.add_argument("--badrng-lie", default="cycle", choices=BADRNG_LIES,

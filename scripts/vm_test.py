@@ -88,13 +88,13 @@ class NetBackendTest(unittest.TestCase):
         w = vm.net_wrap(vm_args(devices="rng,net,blk,net1", backend="tap"), qcmd)
         self.assertEqual(w[:5], ["unshare", "--net", "--", "sh", "-c"])
         self.assertEqual(w[5], vm.TAP_SETUP)
-        # $0, then the number of taps: vrstap0 and vrstap1.
-        self.assertEqual(w[6:8], ["vrs-tap", "2"])
-        self.assertEqual(w[8:], qcmd)
+        # $0, then the number of taps (vrstap0 and vrstap1), then their queues.
+        self.assertEqual(w[6:9], ["vrs-tap", "2", "1"])
+        self.assertEqual(w[9:], qcmd)
 
     def test_wrap_tap_without_nics(self):
         w = vm.net_wrap(vm_args(devices="rng", backend="tap"), ["qemu"])
-        self.assertEqual(w[6:], ["vrs-tap", "0", "qemu"])
+        self.assertEqual(w[6:], ["vrs-tap", "0", "1", "qemu"])
 
     @unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip")
                          and os.path.exists("/dev/net/tun"),
@@ -104,7 +104,7 @@ class NetBackendTest(unittest.TestCase):
         reports what it sees there."""
         show = "ip -d -o link show; cat /proc/sys/net/ipv6/conf/all/disable_ipv6; ip -o addr show"
         r = subprocess.run(["unshare", "--net", "--", "sh", "-c", vm.TAP_SETUP, "vrs-tap", "2",
-                            "sh", "-c", show], capture_output=True, text=True, timeout=30)
+                            "1", "sh", "-c", show], capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
         links = {line.split(": ")[1]: line for line in r.stdout.splitlines() if ": " in line
                  and "link/" in line}

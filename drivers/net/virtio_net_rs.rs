@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Network driver for virtio, in Rust: the twin of `virtio_net.c`, one queue pair so far.
+//! Network driver for virtio, in Rust: the twin of `virtio_net.c`.
 //!
-//! The device has a receive queue (`input.0`), a transmit queue (`output.0`) and, with
-//! `CTRL_VQ`, a control queue (`control`). Every packet on the first two starts with a
-//! virtio-net header: 12 bytes on a modern device or with `MRG_RXBUF`, else 10. It carries the
+//! The device has queue pairs of a receive queue (`input.N`) and a transmit queue
+//! (`output.N`): one, or with `MQ` (which needs `CTRL_VQ`) `max_virtqueue_pairs` of them, up
+//! to 16 here (a device with more is driven with one, `MQ` declined); and, with `CTRL_VQ`, a
+//! control queue (`control`), last, in C's order (`input.0`, `output.0`, `input.1`, ...). Every
+//! packet on the pairs starts with a virtio-net header: 12 bytes on a modern device or with `MRG_RXBUF`, else 10. It carries the
 //! offloads (checksum, segmentation) each way.
 //!
 //! - **Receive** (the `rx` module): the ring is kept full of empty buffers: small buffers,
@@ -20,8 +22,15 @@
 //!   queue limits (`napi_tx`, the default), or else on the next transmit (`napi_tx=0`). The
 //!   host offloads C negotiates (`CSUM`, `HOST_TSO4`/`6`, `HOST_ECN`, `HOST_UFO`, `HOST_USO`)
 //!   follow the `csum` and `gso` parameters.
+//! - **Queue pairs** (`MQ`): the net device has one transmit and one receive queue per pair,
+//!   each pair its NAPI contexts (a [`NapiVec`] each way); a packet goes to the send queue of
+//!   the transmit queue the stack chose for it, which is stopped, woken and BQL-accounted on
+//!   its own. As C, as many pairs are in use as there are CPUs (at most the device's), which
+//!   the device is told through the control queue (`VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET`) and
+//!   `ethtool -L combined N` changes. Unlike C, no interrupt affinity or XPS map is set (C
+//!   sets them only when there are as many pairs as CPUs) and CPU hotplug is not followed.
 //! - **ethtool** (in [`ethtool`]): driver information, link settings (`SPEED_DUPLEX`), link,
-//!   ring sizes.
+//!   ring sizes, channels (`-l`, `-L`) and C's per-queue statistics (`-S`).
 //! - **Link**: the MAC address comes from config space (`VIRTIO_NET_F_MAC`, else random) and
 //!   the carrier from `status` (`VIRTIO_NET_F_STATUS`, else always up), re-read on a config
 //!   change.
@@ -37,10 +46,10 @@ use kernel::{
     c_str,
     net::{
         dev::{
-            Features, LinkStats, NetDevice, Operations, Registration, RxMode, ETH_ALEN,
-            ETH_MAX_MTU, ETH_MIN_MTU,
+            num_online_cpus, Features, LinkStats, NetDevice, Operations, Registration, RxMode,
+            ETH_ALEN, ETH_MAX_MTU, ETH_MIN_MTU,
         },
-        napi::Napi,
+        napi::{NapiVec, NAPI_POLL_WEIGHT},
         skb::{SkBuff, ETH_HLEN, MAX_SKB_FRAGS},
     },
     net_virtio::{NetConfig, TxSkb},
@@ -58,6 +67,7 @@ mod rx;
 #[path = "virtio_net_rs/tx.rs"]
 mod tx;
 
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use ctrl::Ctrl;
 use rx::{Mode, Ring, RxQueue};
 use tx::SendQueue;
@@ -226,12 +236,15 @@ struct VirtioNet {
 /// The private data of the net device.
 #[pin_data]
 struct Nic {
-    /// The receive queue, polled by NAPI.
+    /// The receive queues (`input.N`), polled by NAPI: as many as the device has pairs.
     #[pin]
-    rx: Napi<RxQueue>,
-    /// The send queue, polled by NAPI in `napi_tx` mode.
+    rx: NapiVec<RxQueue>,
+    /// The send queues (`output.N`), polled by NAPI in `napi_tx` mode, one per receive queue.
     #[pin]
-    tx: Napi<SendQueue>,
+    tx: NapiVec<SendQueue>,
+    /// The queue pairs in use (C's `curr_queue_pairs`), at least 1 and at most the device's:
+    /// changed under RTNL (`ethtool -L`).
+    curr_pairs: AtomicUsize,
     /// What ethtool reports: bus name, speed and duplex.
     settings: ethtool::Settings,
     /// The guest offloads the device can turn off (`CTRL_GUEST_OFFLOADS`), as
@@ -245,42 +258,99 @@ struct Nic {
     /// (`CTRL_MAC_ADDR`) over the control queue.
     ctrl_rx: bool,
     ctrl_mac: bool,
+    /// Whether the number of pairs in use goes to the device (`MQ`, with the control queue).
+    ctrl_mq: bool,
+}
+
+impl Nic {
+    /// The queue pairs in use.
+    fn pairs(&self) -> usize {
+        self.curr_pairs.load(Relaxed)
+    }
+
+    /// Uses `pairs` queue pairs (C's `virtnet_set_queues`): tells the device (with `MQ`),
+    /// then, if the interface is up, lets the refill work fill the receive queues that are
+    /// new. The stack's view of the queues is the caller's to change.
+    fn set_queues(&self, dev: &NetDevice, pairs: usize) -> Result {
+        if let (Some(ctrl), true) = (&self.ctrl, self.ctrl_mq) {
+            ctrl.set_queue_pairs(pairs as u16).map_err(|e| {
+                pr_warn!(
+                    "{}: Fail to set num of queue pairs to {}: {:?}\n",
+                    dev.name(),
+                    pairs,
+                    e
+                );
+                EINVAL
+            })?;
+        }
+        self.curr_pairs.store(pairs, Relaxed);
+        if dev.is_running() {
+            dev.schedule_work(0);
+        }
+        Ok(())
+    }
+
+    /// Brings every queue pair up, as C's `virtnet_open`: the receive rings of the pairs in
+    /// use filled (if memory is short, the refill work keeps trying), every poll enabled.
+    fn up(&self, dev: &NetDevice) {
+        dev.enable_work();
+        let pairs = self.pairs();
+        for (i, (rx, tx)) in self.rx.iter().zip(self.tx.iter()).enumerate() {
+            if i < pairs && !rx.data().fill(dev, GFP_KERNEL).1 {
+                dev.schedule_work(0);
+            }
+            rx.enable();
+            // Takes what came while the device was down, refills, and re-enables the interrupt.
+            rx.schedule();
+            SendQueue::open(tx);
+        }
+    }
+
+    /// Stops every poll, as C's `virtnet_close`.
+    fn down(&self, dev: &NetDevice) {
+        dev.disable_work();
+        for (rx, tx) in self.rx.iter().zip(self.tx.iter()) {
+            rx.disable();
+            SendQueue::stop(tx);
+        }
+    }
 }
 
 #[vtable]
 impl Operations for Nic {
     fn open(&self, dev: &NetDevice) -> Result {
-        // As C: fill the ring; if memory is short, the refill work keeps trying.
-        dev.enable_work();
-        if !self.rx.data().fill(dev, GFP_KERNEL).1 {
-            dev.schedule_work(0);
-        }
-        self.rx.enable();
-        // Takes what came while the device was down, refills, and re-enables the interrupt.
-        self.rx.schedule();
-        SendQueue::open(&self.tx);
-        dev.start_queue();
+        self.up(dev);
+        dev.start_all_queues();
         Ok(())
     }
 
     fn stop(&self, dev: &NetDevice) -> Result {
-        dev.disable_work();
-        self.rx.disable();
-        SendQueue::stop(&self.tx);
+        self.down(dev);
         Ok(())
     }
 
     fn work(&self, dev: &NetDevice) {
-        rx::refill(&self.rx, dev);
+        // As C's `refill_work`: the receive queues in use.
+        for rx in self.rx.iter().take(self.pairs()) {
+            rx::refill(rx, dev);
+        }
     }
 
     fn start_xmit(&self, dev: &NetDevice, skb: SkBuff) -> Result<(), SkBuff> {
-        SendQueue::xmit(&self.tx, dev, skb)
+        // The queue the stack chose (below the pairs in use), whose lock it holds.
+        match self.tx.get(usize::from(skb.queue_mapping())) {
+            Some(tx) => SendQueue::xmit(tx, dev, skb),
+            // Not one of ours: cannot happen (as many transmit queues as send queues).
+            None => Ok(()),
+        }
     }
 
     fn get_stats64(&self, _dev: &NetDevice, stats: &mut LinkStats) {
-        self.rx.data().stats(stats);
-        self.tx.data().stats(stats);
+        // As C: every pair, in use or not.
+        for (rx, tx) in self.rx.iter().zip(self.tx.iter()) {
+            rx.data().stats(stats);
+            tx.data().stats(stats);
+        }
     }
 
     fn set_features(&self, dev: &NetDevice, features: Features) -> Result {
@@ -307,7 +377,9 @@ impl Operations for Nic {
     }
 
     fn tx_timeout(&self, dev: &NetDevice, queue: u32) {
-        self.tx.data().timeout(dev, queue);
+        if let Some(tx) = self.tx.get(queue as usize) {
+            tx.data().timeout(dev, queue);
+        }
     }
 
     fn set_rx_mode(&self, _dev: &NetDevice, mode: &RxMode) {
@@ -365,27 +437,71 @@ struct RxSetup {
     largest: usize,
 }
 
-/// The receive ring, the transmit queue and the control queue (with `CTRL_VQ`).
-fn find_queues(
-    dev: &Device<Probe>,
-    rx: RxSetup,
-) -> Result<(
-    (Ring, Mode),
-    Virtqueue<TxSkb, ()>,
+/// The most queue pairs this driver uses: a device with more (`max_virtqueue_pairs`) is
+/// driven with one pair, `MQ` declined (the queues' names are static strings).
+const MAX_PAIRS: usize = 16;
+
+/// The names of the queues of each pair, as C's: `input.N`, `output.N`.
+macro_rules! queue_names {
+    ($($n:literal),*) => {
+        [$((c_str!(concat!("input.", $n)), c_str!(concat!("output.", $n)))),*]
+    };
+}
+const QUEUE_NAMES: [(&CStr, &CStr); MAX_PAIRS] = queue_names!(
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"
+);
+
+/// The receive rings and the transmit queues of `pairs` pairs, and the control queue (with
+/// `CTRL_VQ`), in C's order: `input.0`, `output.0`, `input.1`, ..., `control`.
+type FoundQueues = (
+    KVec<Option<(Ring, Mode)>>,
+    KVec<Option<Virtqueue<TxSkb, ()>>>,
     Option<Virtqueue<KVec<u8>, KBox<u8>>>,
-)> {
+);
+
+fn find_queues(dev: &Device<Probe>, rx: RxSetup, pairs: usize) -> Result<FoundQueues> {
     let has_cvq = dev.has_feature(f::CTRL_VQ);
-    let specs = [
-        QueueSpec::new(c_str!("input.0")),
-        QueueSpec::new(c_str!("output.0")),
+    let mut specs = KVec::with_capacity(2 * pairs + 1, GFP_KERNEL)?;
+    for &(input, output) in QUEUE_NAMES.iter().take(pairs) {
+        specs.push(QueueSpec::new(input), GFP_KERNEL)?;
+        specs.push(QueueSpec::new(output), GFP_KERNEL)?;
+    }
+    if has_cvq {
         // As C: no callback, the sender polls.
-        QueueSpec::new(c_str!("control")).without_callback(),
-    ];
-    let mut queues: Queues<'_> = dev.find_vqs(&specs[..if has_cvq { 3 } else { 2 }])?;
-    let ring = Ring::take(&mut queues, 0, rx.hdr_len, rx.mergeable, rx.big, rx.largest)?;
-    let txvq = queues.take(1)?;
-    let cvq = if has_cvq { Some(queues.take(2)?) } else { None };
-    Ok((ring, txvq, cvq))
+        specs.push(
+            QueueSpec::new(c_str!("control")).without_callback(),
+            GFP_KERNEL,
+        )?;
+    }
+    let mut queues: Queues<'_> = dev.find_vqs(&specs)?;
+    let mut rings = KVec::with_capacity(pairs, GFP_KERNEL)?;
+    let mut txvqs = KVec::with_capacity(pairs, GFP_KERNEL)?;
+    for i in 0..pairs {
+        let ring = Ring::take(
+            &mut queues,
+            2 * i,
+            rx.hdr_len,
+            rx.mergeable,
+            rx.big,
+            rx.largest,
+        )?;
+        rings.push(Some(ring), GFP_KERNEL)?;
+        txvqs.push(Some(queues.take(2 * i + 1)?), GFP_KERNEL)?;
+    }
+    let cvq = if has_cvq {
+        Some(queues.take(2 * pairs)?)
+    } else {
+        None
+    };
+    Ok((rings, txvqs, cvq))
+}
+
+/// The queue pairs of the device: `max_virtqueue_pairs` with `MQ` (which `validate` kept only
+/// if it is at most [`MAX_PAIRS`]), else 1.
+fn max_pairs(dev: &Device) -> Result<usize> {
+    Ok(dev
+        .read_opt(config_field!(NetConfig, max_virtqueue_pairs))?
+        .map_or(1, |n| usize::from(n).clamp(1, MAX_PAIRS)))
 }
 
 /// Whether the link is up: `status` if the device reports it, else always.
@@ -420,6 +536,7 @@ macro_rules! virtnet_features {
             f::CTRL_RX,
             f::CTRL_VLAN,
             f::GUEST_ANNOUNCE,
+            f::MQ,
             f::CTRL_MAC_ADDR,
             f::MTU,
             f::CTRL_GUEST_OFFLOADS,
@@ -437,6 +554,19 @@ impl virtio::Driver for VirtioNet {
     const FEATURES_LEGACY: Option<&'static [u32]> = Some(virtnet_features!(f::GSO, f::ANY_LAYOUT));
 
     fn validate(dev: &Device<Validate>) -> Result {
+        // As C, no multiqueue without the control queue or with no pair; and none with more
+        // pairs than this driver has queue names for.
+        if let Some(n) = dev.read_opt(config_field!(NetConfig, max_virtqueue_pairs))? {
+            if usize::from(n) > MAX_PAIRS {
+                pr_info!(
+                    "virtio{}: {} queue pairs: more than {}, using one\n",
+                    dev.index(),
+                    n,
+                    MAX_PAIRS
+                );
+                dev.clear_feature(f::MQ);
+            }
+        }
         // As C: an MTU below the minimum is ignored.
         if let Some(mtu) = dev.read_opt(config_field!(NetConfig, mtu))? {
             if u32::from(mtu) < ETH_MIN_MTU {
@@ -501,13 +631,17 @@ impl virtio::Driver for VirtioNet {
             big,
             largest,
         };
-        let ((rxvq, mode), txvq, cvq) = find_queues(dev, setup)?;
+        let max_pairs = max_pairs(dev)?;
+        let (mut rings, mut txvqs, cvq) = find_queues(dev, setup, max_pairs)?;
         let ctrl = match cvq {
             Some(cvq) => Some(KBox::pin_init(Ctrl::new(cvq, little_endian), GFP_KERNEL)?),
             None => None,
         };
         let ctrl_rx = has_cvq && dev.has_feature(f::CTRL_RX);
         let ctrl_mac = has_cvq && dev.has_feature(f::CTRL_MAC_ADDR);
+        let ctrl_mq = has_cvq && dev.has_feature(f::MQ);
+        // As C: as many pairs in use as there are CPUs, up to the device's.
+        let pairs = max_pairs.min(num_online_cpus().max(1) as usize);
         // As C: the guest offloads the device has, which `CTRL_GUEST_OFFLOADS` may change.
         let guest_offloads = if has_cvq && dev.has_feature(f::CTRL_GUEST_OFFLOADS) {
             [
@@ -526,30 +660,38 @@ impl virtio::Driver for VirtioNet {
             0
         };
         let settings = ethtool::Settings::new(dev)?;
-        let reg = Registration::<Nic>::new(dev.as_dev(), move |_ndev| {
-            // The NAPI contexts join the device whose private area they are built in. The ring
-            // is filled in `open`.
-            let rx = Napi::with_weight(
-                napi_weight(),
-                RxQueue::new(rxvq, mode, hdr_len, little_endian),
-            );
-            let tx = Napi::new(SendQueue::new(
-                txvq,
-                hdr_len,
-                little_endian,
-                param::napi_tx(),
-            ));
+        let nq = max_pairs as u32;
+        let reg = Registration::<Nic>::new_mq(dev.as_dev(), nq, nq, move |_ndev| {
+            // The NAPI contexts join the device whose private area they are built in. The
+            // rings are filled in `open`.
+            let rx = NapiVec::new(max_pairs, napi_weight(), move |i| {
+                let (ring, mode) = rings.get_mut(i).and_then(Option::take).ok_or(EINVAL)?;
+                Ok(RxQueue::new(ring, mode, hdr_len, little_endian, i as u16))
+            });
+            let tx = NapiVec::new(max_pairs, NAPI_POLL_WEIGHT, move |i| {
+                let vq = txvqs.get_mut(i).and_then(Option::take).ok_or(EINVAL)?;
+                Ok(SendQueue::new(
+                    vq,
+                    hdr_len,
+                    little_endian,
+                    param::napi_tx(),
+                    i as u16,
+                ))
+            });
             Ok(try_pin_init!(Nic {
                 rx <- rx,
                 tx <- tx,
+                curr_pairs: AtomicUsize::new(pairs),
                 settings,
                 guest_offloads,
                 rx_setup: setup,
                 ctrl,
                 ctrl_rx,
                 ctrl_mac,
+                ctrl_mq,
             }? Error))
         })?;
+        reg.set_real_num_queues(pairs as u32, pairs as u32)?;
         // As C: the device validates receive checksums, or they are left for the stack to
         // check; it may merge TCP segments (`GRO_HW`), which the user may turn off with
         // `CTRL_GUEST_OFFLOADS`; the transmit offloads as `tx_features` says.
@@ -585,17 +727,26 @@ impl virtio::Driver for VirtioNet {
     }
 
     fn ready(&self, _dev: &Device) -> Result {
+        // As C (after the device is ready): the pairs in use to the device; a refusal is only
+        // reported.
+        let (nic, ndev) = (self.netdev.data(), self.netdev.dev());
+        let _ = nic.set_queues(ndev, nic.pairs());
         self.netdev.register()
     }
 
     fn queue_event(&self, queue: usize) {
         let nic = self.netdev.data();
-        if queue == 0 {
-            // NAPI takes it from here; its poll re-enables the interrupt when done.
-            nic.rx.data().vq.lock().disable_cb();
-            nic.rx.schedule();
-        } else if queue == 1 {
-            SendQueue::interrupt(&nic.tx, self.netdev.dev());
+        // C's order: `input.N` is queue 2N, `output.N` 2N + 1 (the control queue has no
+        // callback).
+        let pair = queue / 2;
+        if queue % 2 == 0 {
+            if let Some(rx) = nic.rx.get(pair) {
+                // NAPI takes it from here; its poll re-enables the interrupt when done.
+                rx.data().vq.lock().disable_cb();
+                rx.schedule();
+            }
+        } else if let Some(tx) = nic.tx.get(pair) {
+            SendQueue::interrupt(tx, self.netdev.dev());
         }
     }
 
@@ -628,9 +779,7 @@ impl virtio::Driver for VirtioNet {
         let (nic, ndev) = (self.netdev.data(), self.netdev.dev());
         ndev.with_tx_lock(|_| ndev.device_detach());
         if ndev.is_running() {
-            ndev.disable_work();
-            nic.rx.disable();
-            SendQueue::stop(&nic.tx);
+            nic.down(ndev);
         }
         Ok(())
     }
@@ -641,23 +790,25 @@ impl virtio::Driver for VirtioNet {
         // present again. The buffers of the old queues are freed as they are replaced.
         let (nic, ndev) = (self.netdev.data(), self.netdev.dev());
         let ctrl = nic.ctrl.as_ref();
-        let ((ring, _mode), txvq, cvq) = find_queues(dev, nic.rx_setup)?;
-        let old = core::mem::replace(&mut *nic.rx.data().vq.lock(), ring);
-        drop(old);
-        nic.tx.data().restore(ndev, txvq);
+        let (mut rings, mut txvqs, cvq) = find_queues(dev, nic.rx_setup, nic.rx.len())?;
+        for (i, (rx, tx)) in nic.rx.iter().zip(nic.tx.iter()).enumerate() {
+            if let Some(Some((ring, _mode))) = rings.get_mut(i).map(Option::take) {
+                let old = core::mem::replace(&mut *rx.data().vq.lock(), ring);
+                drop(old);
+            }
+            if let Some(Some(txvq)) = txvqs.get_mut(i).map(Option::take) {
+                tx.data().restore(ndev, txvq);
+            }
+        }
         if let (Some(c), Some(cvq)) = (ctrl, cvq) {
             c.replace(cvq);
         }
         if ndev.is_running() {
-            ndev.enable_work();
-            if !nic.rx.data().fill(ndev, GFP_KERNEL).1 {
-                ndev.schedule_work(0);
-            }
-            nic.rx.enable();
-            nic.rx.schedule();
-            SendQueue::open(&nic.tx);
+            nic.up(ndev);
         }
         ndev.with_tx_lock(|_| ndev.device_attach());
+        // As C's `virtnet_restore`: the pairs in use to the device again.
+        let _ = nic.set_queues(ndev, nic.pairs());
         Ok(())
     }
 }

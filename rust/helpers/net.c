@@ -250,13 +250,12 @@ bool rust_helper_netif_xmit_stopped(const struct net_device *dev)
 /* Transmit: the queue lock, and byte queue limits (BQL). */
 
 /*
- * Whether the current context holds the transmit lock of @dev's queue 0: its
+ * Whether the current context holds the transmit lock of @txq: its
  * owner is this CPU, and we are not in an interrupt that came on top of the
  * holder. Preemption is off while we look, so the CPU cannot change under us.
  */
-bool rust_helper_vrs_tx_lock_held(struct net_device *dev)
+bool rust_helper_vrs_tx_lock_held(struct netdev_queue *txq)
 {
-	struct netdev_queue *txq = netdev_get_tx_queue(dev, 0);
 	bool held;
 
 	if (in_hardirq() || in_nmi())
@@ -267,51 +266,77 @@ bool rust_helper_vrs_tx_lock_held(struct net_device *dev)
 	return held;
 }
 
-void rust_helper_vrs_tx_lock_bh(struct net_device *dev)
+void rust_helper_vrs_tx_lock_bh(struct netdev_queue *txq)
 {
 	local_bh_disable();
-	__netif_tx_lock(netdev_get_tx_queue(dev, 0), smp_processor_id());
+	__netif_tx_lock(txq, smp_processor_id());
 }
 
-void rust_helper_vrs_tx_unlock_bh(struct net_device *dev)
+void rust_helper_vrs_tx_unlock_bh(struct netdev_queue *txq)
 {
-	__netif_tx_unlock(netdev_get_tx_queue(dev, 0));
+	__netif_tx_unlock(txq);
 	local_bh_enable();
 }
 
-bool rust_helper_vrs_tx_sent_queue(struct net_device *dev, unsigned int bytes,
+bool rust_helper_vrs_tx_sent_queue(struct netdev_queue *txq, unsigned int bytes,
 				   bool xmit_more)
 {
-	return __netdev_tx_sent_queue(netdev_get_tx_queue(dev, 0), bytes,
-				      xmit_more);
+	return __netdev_tx_sent_queue(txq, bytes, xmit_more);
 }
 
 /*
- * netdev_tx_completed_queue() for queue 0, with @bytes clamped to what is in
- * flight: dql_completed() BUGs on more. The transmit lock is held, so nobody
- * queues or completes meanwhile.
+ * netdev_tx_completed_queue(), with @bytes clamped to what is in flight:
+ * dql_completed() BUGs on more. The transmit lock is held, so nobody queues or
+ * completes meanwhile.
  */
-void rust_helper_vrs_tx_completed_queue(struct net_device *dev,
+void rust_helper_vrs_tx_completed_queue(struct netdev_queue *txq,
 					unsigned int pkts, unsigned int bytes)
 {
-	struct netdev_queue *txq = netdev_get_tx_queue(dev, 0);
-
 #ifdef CONFIG_BQL
 	bytes = min(bytes, READ_ONCE(txq->dql.num_queued) - txq->dql.num_completed);
 #endif
 	netdev_tx_completed_queue(txq, pkts, bytes);
 }
 
-void rust_helper_vrs_tx_reset_queue(struct net_device *dev)
+void rust_helper_vrs_tx_reset_queue(struct netdev_queue *txq)
 {
-	netdev_tx_reset_queue(netdev_get_tx_queue(dev, 0));
+	netdev_tx_reset_queue(txq);
 }
 
-unsigned int rust_helper_vrs_tx_stalled_usecs(struct net_device *dev)
+unsigned int rust_helper_vrs_tx_stalled_usecs(struct netdev_queue *txq)
 {
-	struct netdev_queue *txq = netdev_get_tx_queue(dev, 0);
-
 	return jiffies_to_usecs(jiffies - READ_ONCE(txq->trans_start));
+}
+
+void rust_helper_netif_tx_start_queue(struct netdev_queue *txq)
+{
+	netif_tx_start_queue(txq);
+}
+
+void rust_helper_netif_tx_stop_queue(struct netdev_queue *txq)
+{
+	netif_tx_stop_queue(txq);
+}
+
+bool rust_helper_netif_tx_queue_stopped(const struct netdev_queue *txq)
+{
+	return netif_tx_queue_stopped(txq);
+}
+
+bool rust_helper_vrs_txq_xmit_stopped(const struct netdev_queue *txq)
+{
+	return netif_xmit_stopped(txq);
+}
+
+struct netdev_queue *rust_helper_netdev_get_tx_queue(const struct net_device *dev,
+						     unsigned int index)
+{
+	return netdev_get_tx_queue(dev, index);
+}
+
+u16 rust_helper_skb_get_queue_mapping(const struct sk_buff *skb)
+{
+	return skb_get_queue_mapping(skb);
 }
 
 bool rust_helper_netif_running(const struct net_device *dev)
@@ -381,4 +406,9 @@ struct net_device *rust_helper_vrs_netdev_setup_find(const void *slot,
 	}
 	spin_unlock(&vrs_netdev_setups_lock);
 	return found;
+}
+
+unsigned int rust_helper_num_online_cpus(void)
+{
+	return num_online_cpus();
 }

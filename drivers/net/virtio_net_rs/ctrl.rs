@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The control queue (`VIRTIO_NET_F_CTRL_VQ`): commands that set the device's receive filter,
-//! VLAN table and address, and acknowledge announcements, as C's `virtnet_send_command`.
+//! VLAN table, address and queue pairs in use (`MQ`), and acknowledge announcements, as C's `virtnet_send_command`.
 //!
 //! A command is one request: a readable buffer with the class, the command and its data, and
 //! a writable status byte. As in C, one command is in flight at a time (under a mutex, in
@@ -27,6 +27,7 @@ pub(crate) mod cmd {
     pub(crate) const VLAN_ADD: (u8, u8) = (2, 0);
     pub(crate) const VLAN_DEL: (u8, u8) = (2, 1);
     pub(crate) const ANNOUNCE_ACK: (u8, u8) = (3, 0);
+    pub(crate) const MQ_VQ_PAIRS_SET: (u8, u8) = (4, 0);
     pub(crate) const GUEST_OFFLOADS_SET: (u8, u8) = (5, 0);
 }
 
@@ -163,6 +164,11 @@ impl Ctrl {
     pub(crate) fn replace(&self, vq: Virtqueue<KVec<u8>, KBox<u8>>) {
         let old = core::mem::replace(&mut *self.vq.lock(), vq);
         drop(old);
+    }
+
+    /// Tells the device how many queue pairs to use (`VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET`).
+    pub(crate) fn set_queue_pairs(&self, pairs: u16) -> Result {
+        self.send(cmd::MQ_VQ_PAIRS_SET, &self.put16(pairs))
     }
 
     /// Acknowledges an announcement request (`VIRTIO_NET_CTRL_ANNOUNCE_ACK`).

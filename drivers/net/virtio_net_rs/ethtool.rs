@@ -2,14 +2,20 @@
 
 //! The ethtool side of `virtio_net_rs`: C's `virtnet_get_drvinfo`, `ethtool_op_get_link`,
 //! `virtnet_get_ringparam` and `virtnet_get_link_ksettings`, with the link's speed and duplex
-//! (`VIRTIO_NET_F_SPEED_DUPLEX`) kept up to date as C's `virtnet_update_settings` does.
+//! (`VIRTIO_NET_F_SPEED_DUPLEX`) kept up to date as C's `virtnet_update_settings` does; the
+//! queue pairs (`virtnet_get_channels`, `virtnet_set_channels`: `ethtool -l`, `-L combined N`);
+//! and the driver's per-queue statistics (`ethtool -S`), named and ordered as C 6.12 shows
+//! them on a device without `VIRTIO_NET_F_DEVICE_STATS`.
 
-use super::{f, Nic};
+use super::{f, Nic, RxQueue, SendQueue};
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
 use kernel::{
     c_str,
     net::dev::{
-        ethtool::{self, DrvInfo, Duplex, LinkSettings, RingParam, SPEED_UNKNOWN},
+        ethtool::{
+            self, Channels, ChannelsRequest, DrvInfo, Duplex, LinkSettings, RealQueues, RingParam,
+            Stats, StatsStrings, SPEED_UNKNOWN,
+        },
         NetDevice,
     },
     net_virtio::NetConfig,
@@ -76,11 +82,15 @@ impl ethtool::Operations for Nic {
     }
 
     fn get_ringparam(&self, _dev: &NetDevice, ring: &mut RingParam<'_>) {
+        // As C: the first pair's (all have the same sizes).
+        let (Some(rxq), Some(txq)) = (self.rx.get(0), self.tx.get(0)) else {
+            return;
+        };
         let (rx_max, rx) = {
-            let vq = self.rx.data().vq.lock();
+            let vq = rxq.data().vq.lock();
             (vq.max_size(), vq.size())
         };
-        let (tx_max, tx) = self.tx.data().ring_sizes();
+        let (tx_max, tx) = txq.data().ring_sizes();
         ring.set_rx(rx_max as u32, rx as u32);
         ring.set_tx(tx_max as u32, tx as u32);
     }
@@ -91,4 +101,105 @@ impl ethtool::Operations for Nic {
         ks.set_port_other();
         Ok(())
     }
+
+    fn get_channels(&self, _dev: &NetDevice, ch: &mut Channels<'_>) {
+        ch.set_combined(self.rx.len() as u32, self.pairs() as u32);
+    }
+
+    fn set_channels(
+        &self,
+        dev: &NetDevice,
+        req: ChannelsRequest,
+        queues: &RealQueues<'_>,
+    ) -> Result {
+        // As C: only combined channels, at least one, at most the device's pairs.
+        if req.rx != 0 || req.tx != 0 || req.other != 0 {
+            return Err(EINVAL);
+        }
+        let pairs = req.combined as usize;
+        if pairs == 0 || pairs > self.rx.len() {
+            return Err(EINVAL);
+        }
+        self.set_queues(dev, pairs)?;
+        queues.set(pairs as u32, pairs as u32)
+    }
+
+    fn get_stats_count(&self, _dev: &NetDevice) -> usize {
+        // As C: the totals, then each pair in use.
+        (RQ_STATS.len() + SQ_STATS.len()) * (1 + self.pairs())
+    }
+
+    fn get_stats_strings(&self, _dev: &NetDevice, out: &mut StatsStrings<'_>) {
+        let pairs = self.pairs();
+        for name in RQ_STATS {
+            out.push(kernel::fmt!("rx_{}", name));
+        }
+        for name in SQ_STATS {
+            out.push(kernel::fmt!("tx_{}", name));
+        }
+        for i in 0..pairs {
+            for name in RQ_STATS {
+                out.push(kernel::fmt!("rx{}_{}", i, name));
+            }
+        }
+        for i in 0..pairs {
+            for name in SQ_STATS {
+                out.push(kernel::fmt!("tx{}_{}", i, name));
+            }
+        }
+    }
+
+    fn get_stats(&self, _dev: &NetDevice, out: &mut Stats<'_>) {
+        let pairs = self.pairs();
+        let rq = |i: usize| self.rx.get(i).map_or([0; 6], |q| rq_stats(q.data()));
+        let sq = |i: usize| self.tx.get(i).map_or([0; 4], |q| sq_stats(q.data()));
+        // The totals: sums over the pairs in use, as C's `virtnet_fill_total_fields`.
+        let mut rx_total = [0u64; 6];
+        let mut tx_total = [0u64; 4];
+        for i in 0..pairs {
+            for (t, v) in rx_total.iter_mut().zip(rq(i)) {
+                *t += v;
+            }
+            for (t, v) in tx_total.iter_mut().zip(sq(i)) {
+                *t += v;
+            }
+        }
+        for &v in Iterator::chain(rx_total.iter(), tx_total.iter()) {
+            out.push(v);
+        }
+        for i in 0..pairs {
+            for v in rq(i) {
+                out.push(v);
+            }
+        }
+        for i in 0..pairs {
+            for v in sq(i) {
+                out.push(v);
+            }
+        }
+    }
+}
+
+/// C's `virtnet_rq_stats_desc` (6.12): the driver's receive statistics per queue. No XDP here,
+/// so those stay 0.
+const RQ_STATS: [&str; 6] = [
+    "drops",
+    "xdp_packets",
+    "xdp_tx",
+    "xdp_redirects",
+    "xdp_drops",
+    "kicks",
+];
+
+/// C's `virtnet_sq_stats_desc` (6.12): the driver's transmit statistics per queue.
+const SQ_STATS: [&str; 4] = ["xdp_tx", "xdp_tx_drops", "kicks", "tx_timeouts"];
+
+/// The values of [`RQ_STATS`] for `rq`.
+fn rq_stats(rq: &RxQueue) -> [u64; 6] {
+    [rq.drops(), 0, 0, 0, 0, rq.kicks.load(Relaxed)]
+}
+
+/// The values of [`SQ_STATS`] for `sq`.
+fn sq_stats(sq: &SendQueue) -> [u64; 4] {
+    [0, 0, sq.kicks.load(Relaxed), sq.timeouts()]
 }

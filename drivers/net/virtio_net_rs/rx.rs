@@ -128,11 +128,13 @@ impl Ring {
         }
     }
 
+    /// Notifies the device if it needs it; whether a notification was sent (C counts those as
+    /// `kicks`).
     pub(crate) fn kick(&mut self) -> bool {
         match self {
-            Ring::Small(q) => q.kick(),
-            Ring::Mergeable(q) => q.kick(),
-            Ring::Big(q) => q.kick(),
+            Ring::Small(q) => q.kick_prepare() && q.notify(),
+            Ring::Mergeable(q) => q.kick_prepare() && q.notify(),
+            Ring::Big(q) => q.kick_prepare() && q.notify(),
         }
     }
 
@@ -198,11 +200,15 @@ pub(crate) struct RxQueue {
     hdr_len: usize,
     /// The header's byte order: little-endian, or (legacy) the machine's.
     little_endian: bool,
+    /// The queue's number among the receive queues (`input.N`).
+    pub(crate) index: u16,
     packets: AtomicU64,
     bytes: AtomicU64,
     dropped: AtomicU64,
     length_errors: AtomicU64,
     frame_errors: AtomicU64,
+    /// Notifications sent to the device (C's `kicks`, for `ethtool -S`).
+    pub(crate) kicks: AtomicU64,
 }
 
 impl RxQueue {
@@ -211,17 +217,20 @@ impl RxQueue {
         mode: Mode,
         hdr_len: usize,
         little_endian: bool,
+        index: u16,
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             vq <- new_spinlock_irq!(vq, "virtio_net_rs_rx"),
             mode,
             hdr_len,
             little_endian,
+            index,
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             length_errors: AtomicU64::new(0),
             frame_errors: AtomicU64::new(0),
+            kicks: AtomicU64::new(0),
         }? Error)
     }
 
@@ -243,20 +252,29 @@ impl RxQueue {
             }
             added += 1;
         }
-        if added > 0 {
-            self.vq.lock().kick();
+        if added > 0 && self.vq.lock().kick() {
+            Self::count(&self.kicks);
         }
         (added, ok)
     }
 
-    /// The receive counters, as `ndo_get_stats64` reports them.
+    /// Adds the receive counters to `stats`, as `ndo_get_stats64` reports them.
     pub(crate) fn stats(&self, stats: &mut LinkStats) {
-        stats.rx_packets = self.packets.load(Relaxed);
-        stats.rx_bytes = self.bytes.load(Relaxed);
-        stats.rx_dropped = self.dropped.load(Relaxed);
-        stats.rx_length_errors = self.length_errors.load(Relaxed);
-        stats.rx_frame_errors = self.frame_errors.load(Relaxed);
-        stats.rx_errors = stats.rx_length_errors + stats.rx_frame_errors;
+        stats.rx_packets += self.packets.load(Relaxed);
+        stats.rx_bytes += self.bytes.load(Relaxed);
+        stats.rx_dropped += self.dropped.load(Relaxed);
+        let (length, frame) = (
+            self.length_errors.load(Relaxed),
+            self.frame_errors.load(Relaxed),
+        );
+        stats.rx_length_errors += length;
+        stats.rx_frame_errors += frame;
+        stats.rx_errors += length + frame;
+    }
+
+    /// Packets dropped (C's `drops`, for `ethtool -S`).
+    pub(crate) fn drops(&self) -> u64 {
+        self.dropped.load(Relaxed)
     }
 
     fn count(counter: &AtomicU64) {
@@ -377,7 +395,7 @@ impl RxQueue {
             return;
         }
         let bytes = skb.len() as u64;
-        skb.record_rx_queue(0);
+        skb.record_rx_queue(self.index);
         if napi.gro_receive(skb).is_ok() {
             self.packets.fetch_add(1, Relaxed);
             self.bytes.fetch_add(bytes, Relaxed);

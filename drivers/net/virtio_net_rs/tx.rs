@@ -21,7 +21,7 @@
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
     net::{
-        dev::{LinkStats, NetDevice, TxLocked},
+        dev::{LinkStats, NetDevice, NetdevQueue, TxLocked},
         napi::{Napi, NapiPoll, Poll},
         skb::SkBuff,
     },
@@ -49,6 +49,10 @@ pub(crate) struct SendQueue {
     little_endian: bool,
     /// `napi_tx`: completions in NAPI, with BQL; else orphaned skbs, freed late.
     napi: bool,
+    /// The queue's number: `output.N`, and the net device's transmit queue N.
+    pub(crate) index: u16,
+    /// Notifications sent to the device (C's `kicks`, for `ethtool -S`).
+    pub(crate) kicks: AtomicU64,
     /// Packets and bytes the device has sent (counted when they come back, as C).
     packets: AtomicU64,
     bytes: AtomicU64,
@@ -58,13 +62,14 @@ pub(crate) struct SendQueue {
 }
 
 impl SendQueue {
-    /// The send queue on `vq`, with headers of `hdr_len` bytes in the device's byte order
-    /// (`little_endian`); `napi` for `napi_tx` mode.
+    /// The send queue on `vq`, the net device's transmit queue `index`, with headers of
+    /// `hdr_len` bytes in the device's byte order (`little_endian`); `napi` for `napi_tx` mode.
     pub(crate) fn new(
         mut vq: Virtqueue<TxSkb, ()>,
         hdr_len: usize,
         little_endian: bool,
         napi: bool,
+        index: u16,
     ) -> impl PinInit<Self, Error> {
         if !napi {
             // Sent packets are reclaimed on transmit; the interrupt is only for a full ring.
@@ -75,6 +80,8 @@ impl SendQueue {
             hdr_len,
             little_endian,
             napi,
+            index,
+            kicks: AtomicU64::new(0),
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -119,12 +126,23 @@ impl SendQueue {
         tx.vq.add(pkt, (), GFP_ATOMIC).ok().map(|()| len)
     }
 
-    /// Transmits `skb` (`ndo_start_xmit`) on the send queue of `napi`.
+    /// The net device's transmit queue this send queue feeds.
+    fn queue<'a>(&self, dev: &'a NetDevice) -> Option<&'a NetdevQueue> {
+        dev.tx_queue(u32::from(self.index))
+    }
+
+    /// Transmits `skb` (`ndo_start_xmit`) on the send queue of `napi`, the one the stack chose
+    /// for it.
     pub(crate) fn xmit(napi: &Napi<Self>, dev: &NetDevice, skb: SkBuff) -> Result<(), SkBuff> {
         let this = napi.data();
         let more = dev.xmit_more();
+        let Some(txq) = this.queue(dev) else {
+            // Not one of the device's queues: cannot happen (one send queue per queue).
+            this.dropped.fetch_add(1, Relaxed);
+            return Ok(());
+        };
         // In `start_xmit`, the transmit lock is held already: this does not take it.
-        dev.with_tx_lock(|locked| {
+        txq.with_tx_lock(|locked| {
             let mut tx = this.tx.lock();
             // Free what was sent; in NAPI mode, re-arm the interrupt at the end of a batch.
             loop {
@@ -143,7 +161,7 @@ impl SendQueue {
             if tx.vq.num_free() < ROOM {
                 // Nearly full: stop until the device has sent most of it (then its interrupt
                 // wakes us).
-                dev.stop_queue();
+                txq.stop();
                 if !tx.vq.enable_cb_delayed() {
                     // It has sent some already.
                     if this.napi {
@@ -152,7 +170,7 @@ impl SendQueue {
                     } else {
                         this.free_old(&mut tx, locked);
                         if tx.vq.num_free() >= ROOM {
-                            dev.start_queue();
+                            txq.start();
                             tx.vq.disable_cb();
                         }
                     }
@@ -161,10 +179,10 @@ impl SendQueue {
             // Notify once per batch: on the last packet, or when the queue stopped.
             let kick = match sent {
                 Some(len) if this.napi => locked.sent(len, more),
-                _ => !more || dev.xmit_stopped(),
+                _ => !more || txq.xmit_stopped(),
             };
-            if kick {
-                tx.vq.kick();
+            if kick && tx.vq.kick_prepare() && tx.vq.notify() {
+                this.kicks.fetch_add(1, Relaxed);
             }
         });
         Ok(())
@@ -177,9 +195,9 @@ impl SendQueue {
         if this.napi {
             // The poll frees what was sent, and re-arms the interrupt.
             napi.schedule();
-        } else {
+        } else if let Some(txq) = this.queue(dev) {
             // Room in the ring again: the next transmit frees what was sent.
-            dev.wake_queue();
+            txq.wake();
         }
     }
 
@@ -204,6 +222,7 @@ impl SendQueue {
     pub(crate) fn timeout(&self, dev: &NetDevice, queue: u32) {
         self.timeouts.fetch_add(1, Relaxed);
         let vq = self.tx.lock().vq.index();
+        let stalled = dev.tx_queue(queue).map_or(0, |q| q.tx_stalled_usecs());
         pr_err!(
             "{}: TX timeout on queue: {}, sq: output.{}, vq: 0x{:x}, name: output.{}, {} usecs ago\n",
             dev.name(),
@@ -211,7 +230,7 @@ impl SendQueue {
             queue,
             vq,
             queue,
-            dev.tx_stalled_usecs()
+            stalled
         );
     }
 
@@ -223,7 +242,9 @@ impl SendQueue {
         }
         let old = core::mem::replace(&mut self.tx.lock().vq, vq);
         drop(old);
-        dev.with_tx_lock(|locked| locked.reset());
+        if let Some(txq) = self.queue(dev) {
+            txq.with_tx_lock(|locked| locked.reset());
+        }
     }
 
     /// The ring's largest and current size (`ethtool -g`).
@@ -234,9 +255,14 @@ impl SendQueue {
 
     /// Adds the transmit counters to `stats`.
     pub(crate) fn stats(&self, stats: &mut LinkStats) {
-        stats.tx_packets = self.packets.load(Relaxed);
-        stats.tx_bytes = self.bytes.load(Relaxed);
-        stats.tx_dropped = self.dropped.load(Relaxed);
+        stats.tx_packets += self.packets.load(Relaxed);
+        stats.tx_bytes += self.bytes.load(Relaxed);
+        stats.tx_dropped += self.dropped.load(Relaxed);
+    }
+
+    /// Transmit watchdog timeouts (C's `tx_timeouts`, for `ethtool -S`).
+    pub(crate) fn timeouts(&self) -> u64 {
+        self.timeouts.load(Relaxed)
     }
 }
 
@@ -244,15 +270,16 @@ impl SendQueue {
 /// interrupt. Does not count against the budget, as C.
 impl Poll for SendQueue {
     fn poll(&self, napi: NapiPoll<'_>, _budget: usize) -> usize {
-        let dev = napi.dev();
-        dev.with_tx_lock(|locked| {
-            let mut tx = self.tx.lock();
-            tx.vq.disable_cb();
-            self.free_old(&mut tx, locked);
-            if tx.vq.num_free() >= ROOM {
-                dev.wake_queue();
-            }
-        });
+        if let Some(txq) = self.queue(napi.dev()) {
+            txq.with_tx_lock(|locked| {
+                let mut tx = self.tx.lock();
+                tx.vq.disable_cb();
+                self.free_old(&mut tx, locked);
+                if tx.vq.num_free() >= ROOM {
+                    txq.wake();
+                }
+            });
+        }
         // Re-armed once the poll is complete.
         if let Some(completed) = napi.complete_done(0) {
             let mut tx = self.tx.lock();

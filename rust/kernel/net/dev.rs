@@ -11,8 +11,9 @@
 //!
 //! Lifecycle:
 //!
-//! 1. [`Registration::new`] allocates the device and initialises `T` in place; the device is
-//!    not visible yet: set its address ([`Registration::set_mac`]) and carrier now;
+//! 1. [`Registration::new`] (or [`Registration::new_mq`], with several queues each way)
+//!    allocates the device and initialises `T` in place; the device is not visible yet: set
+//!    its address ([`Registration::set_mac`]), carrier and queues in use now;
 //! 2. [`Registration::register`] makes it visible; the callbacks may run from then on;
 //! 3. [`Registration::unregister`] (or dropping the registration) takes it down: it closes the
 //!    device (`stop`), waits for the callbacks and the references the stack holds, and no
@@ -40,7 +41,19 @@ use core::{
     ffi::{c_int, c_void},
     marker::PhantomData,
     ptr::NonNull,
+    sync::atomic::AtomicUsize,
 };
+
+/// The most queues a [`Registration`] allocates each way: queue indices fit the 16 bits of an
+/// skb's queue mapping with room to spare (virtio-net's limit is the same, 0x8000 pairs).
+pub const MAX_QUEUES: u32 = 0x8000;
+
+/// How many CPUs are online (`num_online_cpus()`): what a multiqueue driver sizes its queues in
+/// use by, as C's do. It may change at any time (CPU hotplug).
+pub fn num_online_cpus() -> u32 {
+    // SAFETY: Reads a counter; any context.
+    unsafe { bindings::num_online_cpus() }
+}
 
 /// The length of an Ethernet address.
 pub const ETH_ALEN: usize = bindings::ETH_ALEN as usize;
@@ -313,6 +326,9 @@ struct Priv<T> {
     /// Held briefly, never across a call into the stack.
     #[pin]
     state: Mutex<RegState>,
+    /// How many statistics ethtool's `get_sset_count` reported last (RTNL): the room in the
+    /// buffer of the `get_strings` that follows.
+    ethtool_stats: AtomicUsize,
     #[pin]
     data: T,
 }
@@ -352,8 +368,9 @@ impl<T: Operations> Registration<T> {
     /// Allocates an Ethernet device (`alloc_etherdev_mqs`, one queue each way) whose parent is
     /// `parent`, and initialises its private data with what `init` returns. `init` gets the
     /// device being set up, to read it; the initialiser it returns may build NAPI contexts
-    /// ([`Napi::new`](super::napi::Napi::new)), which are added to this device because they are
-    /// built in its private area. The device is not registered.
+    /// ([`Napi::new`](super::napi::Napi::new), [`NapiVec::new`](super::napi::NapiVec::new)),
+    /// which are added to this device because they are built in its private area. The device
+    /// is not registered.
     pub fn new<I>(
         parent: &device::Device,
         init: impl FnOnce(&NetDevice) -> Result<I>,
@@ -361,11 +378,30 @@ impl<T: Operations> Registration<T> {
     where
         I: PinInit<T, Error>,
     {
+        Self::new_mq(parent, 1, 1, init)
+    }
+
+    /// As [`new`](Self::new), with `tx_queues` transmit and `rx_queues` receive queues
+    /// (`alloc_etherdev_mqs`), all of them in use until
+    /// [`set_real_num_queues`](Self::set_real_num_queues) says otherwise. `EINVAL` if either is
+    /// 0 or above [`MAX_QUEUES`].
+    pub fn new_mq<I>(
+        parent: &device::Device,
+        tx_queues: u32,
+        rx_queues: u32,
+        init: impl FnOnce(&NetDevice) -> Result<I>,
+    ) -> Result<Self>
+    where
+        I: PinInit<T, Error>,
+    {
         #[allow(clippy::let_unit_value)]
         let () = Self::PRIV_FITS;
+        if !(1..=MAX_QUEUES).contains(&tx_queues) || !(1..=MAX_QUEUES).contains(&rx_queues) {
+            return Err(EINVAL);
+        }
         let size = c_int::try_from(core::mem::size_of::<Priv<T>>()).map_err(|_| EINVAL)?;
         // SAFETY: Plain allocation; process context.
-        let dev = unsafe { bindings::alloc_etherdev_mqs(size, 1, 1) };
+        let dev = unsafe { bindings::alloc_etherdev_mqs(size, tx_queues, rx_queues) };
         let dev = NonNull::new(dev).ok_or(ENOMEM)?;
         let raw = dev.as_ptr();
         let parent = ARef::from(parent);
@@ -409,6 +445,7 @@ impl<T: Operations> Registration<T> {
                     }
                 }),
                 state <- new_mutex!(RegState { phase: State::New, carrier: false }, "net_reg_state"),
+                ethtool_stats: AtomicUsize::new(0),
                 data <- data,
             }? Error);
             // SAFETY: The private area has room for a `Priv<T>` (allocated with its size) and
@@ -517,6 +554,29 @@ impl<T: Operations> Registration<T> {
     /// [`register`](Self::register) only.
     pub fn filter_vlans(&self) -> Result {
         self.set_flags(0, 1 << bindings::NETIF_F_HW_VLAN_CTAG_FILTER_BIT)
+    }
+
+    /// Sets how many of the allocated queues are in use (`netif_set_real_num_tx_queues()`,
+    /// `netif_set_real_num_rx_queues()`). Before [`register`](Self::register) only (`EBUSY`
+    /// after: see [`ethtool::Operations::set_channels`] for a running device); `EINVAL` if
+    /// either is 0 or above what was allocated.
+    pub fn set_real_num_queues(&self, tx: u32, rx: u32) -> Result {
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        // SAFETY: The device is valid and not registered (we hold the state lock in `New`): the
+        // core needs no RTNL then, and checks the counts against what it allocated.
+        unsafe {
+            to_result(bindings::netif_set_real_num_tx_queues(
+                self.dev.as_ptr(),
+                tx,
+            ))?;
+            to_result(bindings::netif_set_real_num_rx_queues(
+                self.dev.as_ptr(),
+                rx,
+            ))
+        }
     }
 
     /// Tells the neighbours that the device moved (`netdev_notify_peers`: gratuitous ARP and
@@ -1179,35 +1239,130 @@ impl<T: Operations> Registration<T> {
     }
 }
 
-/// The transmit queue of a single-queue device while its lock is held (`__netif_tx_lock()`),
-/// as it is in [`Operations::start_xmit`]: what byte queue limits (BQL) need, since the core's
-/// accounting (`dql`) must not be updated concurrently. Get one with
-/// [`NetDevice::with_tx_lock`]; it cannot leave the closure, nor another thread.
+/// A transmit queue of a device (`struct netdev_queue`), borrowed from its [`NetDevice`]
+/// ([`NetDevice::tx_queue`]): one of those `alloc_etherdev_mqs` allocated, which live as long as
+/// the device. A multiqueue driver stops, wakes and locks the queue a packet was given on
+/// ([`SkBuff::queue_mapping`]) rather than the device's first.
 ///
-/// BQL: report each packet given to the device with [`sent`](Self::sent) and the packets it
-/// has sent with [`completed`](Self::completed); [`reset`](Self::reset) after dropping packets
-/// that were reported sent but will never complete. The accounting cannot be corrupted from
-/// here: a completion is clamped to the bytes in flight (`dql_completed()` would `BUG()`).
-pub struct TxLocked<'a> {
-    dev: &'a NetDevice,
-    _not_send: PhantomData<*mut ()>,
-}
+/// # Invariants
+///
+/// `self.0` is one of the transmit queues of a valid device, and outlives the reference.
+#[repr(transparent)]
+pub struct NetdevQueue(Opaque<bindings::netdev_queue>);
+
+// SAFETY: The C functions called through `&NetdevQueue` may be called from any thread.
+unsafe impl Sync for NetdevQueue {}
+// SAFETY: As above.
+unsafe impl Send for NetdevQueue {}
 
 impl NetDevice {
-    /// Runs `f` with the lock of the transmit queue held: taken (`__netif_tx_lock()`, with
-    /// bottom halves off) or, if the current context holds it already (in
-    /// [`Operations::start_xmit`]), as it is. Softirq or process context: in hard-IRQ context
-    /// it would deadlock against a holder it interrupted, as the C lock does.
+    /// How many transmit queues the device has (`num_tx_queues`, fixed when it was allocated).
+    pub fn num_tx_queues(&self) -> u32 {
+        // SAFETY: The device is valid (type invariant); the field never changes after
+        // allocation.
+        unsafe { (*self.as_raw()).num_tx_queues }
+    }
+
+    /// How many transmit queues are in use (`real_num_tx_queues`). Changes under RTNL; a racy
+    /// read outside it, as C's readers do.
+    pub fn real_num_tx_queues(&self) -> u32 {
+        // SAFETY: The device is valid (type invariant); a read of a `u32`.
+        unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!((*self.as_raw()).real_num_tx_queues))
+        }
+    }
+
+    /// How many receive queues are in use (`real_num_rx_queues`), as
+    /// [`real_num_tx_queues`](Self::real_num_tx_queues).
+    pub fn real_num_rx_queues(&self) -> u32 {
+        // SAFETY: The device is valid (type invariant); a read of a `u32`.
+        unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!((*self.as_raw()).real_num_rx_queues))
+        }
+    }
+
+    /// The transmit queue `index` (`netdev_get_tx_queue()`), if the device has it.
+    pub fn tx_queue(&self, index: u32) -> Option<&NetdevQueue> {
+        if index >= self.num_tx_queues() {
+            return None;
+        }
+        // SAFETY: The device is valid (type invariant) and has queue `index` (checked above),
+        // which lives as long as the device: as long as `&self`.
+        Some(unsafe { &*bindings::netdev_get_tx_queue(self.as_raw(), index).cast::<NetdevQueue>() })
+    }
+
+    /// Allows the stack to transmit on every queue (`netif_tx_start_all_queues()`).
+    pub fn start_all_queues(&self) {
+        for q in (0..self.num_tx_queues()).filter_map(|i| self.tx_queue(i)) {
+            q.start();
+        }
+    }
+}
+
+impl NetdevQueue {
+    fn as_raw(&self) -> *mut bindings::netdev_queue {
+        self.0.get()
+    }
+
+    /// The device of the queue.
+    pub fn dev(&self) -> &NetDevice {
+        // SAFETY: The queue is valid (type invariant); `dev` is set at allocation to its
+        // device, which outlives the queue.
+        unsafe { NetDevice::from_raw((*self.as_raw()).dev) }
+    }
+
+    /// Allows the stack to transmit on this queue (`netif_tx_start_queue()`).
+    pub fn start(&self) {
+        // SAFETY: The queue is valid (type invariant); any context.
+        unsafe { bindings::netif_tx_start_queue(self.as_raw()) }
+    }
+
+    /// Stops the stack from transmitting on this queue (`netif_tx_stop_queue()`).
+    pub fn stop(&self) {
+        // SAFETY: The queue is valid (type invariant); any context.
+        unsafe { bindings::netif_tx_stop_queue(self.as_raw()) }
+    }
+
+    /// Allows transmission on this queue again and reschedules it (`netif_tx_wake_queue()`).
+    pub fn wake(&self) {
+        // SAFETY: The queue is valid (type invariant); any context.
+        unsafe { bindings::netif_tx_wake_queue(self.as_raw()) }
+    }
+
+    /// Whether the driver stopped this queue (`netif_tx_queue_stopped()`).
+    pub fn stopped(&self) -> bool {
+        // SAFETY: The queue is valid (type invariant); a bit test.
+        unsafe { bindings::netif_tx_queue_stopped(self.as_raw()) }
+    }
+
+    /// Whether transmission on this queue is stopped, by the driver or by the stack (BQL)
+    /// (`netif_xmit_stopped()`).
+    pub fn xmit_stopped(&self) -> bool {
+        // SAFETY: The queue is valid (type invariant); a bit test.
+        unsafe { bindings::vrs_txq_xmit_stopped(self.as_raw()) }
+    }
+
+    /// How long ago, in microseconds, this queue last made progress (`trans_start`): for a
+    /// [`Operations::tx_timeout`] report.
+    pub fn tx_stalled_usecs(&self) -> u32 {
+        // SAFETY: The queue is valid (type invariant); this reads `trans_start` once.
+        unsafe { bindings::vrs_tx_stalled_usecs(self.as_raw()) }
+    }
+
+    /// Runs `f` with the lock of this queue held: taken (`__netif_tx_lock()`, with bottom
+    /// halves off) or, if the current context holds it already (in [`Operations::start_xmit`]
+    /// for the packet's queue), as it is. Softirq or process context: in hard-IRQ context it
+    /// would deadlock against a holder it interrupted, as the C lock does.
     pub fn with_tx_lock<R>(&self, f: impl FnOnce(&TxLocked<'_>) -> R) -> R {
         let locked = TxLocked {
-            dev: self,
+            queue: self,
             _not_send: PhantomData,
         };
-        // SAFETY: The device is valid (type invariant); this only looks at the lock's owner.
+        // SAFETY: The queue is valid (type invariant); this only looks at the lock's owner.
         if unsafe { bindings::vrs_tx_lock_held(self.as_raw()) } {
             return f(&locked);
         }
-        // SAFETY: The device is valid; the current context does not hold the lock (just
+        // SAFETY: The queue is valid; the current context does not hold its lock (just
         // checked), so taking it cannot deadlock on ourselves. It is released below, in the
         // same context.
         unsafe { bindings::vrs_tx_lock_bh(self.as_raw()) };
@@ -1218,34 +1373,74 @@ impl NetDevice {
     }
 }
 
+impl SkBuff {
+    /// The transmit queue the stack chose for this packet (`skb_get_queue_mapping()`): in
+    /// [`Operations::start_xmit`], the queue whose lock is held, below
+    /// [`NetDevice::real_num_tx_queues`].
+    pub fn queue_mapping(&self) -> u16 {
+        // SAFETY: The skb is valid while we own it; a read of a field.
+        unsafe { bindings::skb_get_queue_mapping(self.as_raw()) }
+    }
+}
+
+/// A transmit queue while its lock is held (`__netif_tx_lock()`), as it is in
+/// [`Operations::start_xmit`]: what byte queue limits (BQL) need, since the core's accounting
+/// (`dql`) must not be updated concurrently. Get one with [`NetdevQueue::with_tx_lock`] (or
+/// [`NetDevice::with_tx_lock`] for queue 0); it cannot leave the closure, nor another thread.
+///
+/// BQL: report each packet given to the device with [`sent`](Self::sent) and the packets it
+/// has sent with [`completed`](Self::completed); [`reset`](Self::reset) after dropping packets
+/// that were reported sent but will never complete. The accounting cannot be corrupted from
+/// here: a completion is clamped to the bytes in flight (`dql_completed()` would `BUG()`).
+pub struct TxLocked<'a> {
+    queue: &'a NetdevQueue,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl NetDevice {
+    /// Runs `f` with the lock of transmit queue 0 held, as [`NetdevQueue::with_tx_lock`]: for
+    /// a single-queue device.
+    pub fn with_tx_lock<R>(&self, f: impl FnOnce(&TxLocked<'_>) -> R) -> R {
+        // SAFETY: The device is valid (type invariant) and, allocated by a `Registration`, has
+        // at least one transmit queue, which lives as long as it does.
+        let q = unsafe { &*bindings::netdev_get_tx_queue(self.as_raw(), 0).cast::<NetdevQueue>() };
+        q.with_tx_lock(f)
+    }
+}
+
 impl TxLocked<'_> {
     /// Reports `bytes` given to the device (`__netdev_tx_sent_queue()`); `more` is
     /// [`NetDevice::xmit_more`]. Returns whether to notify the device now: BQL may defer it
     /// while more packets follow, and insists when the queue just stopped.
     pub fn sent(&self, bytes: u32, more: bool) -> bool {
-        // SAFETY: The device is valid and we hold its transmit lock (type invariant).
-        unsafe { bindings::vrs_tx_sent_queue(self.dev.as_raw(), bytes, more) }
+        // SAFETY: The queue is valid and we hold its transmit lock (type invariant).
+        unsafe { bindings::vrs_tx_sent_queue(self.queue.as_raw(), bytes, more) }
     }
 
     /// Reports `packets` and `bytes` the device has sent (`netdev_tx_completed_queue()`), of
     /// those reported with [`sent`](Self::sent). More bytes than are in flight count as what
     /// is in flight.
     pub fn completed(&self, packets: u32, bytes: u32) {
-        // SAFETY: The device is valid and we hold its transmit lock (type invariant); the
+        // SAFETY: The queue is valid and we hold its transmit lock (type invariant); the
         // helper clamps `bytes`.
-        unsafe { bindings::vrs_tx_completed_queue(self.dev.as_raw(), packets, bytes) }
+        unsafe { bindings::vrs_tx_completed_queue(self.queue.as_raw(), packets, bytes) }
     }
 
     /// Forgets what is in flight (`netdev_tx_reset_queue()`): after packets reported sent
     /// were freed without completing (a device reset).
     pub fn reset(&self) {
-        // SAFETY: The device is valid and we hold its transmit lock (type invariant).
-        unsafe { bindings::vrs_tx_reset_queue(self.dev.as_raw()) }
+        // SAFETY: The queue is valid and we hold its transmit lock (type invariant).
+        unsafe { bindings::vrs_tx_reset_queue(self.queue.as_raw()) }
     }
 
     /// The device.
     pub fn dev(&self) -> &NetDevice {
-        self.dev
+        self.queue.dev()
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &NetdevQueue {
+        self.queue
     }
 }
 
@@ -1273,8 +1468,7 @@ impl NetDevice {
     /// How long ago, in microseconds, transmit queue 0 last made progress (`trans_start`): for
     /// a [`Operations::tx_timeout`] report.
     pub fn tx_stalled_usecs(&self) -> u32 {
-        // SAFETY: The device is valid (type invariant); this reads `trans_start` once.
-        unsafe { bindings::vrs_tx_stalled_usecs(self.as_raw()) }
+        self.tx_queue(0).map_or(0, |q| q.tx_stalled_usecs())
     }
 }
 

@@ -13,8 +13,12 @@
 //! C header: [`include/linux/ethtool.h`](srctree/include/linux/ethtool.h)
 
 use super::{NetDevice, Priv, Registration, State};
-use crate::{bindings, error::from_result, prelude::*};
-use core::{ffi::c_int, marker::PhantomData};
+use crate::{
+    bindings,
+    error::{from_result, to_result},
+    prelude::*,
+};
+use core::{ffi::c_int, marker::PhantomData, sync::atomic::Ordering::Relaxed};
 
 /// Speed unknown (`SPEED_UNKNOWN`), in Mb/s.
 pub const SPEED_UNKNOWN: u32 = bindings::SPEED_UNKNOWN as u32;
@@ -122,6 +126,120 @@ impl LinkSettings<'_> {
     }
 }
 
+/// The channels (queue pairs) of a device (`struct ethtool_channels`), for `ethtool -l`.
+pub struct Channels<'a>(&'a mut bindings::ethtool_channels);
+
+impl Channels<'_> {
+    /// The most and the current combined channels (a receive and a transmit queue each).
+    pub fn set_combined(&mut self, max: u32, current: u32) {
+        self.0.max_combined = max;
+        self.0.combined_count = current;
+    }
+}
+
+/// What `ethtool -L` asks for (`struct ethtool_channels`): the core checked each count against
+/// the maximum [`Operations::get_channels`] reports.
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelsRequest {
+    /// Combined channels.
+    pub combined: u32,
+    /// Receive-only channels.
+    pub rx: u32,
+    /// Transmit-only channels.
+    pub tx: u32,
+    /// Other channels (link interrupts, say).
+    pub other: u32,
+}
+
+/// The device's queues in use, while RTNL is held (in [`Operations::set_channels`]): what
+/// `netif_set_real_num_tx_queues()` and `netif_set_real_num_rx_queues()` need.
+pub struct RealQueues<'a> {
+    dev: &'a NetDevice,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl RealQueues<'_> {
+    /// Sets how many of the allocated transmit and receive queues are in use. `EINVAL` if
+    /// either is 0 or above what the device has.
+    pub fn set(&self, tx: u32, rx: u32) -> Result {
+        // SAFETY: The device is valid and registered, and RTNL is held (type invariant: we are
+        // in an ethtool callback); the core checks the counts against what it allocated.
+        unsafe {
+            to_result(bindings::netif_set_real_num_tx_queues(
+                self.dev.as_raw(),
+                tx,
+            ))?;
+            to_result(bindings::netif_set_real_num_rx_queues(
+                self.dev.as_raw(),
+                rx,
+            ))
+        }
+    }
+}
+
+/// The names of the statistics (`ethtool -S`): [`Operations::get_stats_strings`] appends them
+/// in order, as many as [`Operations::get_stats_count`] said. Extra ones are ignored, missing
+/// ones stay empty.
+pub struct StatsStrings<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl StatsStrings<'_> {
+    /// Appends a name, cut to `ETH_GSTRING_LEN - 1` bytes.
+    pub fn push(&mut self, args: core::fmt::Arguments<'_>) {
+        const LEN: usize = bindings::ETH_GSTRING_LEN as usize;
+        let Some(slot) = self.buf.get_mut(self.at..self.at + LEN) else {
+            return;
+        };
+        self.at += LEN;
+        // The slot is zeroed (the NUL), then the name cut to leave its last byte alone.
+        slot.fill(0);
+        let mut w = SliceWriter {
+            buf: &mut slot[..LEN - 1],
+            at: 0,
+        };
+        // Cut when full: what fits is kept.
+        let _ = core::fmt::write(&mut w, args);
+    }
+}
+
+/// Writes formatted text into a byte slice, cutting what does not fit.
+struct SliceWriter<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl core::fmt::Write for SliceWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.buf.len() - self.at;
+        let n = s.len().min(room);
+        self.buf[self.at..self.at + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.at += n;
+        if n < s.len() {
+            return Err(core::fmt::Error);
+        }
+        Ok(())
+    }
+}
+
+/// The values of the statistics (`ethtool -S`), in the order of their names:
+/// [`Operations::get_stats`] appends them. Extra ones are ignored, missing ones stay 0.
+pub struct Stats<'a> {
+    buf: &'a mut [u64],
+    at: usize,
+}
+
+impl Stats<'_> {
+    /// Appends a value.
+    pub fn push(&mut self, v: u64) {
+        if let Some(slot) = self.buf.get_mut(self.at) {
+            *slot = v;
+            self.at += 1;
+        }
+    }
+}
+
 /// The ethtool operations of a device whose private data is `Self`. Each callback runs under
 /// RTNL while the device is registered; leave out what the device does not support.
 #[vtable]
@@ -143,6 +261,33 @@ pub trait Operations: super::Operations {
     fn get_link_ksettings(&self, _dev: &NetDevice, _ks: &mut LinkSettings<'_>) -> Result {
         Err(EINVAL)
     }
+
+    /// Reports the channels (`get_channels`).
+    fn get_channels(&self, _dev: &NetDevice, _ch: &mut Channels<'_>) {}
+
+    /// Changes the channels (`set_channels`); `queues` sets how many of the device's queues
+    /// the stack uses.
+    fn set_channels(
+        &self,
+        _dev: &NetDevice,
+        _req: ChannelsRequest,
+        _queues: &RealQueues<'_>,
+    ) -> Result {
+        Err(EINVAL)
+    }
+
+    /// How many statistics `ethtool -S` shows (`get_sset_count(ETH_SS_STATS)`). It may change
+    /// (with the channels, say); the names and values that follow it under the same RTNL
+    /// section are cut to it.
+    fn get_stats_count(&self, _dev: &NetDevice) -> usize {
+        0
+    }
+
+    /// The names of the statistics (`get_strings(ETH_SS_STATS)`).
+    fn get_stats_strings(&self, _dev: &NetDevice, _out: &mut StatsStrings<'_>) {}
+
+    /// The values of the statistics (`get_ethtool_stats`).
+    fn get_stats(&self, _dev: &NetDevice, _out: &mut Stats<'_>) {}
 }
 
 /// Turns [`Operations`] into a `struct ethtool_ops`.
@@ -161,6 +306,17 @@ impl<T: Operations> Adapter<T> {
         }
         if T::HAS_GET_LINK_KSETTINGS {
             ops.get_link_ksettings = Some(Self::get_link_ksettings);
+        }
+        if T::HAS_GET_CHANNELS {
+            ops.get_channels = Some(Self::get_channels);
+        }
+        if T::HAS_SET_CHANNELS {
+            ops.set_channels = Some(Self::set_channels);
+        }
+        if T::HAS_GET_STATS_COUNT {
+            ops.get_sset_count = Some(Self::get_sset_count);
+            ops.get_strings = Some(Self::get_strings);
+            ops.get_ethtool_stats = Some(Self::get_ethtool_stats);
         }
         ops
     };
@@ -234,6 +390,108 @@ impl<T: Operations> Adapter<T> {
         from_result(|| T::get_link_ksettings(data, dev, &mut LinkSettings(base)).map(|()| 0))
     }
 }
+
+impl<T: Operations> Adapter<T> {
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_channels` of a device of a `Registration<T>`, with a valid
+    /// `ch`.
+    unsafe extern "C" fn get_channels(
+        dev: *mut bindings::net_device,
+        ch: *mut bindings::ethtool_channels,
+    ) {
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        // SAFETY: `ch` is valid and ours for the call (safety requirements).
+        T::get_channels(data, dev, &mut Channels(unsafe { &mut *ch }));
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool as `set_channels` of a device of a `Registration<T>`, under RTNL,
+    /// with a valid `ch`.
+    unsafe extern "C" fn set_channels(
+        dev: *mut bindings::net_device,
+        ch: *mut bindings::ethtool_channels,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (data, dev) = unsafe { Self::data(dev) };
+        // SAFETY: `ch` is valid for the call (safety requirements).
+        let ch = unsafe { &*ch };
+        let req = ChannelsRequest {
+            combined: ch.combined_count,
+            rx: ch.rx_count,
+            tx: ch.tx_count,
+            other: ch.other_count,
+        };
+        // INVARIANT: RTNL is held for the duration of the callback, which `queues` cannot
+        // leave (it borrows from here and is not `Send`).
+        let queues = RealQueues {
+            dev,
+            _not_send: PhantomData,
+        };
+        from_result(|| T::set_channels(data, dev, req, &queues).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_sset_count` of a device of a `Registration<T>`, under RTNL.
+    unsafe extern "C" fn get_sset_count(dev: *mut bindings::net_device, sset: c_int) -> c_int {
+        if sset != bindings::ethtool_stringset_ETH_SS_STATS as c_int {
+            return -(bindings::EOPNOTSUPP as c_int);
+        }
+        // SAFETY: By the safety requirements.
+        let (data, ndev) = unsafe { Self::data(dev) };
+        let n = T::get_stats_count(data, ndev).min(STATS_MAX);
+        // SAFETY: By the safety requirements, the private area holds a live `Priv<T>`.
+        let p = unsafe { &*bindings::netdev_priv(dev).cast::<Priv<T>>() };
+        // What the buffer of the `get_strings` that follows has room for (see there).
+        p.ethtool_stats.store(n, Relaxed);
+        n as c_int
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_strings` of a device of a `Registration<T>`, under RTNL, with
+    /// a buffer of as many names as `get_sset_count` returned for `sset` last.
+    unsafe extern "C" fn get_strings(dev: *mut bindings::net_device, sset: u32, buf: *mut u8) {
+        if sset != bindings::ethtool_stringset_ETH_SS_STATS {
+            return;
+        }
+        // SAFETY: By the safety requirements.
+        let (data, ndev) = unsafe { Self::data(dev) };
+        // SAFETY: As above.
+        let p = unsafe { &*bindings::netdev_priv(dev).cast::<Priv<T>>() };
+        let n = p.ethtool_stats.load(Relaxed);
+        // SAFETY: The core sized `buf` from the count our `get_sset_count` returned (and
+        // stored) just before, in the same RTNL section (ioctl and netlink alike): it has room
+        // for `n` names of `ETH_GSTRING_LEN` bytes, and is ours for the call.
+        let buf =
+            unsafe { core::slice::from_raw_parts_mut(buf, n * bindings::ETH_GSTRING_LEN as usize) };
+        T::get_stats_strings(data, ndev, &mut StatsStrings { buf, at: 0 });
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_ethtool_stats` of a device of a `Registration<T>`, under
+    /// RTNL, with `stats->n_stats` values at `buf`.
+    unsafe extern "C" fn get_ethtool_stats(
+        dev: *mut bindings::net_device,
+        stats: *mut bindings::ethtool_stats,
+        buf: *mut u64,
+    ) {
+        // SAFETY: By the safety requirements.
+        let (data, ndev) = unsafe { Self::data(dev) };
+        // SAFETY: `stats` is valid for the call; `buf` has room for `n_stats` values, which the
+        // core allocated for this call (safety requirements).
+        let buf = unsafe { core::slice::from_raw_parts_mut(buf, (*stats).n_stats as usize) };
+        T::get_stats(data, ndev, &mut Stats { buf, at: 0 });
+    }
+}
+
+/// The most statistics a device reports: far more than any uses, and a buffer the core can
+/// allocate (it refuses above `S32_MAX / 8`).
+const STATS_MAX: usize = 1 << 16;
 
 impl<T: Operations> Registration<T> {
     /// Gives the device `T`'s ethtool operations. Only before

@@ -18,6 +18,10 @@
 //!   polling the same context already), and completion is refused when the whole budget was
 //!   used, as the core requires. The value returned to the core is clamped to the budget.
 //!
+//! A device with several queues, their number known only at probe, keeps its contexts in a
+//! [`NapiVec<P>`]: the same rule (built only in the private area of the device being set up),
+//! with the contexts in an array of its own that only lends them.
+//!
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
 use super::{dev::NetDevice, skb::SkBuff};
@@ -40,8 +44,9 @@ pub trait Poll: Send + Sync + Sized {
 ///
 /// # Invariants
 ///
-/// - `napi` was added to the device whose private area holds `self` (`netif_napi_add_weight`),
-///   with `Self::poll_callback` as its poll, and stays added until `drop`.
+/// - `napi` was added (`netif_napi_add_weight`) to the device whose private area holds `self`,
+///   or holds the [`NapiVec`] that owns `self`, with `Self::poll_callback` as its poll, and
+///   stays added until `drop`, which comes before the device is freed.
 /// - `*enabled` says whether `napi_enable` was called more recently than `napi_disable`.
 #[pin_data(PinnedDrop)]
 pub struct Napi<P: Poll> {
@@ -76,7 +81,6 @@ impl<P: Poll> Napi<P> {
     /// may do with any initialiser, and it looks its device up from the slot it is given
     /// instead.
     pub fn with_weight(weight: u32, data: impl PinInit<P, Error>) -> impl PinInit<Self, Error> {
-        let weight = c_int::try_from(weight).unwrap_or(c_int::MAX);
         let init = move |slot: *mut Self| -> Result {
             // The device this task is setting up (inside `Registration::new`), whose private
             // area holds the whole slot; none, if the initialiser runs anywhere else.
@@ -87,37 +91,55 @@ impl<P: Poll> Napi<P> {
             if dev.is_null() {
                 return Err(EINVAL);
             }
-            // From here on, `dev` is valid: it is being set up by this task, in a
-            // `Registration::new` that is still running (it is below us on this task's stack,
-            // and it ends the setup before it may free the device).
-            // SAFETY: `slot` is valid for writes and pinned (initialiser contract). `data` is
-            // initialised first: the poll may read it once the context is added (it cannot run
-            // before it is enabled anyway).
-            unsafe { data.__pinned_init(ptr::addr_of_mut!((*slot).data)) }?;
-            let enabled = new_mutex!(false, "napi_enabled");
-            // SAFETY: As above; `new_mutex!` does not fail.
-            let res = unsafe { enabled.__pinned_init(ptr::addr_of_mut!((*slot).enabled)) };
-            if let Err(e) = res {
-                // SAFETY: `data` was initialised just above and is not used elsewhere.
-                unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*slot).data)) };
-                return Err(e.into());
-            }
-            // SAFETY: `slot` is valid (initialiser contract); this only computes a field address.
-            let napi = Opaque::raw_get(unsafe { ptr::addr_of!((*slot).napi) });
-            // SAFETY: `napi` is valid for writes, pinned in the private area of `dev`, which
-            // outlives it (the registration drops it before freeing the device). An all-zero
-            // `napi_struct` is what `netif_napi_add_weight` expects. It leaves the context
-            // disabled (`NAPI_STATE_SCHED` set), so `schedule` does nothing until `enable`.
-            unsafe {
-                napi.write(core::mem::zeroed());
-                bindings::netif_napi_add_weight(dev, napi, Some(Self::poll_callback), weight);
-            }
-            // INVARIANT: added to `dev`, whose private area holds `slot`; disabled.
-            Ok(())
+            // SAFETY: `dev` is being set up by this task, in a `Registration::new` that is
+            // still running (it is below us on this task's stack, and it ends the setup before
+            // it may free the device); the slot is in its private area, dropped before the
+            // device is freed. `slot` is valid for writes and pinned (initialiser contract).
+            unsafe { Self::init_on(dev, weight, data, slot) }
         };
         // SAFETY: `init` initialises every field on success, and on failure leaves nothing
-        // initialised (it drops `data` if it gets that far); it never moves the slot.
+        // initialised (`init_on` drops `data` if it gets that far); it never moves the slot.
         unsafe { crate::init::pin_init_from_closure(init) }
+    }
+
+    /// Initialises `slot` as a context polling `data` with `weight`, added to `dev`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a valid device that outlives the slot's contents: they are dropped before the
+    /// device is freed. `slot` is valid for writes and pinned. On error, nothing in it is left
+    /// initialised.
+    unsafe fn init_on(
+        dev: *mut bindings::net_device,
+        weight: u32,
+        data: impl PinInit<P, Error>,
+        slot: *mut Self,
+    ) -> Result {
+        let weight = c_int::try_from(weight).unwrap_or(c_int::MAX);
+        // SAFETY: `slot` is valid for writes and pinned (safety requirements). `data` is
+        // initialised first: the poll may read it once the context is added (it cannot run
+        // before it is enabled anyway).
+        unsafe { data.__pinned_init(ptr::addr_of_mut!((*slot).data)) }?;
+        let enabled = new_mutex!(false, "napi_enabled");
+        // SAFETY: As above; `new_mutex!` does not fail.
+        let res = unsafe { enabled.__pinned_init(ptr::addr_of_mut!((*slot).enabled)) };
+        if let Err(e) = res {
+            // SAFETY: `data` was initialised just above and is not used elsewhere.
+            unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*slot).data)) };
+            return Err(e.into());
+        }
+        // SAFETY: `slot` is valid (safety requirements); this only computes a field address.
+        let napi = Opaque::raw_get(unsafe { ptr::addr_of!((*slot).napi) });
+        // SAFETY: `napi` is valid for writes, pinned, and dropped before `dev` is freed (safety
+        // requirements). An all-zero `napi_struct` is what `netif_napi_add_weight` expects. It
+        // leaves the context disabled (`NAPI_STATE_SCHED` set), so `schedule` does nothing
+        // until `enable`.
+        unsafe {
+            napi.write(core::mem::zeroed());
+            bindings::netif_napi_add_weight(dev, napi, Some(Self::poll_callback), weight);
+        }
+        // INVARIANT: added to `dev`, which outlives it; disabled.
+        Ok(())
     }
 
     /// The state the poll works on.
@@ -266,5 +288,105 @@ impl Completed<'_> {
     pub fn reschedule(self) {
         // SAFETY: `napi` is added and lives during the poll call this borrows from.
         unsafe { bindings::napi_schedule(self.napi) };
+    }
+}
+
+/// A fixed number of NAPI contexts, for a device with several queues: like [`Napi`], it lives
+/// in the private area of a [`Registration`](super::dev::Registration)'s device and nowhere
+/// else ([`NapiVec::new`] refuses any other place), and owns its contexts in an array of its
+/// own, built in place and never moved. It hands out only `&Napi<P>`, borrowed from it: no
+/// context can leave it, so none outlives the device. Dropping it disables and deletes them
+/// all, with the private data, before the device is freed.
+///
+/// # Invariants
+///
+/// `items` holds `len` initialised contexts, pinned (never moved, never reallocated: nothing
+/// pushes to it), each added to the device whose private area holds `self`. Dropping the vector
+/// drops them in place (each disabled and deleted), then frees the array.
+#[pin_data]
+pub struct NapiVec<P: Poll> {
+    items: KVec<Napi<P>>,
+    #[pin]
+    _pin: core::marker::PhantomPinned,
+}
+
+impl<P: Poll> NapiVec<P> {
+    /// Builds `n` NAPI contexts with `weight` (see [`Napi::with_weight`]), the `i`-th polling
+    /// what `data(i)` initialises (or failing with its error), all added, disabled, to the net device in whose private
+    /// area the vector is built: only in the initialiser given to
+    /// [`Registration::new`](super::dev::Registration::new), by the task that runs it,
+    /// `EINVAL` anywhere else or at any other time. `ENOMEM` if the array cannot be allocated.
+    pub fn new<I: PinInit<P, Error>>(
+        n: usize,
+        weight: u32,
+        mut data: impl FnMut(usize) -> Result<I>,
+    ) -> impl PinInit<Self, Error> {
+        let init = move |slot: *mut Self| -> Result {
+            // As in `Napi::with_weight`: the device whose private area holds the slot.
+            // SAFETY: Only compares addresses with the devices being set up, under a lock.
+            let dev = unsafe {
+                bindings::vrs_netdev_setup_find(slot.cast(), core::mem::size_of::<Self>())
+            };
+            if dev.is_null() {
+                return Err(EINVAL);
+            }
+            let mut items = KVec::<Napi<P>>::with_capacity(n, GFP_KERNEL)?;
+            let base = items.as_mut_ptr();
+            for i in 0..n {
+                // SAFETY: `dev` is being set up by this task in a running
+                // `Registration::new`, and its private area holds the vector, which drops
+                // these contexts before the device is freed. Element `i` is within the
+                // capacity, valid for writes, and never moves: the vector is never grown.
+                let res =
+                    data(i).and_then(|d| unsafe { Napi::init_on(dev, weight, d, base.add(i)) });
+                if let Err(e) = res {
+                    // SAFETY: The first `i` elements are initialised: the vector drops them
+                    // (disabled, deleted) as it goes.
+                    unsafe { items.set_len(i) };
+                    return Err(e);
+                }
+            }
+            // SAFETY: All `n` elements are initialised, just above.
+            unsafe { items.set_len(n) };
+            // SAFETY: `slot` is valid for writes (initialiser contract).
+            unsafe {
+                ptr::addr_of_mut!((*slot).items).write(items);
+                ptr::addr_of_mut!((*slot)._pin).write(core::marker::PhantomPinned);
+            }
+            // INVARIANT: `n` contexts, added to `dev`, whose private area holds the slot.
+            Ok(())
+        };
+        // SAFETY: `init` initialises every field on success and nothing on failure (the
+        // vector drops what it built); it never moves the slot.
+        unsafe { crate::init::pin_init_from_closure(init) }
+    }
+
+    /// How many contexts there are.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Context `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<&Napi<P>> {
+        self.items.get(i)
+    }
+
+    /// The contexts, in order.
+    pub fn iter(&self) -> core::slice::Iter<'_, Napi<P>> {
+        self.items.iter()
+    }
+}
+
+impl<P: Poll> core::ops::Index<usize> for NapiVec<P> {
+    type Output = Napi<P>;
+
+    /// Context `i`; panics if there is none, as a slice does.
+    fn index(&self, i: usize) -> &Napi<P> {
+        &self.items[i]
     }
 }

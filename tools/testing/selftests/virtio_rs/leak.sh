@@ -122,10 +122,12 @@ vrs_test "after drop_queue=2: unbind, then rmmod, insmod, and the device works" 
 	echo virtio$N0 >/sys/bus/virtio/drivers/$M/unbind && bound_by $D0 - &&
 	rmmod $M && modprobe $M && bound_by $D0 $M && cycle'
 # A NAPI initialiser holds no device: it may only build in the private area of
-# a net device being set up, and is refused anywhere else, or after it.
+# a net device being set up, and is refused anywhere else, or after it; the
+# same for a NapiVec (the contexts of a multiqueue device).
 vrs_test "rmmod, insmod with napi_escape=1: only the NAPI context in the device's private area builds" '
 	rmmod $M && mark && modprobe $M napi_escape=1 && bound_by $D0 $M &&
-	logged "virtio$N0: napi: in the private area=ok outside it=EINVAL after the device=EINVAL"'
+	logged "virtio$N0: napi: in the private area=ok outside it=EINVAL after the device=EINVAL" &&
+	logged "virtio$N0: napi_vec: in the private area=ok [(]3 contexts[)] outside it=EINVAL after the device=EINVAL"'
 vrs_test "after napi_escape=1: rmmod, insmod, and the device works" '
 	rmmod $M && modprobe $M && bound_by $D0 $M && cycle'
 vrs_test "the device is live after all of it" 'status_live'

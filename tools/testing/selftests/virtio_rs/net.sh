@@ -38,6 +38,12 @@
 # gso and napi_tx; byte queue limits at work on both senders. net1's device
 # reports 10000 Mb/s, full duplex (VIRTIO_NET_F_SPEED_DUPLEX: scripts/check.py
 # gives every net run --device-props net1=speed=10000,duplex=full).
+# Queue pairs (VIRTIO_NET_F_MQ; VRS_NET_QUEUES, scripts/vm --net-queues, on
+# tap): ethtool -l shows the device's pairs and those in use (as many as
+# CPUs, as C), ethtool -S the per-queue statistics C 6.12 names; with more
+# than one pair, ethtool -L combined N changes the pairs in use (sysfs
+# queues, ethtool -l), traffic (iperf3 -P 4) moves every pair's counters,
+# and ethtool -L combined 1 goes back to one pair.
 # Variables below are read by the code strings vrs_test evaluates.
 # shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
@@ -53,6 +59,7 @@ for _p in "$PATH0" "$PATH1"; do
 	esac
 done
 BACKEND=${VRS_NET_BACKEND:-hub}
+QUEUES=${VRS_NET_QUEUES:-1}
 C=virtio_net
 RS=virtio_net_rs
 
@@ -402,12 +409,91 @@ bql() {
 	return 1
 }
 
+# channels NS IFACE MAX CUR: ethtool -l shows MAX combined channels at most
+# and CUR in use, and nothing else (as C); sysfs has CUR queues each way.
+channels() {
+	_l=$(eth "$1" -l "$2") || return 1
+	echo "$_l" | grep -E '^(Combined|RX|TX|Other):' | tr -d '\t' | tr '\n' ' '
+	echo
+	# shellcheck disable=SC2046 # the two combined counts, as words
+	set -- "$1" "$2" "$3" "$4" $(echo "$_l" | sed -nE 's/^Combined:[[:space:]]*([0-9]+)$/\1/p')
+	[ $# -eq 6 ] && [ "$5" = "$3" ] && [ "$6" = "$4" ] || return 1
+	[ "$(echo "$_l" | grep -cE '^(RX|TX|Other):[[:space:]]*n/a$')" -eq 6 ] || return 1
+	_q=$(nsx "$1" ls "/sys/class/net/$2/queues" | tr '\n' ' ')
+	echo "queues: $_q"
+	[ "$(nsx "$1" ls "/sys/class/net/$2/queues" | grep -c '^rx-')" -eq "$4" ] &&
+		[ "$(nsx "$1" ls "/sys/class/net/$2/queues" | grep -c '^tx-')" -eq "$4" ]
+}
+# stat_names PAIRS: the names ethtool -S shows in C 6.12 for PAIRS pairs in
+# use, on a device without VIRTIO_NET_F_DEVICE_STATS: the totals, then each
+# receive queue's, then each transmit queue's (virtnet_get_strings).
+RQ_STATS="drops xdp_packets xdp_tx xdp_redirects xdp_drops kicks"
+SQ_STATS="xdp_tx xdp_tx_drops kicks tx_timeouts"
+stat_names() {
+	for _s in $RQ_STATS; do echo "rx_$_s"; done
+	for _s in $SQ_STATS; do echo "tx_$_s"; done
+	_i=0
+	while [ $_i -lt "$1" ]; do for _s in $RQ_STATS; do echo "rx${_i}_$_s"; done; _i=$((_i + 1)); done
+	_i=0
+	while [ $_i -lt "$1" ]; do for _s in $SQ_STATS; do echo "tx${_i}_$_s"; done; _i=$((_i + 1)); done
+}
+# stats_named NS IFACE PAIRS: ethtool -S shows exactly stat_names PAIRS.
+stats_named() {
+	eth "$1" -S "$2" >"$TMP/stats" || return 1
+	sed -n 's/^ *\([^:]*\): .*/\1/p' "$TMP/stats" >"$TMP/stats.names"
+	stat_names "$3" >"$TMP/stats.want"
+	echo "$(wc -l <"$TMP/stats.names") statistics: $(tr '\n' ' ' <"$TMP/stats.names")"
+	diff "$TMP/stats.want" "$TMP/stats.names"
+}
+# stat NS IFACE NAME: one value of ethtool -S.
+stat() { eth "$1" -S "$2" | sed -n "s/^ *$3: //p"; }
+# irqs DEV QUEUE: the interrupts of DEV's queue QUEUE (input.0, say) on all
+# CPUs (pci: a vector per queue, named DEV-QUEUE).
+irqs() {
+	awk -v n="${1##*/}-$2" '$NF == n { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }' /proc/interrupts
+}
+# pair_counts PAIRS: for each pair I, a's tx{I}_kicks and b's input.I
+# interrupts, as "I:KICKS:IRQS" words.
+pair_counts() {
+	_i=0
+	while [ $_i -lt "$1" ]; do
+		echo "$_i:$(stat a "$IF0" "tx${_i}_kicks"):$(irqs "$D1" "input.$_i")"
+		_i=$((_i + 1))
+	done | tr '\n' ' '
+}
+# pairs_moved PAIRS BEFORE AFTER: every pair's counts in AFTER (pair_counts)
+# above those in BEFORE.
+pairs_moved() {
+	for _w in $2; do
+		_i=${_w%%:*}
+		_a=$(echo "$3" | tr ' ' '\n' | grep "^$_i:")
+		_k0=$(echo "$_w" | cut -d: -f2) _q0=$(echo "$_w" | cut -d: -f3)
+		_k1=$(echo "$_a" | cut -d: -f2) _q1=$(echo "$_a" | cut -d: -f3)
+		[ -n "$_k1" ] && [ -n "$_q1" ] && [ "$_k1" -gt "$_k0" ] && [ "$_q1" -gt "$_q0" ] || return 1
+	done
+}
+# mq_traffic PAIRS: iperf3 -P 4 a -> b, up to 4 times (each picks new flows,
+# hashed to queues at random), until a sent on every transmit queue (its
+# tx{I}_kicks moved) and b received on every receive queue (its input.I
+# interrupts moved).
+mq_traffic() {
+	_b=$(pair_counts "$1")
+	echo "before: $_b"
+	for _r in 1 2 3 4; do
+		iperf_start a b 10.0.0.2 -P 4 -n $((4 * 1024 * 1024)) && iperf_wait 120 || return 1
+		_n=$(pair_counts "$1")
+		echo "after run $_r: $_n"
+		pairs_moved "$1" "$_b" "$_n" && return 0
+	done
+	return 1
+}
+
 # net_test and net_skip: vrs_test and vrs_skip, then the guest's uptime as a
 # diagnostic: what each test costs of make check's guest-time budget.
 net_test() { vrs_test "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 net_skip() { vrs_skip "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 ktap_print_header
-ktap_set_plan 39
+ktap_set_plan 44
 
 echo "# backend $BACKEND; RX paths asked for: a $PATH0, b $PATH1; host_mtu ${JUMBO:-none}"
 net_test "two virtio-net devices present" 'test -n "$D0" && test -n "$D1"'
@@ -478,6 +564,36 @@ note_iperf b
 net_test "no drops or errors; no IP, ICMP, TCP, UDP, UDPv6 checksum errors" 'clean a $IF0 && clean b $IF1'
 net_test "module parameters csum, gso, napi_tx: Y by default" 'params'
 net_test "byte queue limits on the senders' transmit queues" 'bql a $IF0 && bql b $IF1'
+
+# Queue pairs. As C, as many in use as there are CPUs, up to the device's.
+CPUS=$(grep -c '^processor' /proc/cpuinfo)
+CUR=$((QUEUES < CPUS ? QUEUES : CPUS))
+net_test "ethtool -l: $QUEUES combined channels at most, $CUR in use, as many queues each way" '
+	channels a $IF0 $QUEUES $CUR && channels b $IF1 $QUEUES $CUR'
+net_test "ethtool -S: C 6.12's statistics for $CUR pairs (totals, rxN_*, txN_*)" '
+	stats_named a $IF0 $CUR && stats_named b $IF1 $CUR'
+if [ "$QUEUES" -gt 1 ]; then
+	net_test "ethtool -L combined $QUEUES: $QUEUES pairs in use (ethtool -l, sysfs queues, ethtool -S)" '
+		eth a -L $IF0 combined $QUEUES && eth b -L $IF1 combined $QUEUES &&
+		channels a $IF0 $QUEUES $QUEUES && channels b $IF1 $QUEUES $QUEUES &&
+		stats_named a $IF0 $QUEUES'
+	if [ "$VRS_TRANSPORT" = mmio ]; then
+		net_skip "iperf3 -P 4 a -> b: every pair carries traffic (a's txN_kicks, b's input.N interrupts)" "virtio-mmio has one interrupt for all queues"
+	else
+		net_test "iperf3 -P 4 a -> b: every pair carries traffic (a's txN_kicks, b's input.N interrupts)" '
+			mq_traffic $QUEUES'
+	fi
+	net_test "ethtool -L combined 1: one pair in use again, ping both ways; combined 0 and above $QUEUES refused" '
+		! eth a -L $IF0 combined 0 2>/dev/null && ! eth a -L $IF0 combined $((QUEUES + 1)) 2>/dev/null &&
+		eth a -L $IF0 combined 1 && eth b -L $IF1 combined 1 &&
+		channels a $IF0 $QUEUES 1 && channels b $IF1 $QUEUES 1 && ping_both'
+else
+	for _t in "ethtool -L combined N: N pairs in use" \
+		"iperf3 -P 4 a -> b: every pair carries traffic" \
+		"ethtool -L combined 1: one pair in use again"; do
+		net_skip "$_t" "one queue pair in this run (scripts/vm --net-queues)"
+	done
+fi
 
 # MTU 9000: the runs that give both NICs host_mtu=9000 (MTU feature). The
 # C driver makes it the interface's max_mtu. Busybox's ping has no -M do:

@@ -31,7 +31,8 @@
 //! second [`Napi`] initialiser outside, and builds a third one into a box while the device is
 //! being set up; once the device is freed, it runs the kept one. Only the one in the device's
 //! private area may build: the others must fail with `EINVAL`, not add a NAPI context to a
-//! device that is not theirs, or gone.
+//! device that is not theirs, or gone. The same again with [`NapiVec`] initialisers (the
+//! contexts of a multiqueue device, in an array of their own).
 //!
 //! KASAN, kmemleak and lockdep (the debug kernel) watch all of it; the selftest reads the lines
 //! printed here.
@@ -42,7 +43,7 @@ use kernel::{
     impl_has_work,
     net::{
         dev::{NetDevice, Operations, Registration},
-        napi::{Napi, NapiPoll, Poll},
+        napi::{Napi, NapiPoll, NapiVec, Poll},
         skb::SkBuff,
     },
     new_work,
@@ -200,6 +201,8 @@ impl Drop for AfterRemoval {
 struct EscNic {
     #[pin]
     napi: Napi<NoPoll>,
+    #[pin]
+    napis: NapiVec<NoPoll>,
 }
 
 #[vtable]
@@ -224,23 +227,39 @@ impl Poll for NoPoll {
 fn napi_escape(dev: &Device<Probe>) {
     let mut kept = None;
     let mut outside = None;
-    let reg = Registration::<EscNic>::new(dev.as_dev(), |_ndev| {
+    let mut kept_vec = None;
+    let mut outside_vec = None;
+    let vec_len = |n: &EscNic| n.napis.len();
+    let reg = Registration::<EscNic>::new_mq(dev.as_dev(), 3, 3, |_ndev| {
         kept = Some(Napi::new(NoPoll));
         outside = Some(KBox::pin_init(Napi::new(NoPoll), GFP_KERNEL).err());
+        kept_vec = Some(NapiVec::new(2, 64, |_| Ok(NoPoll)));
+        outside_vec = Some(KBox::pin_init(NapiVec::new(2, 64, |_| Ok(NoPoll)), GFP_KERNEL).err());
         Ok(try_pin_init!(EscNic {
             napi <- Napi::new(NoPoll),
+            napis <- NapiVec::new(3, 64, |_| Ok(NoPoll)),
         }? Error))
     });
     let inside = reg.as_ref().err().copied();
-    // Unregistered, the context deleted, the device freed.
+    let built = reg.as_ref().map_or(0, |r| vec_len(r.data()));
+    // Unregistered, the contexts deleted, the device freed.
     drop(reg);
     let after = kept.map(|init| KBox::pin_init(init, GFP_KERNEL).err());
+    let after_vec = kept_vec.map(|init| KBox::pin_init(init, GFP_KERNEL).err());
     pr_info!(
         "virtio{}: napi: in the private area={} outside it={} after the device={}\n",
         dev.index(),
         Outcome(inside),
         Outcome(outside.flatten()),
         Outcome(after.flatten())
+    );
+    pr_info!(
+        "virtio{}: napi_vec: in the private area={} ({} contexts) outside it={} after the device={}\n",
+        dev.index(),
+        Outcome(inside),
+        built,
+        Outcome(outside_vec.flatten()),
+        Outcome(after_vec.flatten())
     );
 }
 
