@@ -347,9 +347,12 @@ impl PageFrag {
         let need = headroom
             .checked_add(len)
             .and_then(|n| n.checked_add(SHINFO_SIZE));
-        if !self.skb_head || need.map_or(true, |need| need > self.len()) {
+        if !self.skb_head || !need.is_some_and(|need| need <= self.len()) {
             return Err(self);
         }
+        let Ok(reserve) = i32::try_from(headroom) else {
+            return Err(self);
+        };
         let data = self.as_ptr();
         let shinfo = data as usize + (self.len() - SHINFO_SIZE);
         if shinfo % core::mem::align_of::<bindings::skb_shared_info>() != 0 {
@@ -368,11 +371,11 @@ impl PageFrag {
         };
         // The skb holds the page reference and the bytes now.
         let _ = self.into_parts();
-        // SAFETY: The skb is new, ours, linear and empty, with `self.len - SHINFO_SIZE >=
-        // headroom + len` bytes of room (checked), so reserving `headroom` (which fits in an
-        // `int`, being less than a `u32` length) and putting `len` stay in its head.
+        // SAFETY: The skb is new, ours, linear and empty, with room for `headroom + len` bytes
+        // before its shared info (checked above), so reserving `headroom` and putting `len`
+        // (less than the fragment's `u32` length) stay in its head.
         unsafe {
-            bindings::skb_reserve(skb.as_raw(), headroom as i32);
+            bindings::skb_reserve(skb.as_raw(), reserve);
             bindings::skb_put(skb.as_raw(), len as u32);
         }
         Ok(skb)
