@@ -210,24 +210,6 @@ unsafe impl Send for PageFrag {}
 unsafe impl Sync for PageFrag {}
 
 impl PageFrag {
-    /// Takes ownership of one reference to `page` and of its bytes `offset..offset + len`.
-    ///
-    /// # Safety
-    ///
-    /// `page` is the head page of an allocation in the linear mapping, the caller gives its
-    /// reference to the handle, `offset + len` fits in the allocation, and the bytes in that
-    /// range are used by nobody else while the handle (or what it is given to) holds them.
-    pub(crate) unsafe fn from_raw(page: NonNull<bindings::page>, offset: u32, len: u32) -> Self {
-        // INVARIANT: By the safety requirements; whoever allocated the page, `skb_head` is
-        // false.
-        Self {
-            page,
-            offset,
-            len,
-            skb_head: false,
-        }
-    }
-
     /// Allocates `len` bytes (at most a page) from the page-fragment cache
     /// (`netdev_alloc_frag()`), starting on a cache line (`SMP_CACHE_BYTES`), as receive
     /// buffers are. Any context (the cache allocates with `GFP_ATOMIC`).

@@ -31,7 +31,7 @@ use crate::{
     bindings,
     net::{
         dev::NetDevice,
-        skb::{PageFrag, SkBuff, ETH_HLEN, MAX_SKB_FRAGS, SHINFO_SIZE},
+        skb::{PageFrag, SkBuff, ETH_HLEN, MAX_SKB_FRAGS},
     },
     page::PAGE_SIZE,
     prelude::*,
@@ -79,10 +79,11 @@ impl RxFrag {
 
     /// Builds an skb on the buffer, as C's `page_to_skb` when the frame is long and the
     /// buffer has room after it: its data the `len` bytes after the first `headroom` (the
-    /// header), its shared info in the last [`SHINFO_SIZE`] bytes of the buffer (see
-    /// [`PageFrag::build_skb`]). Gives the buffer back if `headroom + len +`
-    /// [`SHINFO_SIZE`] is more than its capacity (the device wrote into that tail), or if no
-    /// skb can be allocated.
+    /// header), its shared info in the last
+    /// [`SHINFO_SIZE`](crate::net::skb::SHINFO_SIZE) bytes of the buffer (see
+    /// [`PageFrag::build_skb`]). Gives the buffer back if `headroom + len + SHINFO_SIZE` is
+    /// more than its capacity (the device wrote into that tail), or if no skb can be
+    /// allocated.
     pub fn build_skb(self, headroom: usize, len: usize) -> Result<SkBuff, Self> {
         self.frag
             .build_skb(headroom, len)
@@ -150,16 +151,15 @@ impl RxPages {
     /// The packet built on the first page, after the device wrote `len` bytes (header
     /// included), as C's `page_to_skb` for a big packet whose frame is long and leaves room in
     /// that page: the skb's head is the page (`build_skb()`, no copy), its data the frame from
-    /// [`PADDED_HDR_LEN`] on, its shared info in the last [`SHINFO_SIZE`] bytes; the other pages
-    /// are freed. `EINVAL` if the frame does not end [`SHINFO_SIZE`] bytes before the end of
-    /// the first page, `ENOMEM` if no skb can be allocated; the buffer is freed then too.
+    /// [`PADDED_HDR_LEN`] on, its shared info in the last
+    /// [`SHINFO_SIZE`](crate::net::skb::SHINFO_SIZE) bytes; the other pages are freed.
+    /// `EINVAL` if the frame does not end `SHINFO_SIZE` bytes before the end of the first
+    /// page, `ENOMEM` if no skb can be allocated; the buffer is freed then too.
     pub fn build_skb(self, len: usize) -> Result<SkBuff> {
         let frame = len.min(self.capacity()).saturating_sub(self.hdr_len);
         let first = self.pages.into_iter().next().ok_or(EINVAL)?;
         // A whole page (type invariant), so `PageFrag::build_skb` checks the room.
-        first
-            .build_skb(PADDED_HDR_LEN, frame)
-            .map_err(|_| EINVAL)
+        first.build_skb(PADDED_HDR_LEN, frame).map_err(|_| EINVAL)
     }
 
     /// The packet, as page fragments, after the device wrote `len` bytes (header included):
