@@ -5,11 +5,6 @@
 #include <linux/skbuff.h>
 #include <linux/virtio_net.h>
 
-void *rust_helper_netdev_alloc_frag(unsigned int fragsz)
-{
-	return netdev_alloc_frag(fragsz);
-}
-
 struct page *rust_helper_virt_to_head_page(const void *x)
 {
 	return virt_to_head_page(x);
@@ -80,4 +75,11 @@ void rust_helper_skb_set_next(struct sk_buff *skb, struct sk_buff *next)
 void rust_helper_init_delayed_work(struct delayed_work *dwork, work_func_t func)
 {
 	INIT_DELAYED_WORK(dwork, func);
+}
+
+void rust_helper_skb_reserve(struct sk_buff *skb, int len)
+{
+	/* The kernel crate's NET_SKB_PAD (rust/kernel/net/skb.rs) is this formula. */
+	BUILD_BUG_ON(NET_SKB_PAD != (L1_CACHE_BYTES > 32 ? L1_CACHE_BYTES : 32));
+	skb_reserve(skb, len);
 }

@@ -5,11 +5,13 @@
 //! virtio-net moves packets in buffers that the driver owns while the device uses them. Here
 //! an skb is such a buffer, still with exactly one owner:
 //!
-//! - [`RxSkb`]: a fresh, empty skb whose tailroom the device writes (a received packet, after
-//!   the virtio-net header): a [`DeviceWritable`] for
+//! - [`RxSmall`]: a page fragment the device writes a received packet into (the virtio-net
+//!   header, then the frame), after some headroom and before room for the `struct
+//!   skb_shared_info` of an skb: a [`DeviceWritable`] for
 //!   [`Virtqueue::add`](crate::virtio::Virtqueue::add). When the device gives it back,
-//!   [`RxSkb::finish`] turns it into an [`SkBuff`] of the length the device wrote (which the
-//!   queue has already checked against the buffer).
+//!   [`RxSmall::build_skb`] builds the [`SkBuff`] on the buffer (`build_skb()`, as C's
+//!   `receive_small`), of the length the device wrote (which the queue has already checked
+//!   against the writable part).
 //! - [`TxSkb`]: an skb to send, with the virtio-net header that describes its offloads: a
 //!   [`DeviceReadable`] of several segments (header, linear part, paged fragments). When the
 //!   device is done, [`TxSkb::into_skb`] gives the skb back, to be consumed.
@@ -17,8 +19,8 @@
 //! - [`RxFrag`] and [`RxPages`]: receive buffers made of pages, and [`RxPacket`] and
 //!   [`RxHdr`] to turn them into skbs with their offload metadata (see the `rx` module).
 //!
-//! Dropping either (for example with a queue torn down while they are in its ring, after the
-//! device was reset) frees the skb.
+//! Dropping any of them (for example with a queue torn down while they are in its ring, after
+//! the device was reset) frees its skb or its pages.
 //!
 //! C header: [`include/uapi/linux/virtio_net.h`](srctree/include/uapi/linux/virtio_net.h)
 
@@ -26,7 +28,8 @@
 
 use crate::{
     bindings,
-    net::{dev::NetDevice, skb::SkBuff},
+    net::skb::{skb_data_align, PageFrag, SkBuff, NET_IP_ALIGN, NET_SKB_PAD, SHINFO_SIZE},
+    page::PAGE_SIZE,
     prelude::*,
     virtio::{
         config::{Gated, Layout},
@@ -95,26 +98,41 @@ unsafe impl Layout for NetConfig {
 /// The largest virtio-net header (`struct virtio_net_hdr_mrg_rxbuf`, `virtio_net_hdr_v1`).
 pub const MAX_HDR_LEN: usize = core::mem::size_of::<bindings::virtio_net_hdr_mrg_rxbuf>();
 
-/// An empty skb whose tailroom the device fills with a received packet.
+/// The headroom a small buffer leaves before the header the device writes, as C's
+/// `VIRTNET_RX_PAD`: `NET_IP_ALIGN + NET_SKB_PAD`. It becomes the headroom of the skb built on
+/// the buffer.
+pub const RX_PAD: usize = NET_IP_ALIGN + NET_SKB_PAD;
+
+/// A small receive buffer, as C's `add_recvbuf_small`: a page fragment of
+/// `SKB_DATA_ALIGN(RX_PAD + len) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` bytes, of
+/// which the device may write exactly the `len` bytes after the first [`RX_PAD`]: the header,
+/// then the frame. When the device gives it back, [`RxSmall::build_skb`] builds the skb on
+/// it (`build_skb()`, no copy), its shared info in the tail the device could not write.
 ///
 /// # Invariants
 ///
-/// `skb` was allocated by us and never shared (not cloned, one user), its data is empty, and
-/// it has at least `cap` bytes of tailroom.
-pub struct RxSkb {
-    skb: SkBuff,
+/// `frag` has `skb_data_align(RX_PAD + cap) + SHINFO_SIZE` bytes, so at least
+/// `RX_PAD + cap + SHINFO_SIZE`.
+pub struct RxSmall {
+    frag: PageFrag,
     cap: usize,
 }
 
-impl RxSkb {
-    /// Allocates an skb for `dev` with room for `len` bytes from the device. Any context.
-    pub fn alloc(dev: &NetDevice, len: usize) -> Result<Self> {
-        let skb = SkBuff::alloc(dev, len)?;
-        if skb.tailroom() < len || !skb.is_empty() {
+impl RxSmall {
+    /// Allocates a buffer into which the device may write `len` bytes (the header and a
+    /// frame). Any context (`GFP_ATOMIC`).
+    pub fn alloc(len: usize) -> Result<Self> {
+        let size = RX_PAD
+            .checked_add(len)
+            .filter(|&n| n <= PAGE_SIZE)
+            .map(|n| skb_data_align(n) + SHINFO_SIZE)
+            .ok_or(EINVAL)?;
+        let frag = PageFrag::alloc_frag(size)?;
+        if frag.len() != size {
             return Err(ENOMEM);
         }
-        // INVARIANT: just allocated, so ours alone and empty; tailroom checked.
-        Ok(Self { skb, cap: len })
+        // INVARIANT: `size` bytes, as computed.
+        Ok(Self { frag, cap: len })
     }
 
     /// The room the device may write.
@@ -122,27 +140,25 @@ impl RxSkb {
         self.cap
     }
 
-    /// The skb with the `len` bytes the device wrote (at most the capacity: more is clamped).
-    pub fn finish(self, len: usize) -> SkBuff {
-        let len = len.min(self.cap);
-        let skb = self.skb;
-        // SAFETY: The skb is ours and linear with `cap >= len` bytes of tailroom (type
-        // invariant), so `skb_put` cannot overrun it; the device wrote those bytes (or they
-        // hold whatever the allocator left, which is no worse than a short packet).
-        unsafe { bindings::skb_put(skb.as_raw(), len as u32) };
-        skb
+    /// The skb of the `len` bytes the device wrote (at most the capacity: more is clamped),
+    /// built on the buffer with [`RX_PAD`] bytes of headroom. `ENOMEM` if no skb could be
+    /// allocated (the buffer is freed).
+    pub fn build_skb(self, len: usize) -> Result<SkBuff> {
+        // The buffer has room for `RX_PAD`, `cap` and the shared info (type invariant).
+        self.frag
+            .build_skb(RX_PAD, len.min(self.cap))
+            .map_err(|_| ENOMEM)
     }
 }
 
-// SAFETY: The one segment is the skb's tailroom: `cap` bytes of the skb's head, which
-// `netdev_alloc_skb` takes from the page allocator (page fragments) or the slab, never
-// `vmalloc`; it does not move when the handle moves, the skb is ours alone (type invariant),
-// and bytes past the data are not part of any structure, so any value written there is fine.
-unsafe impl DeviceWritable for RxSkb {
+// SAFETY: The one segment is `cap` bytes of the fragment from `RX_PAD` on, which are in it
+// (type invariant): bytes of a page allocation in the linear mapping that are ours alone
+// (invariant of `PageFrag`), which do not move when the handle moves and hold plain bytes, so
+// any value written there is fine. The device never gets the tail, where `build_skb` puts the
+// shared info.
+unsafe impl DeviceWritable for RxSmall {
     fn segments(&mut self, f: &mut dyn FnMut(*mut u8, usize) -> Result) -> Result {
-        // SAFETY: The skb is valid (type invariant of `SkBuff`).
-        let tail = unsafe { bindings::skb_tail_pointer(self.skb.as_raw()) };
-        f(tail, self.cap)
+        f(self.frag.as_ptr().wrapping_add(RX_PAD), self.cap)
     }
 }
 

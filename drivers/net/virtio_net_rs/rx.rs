@@ -6,16 +6,23 @@
 //! (`virtnet_probe`):
 //!
 //! - **mergeable buffers** (`VIRTIO_NET_F_MRG_RXBUF`): page fragments of [`Mode::Mergeable`]'s
-//!   length. A packet spans `num_buffers` of them (from its header): the first one's frame
-//!   starts the skb (copied into its head if small, else from the Ethernet header on), the
-//!   others are attached as fragments. C sizes the buffers by an average of the packet
-//!   lengths (EWMA); here they have the size C starts from and never goes below, so that
+//!   length. A packet spans `num_buffers` of them (from its header). As C's `page_to_skb`:
+//!   if the first one's frame is longer than [`GOOD_COPY_LEN`] and the buffer has room for
+//!   the skb's shared info after it, the skb is built on that buffer (`build_skb()`, no
+//!   copy); else the frame starts a new skb (copied into its head if small, else from the
+//!   Ethernet header on). The other buffers are attached as fragments. C sizes the buffers
+//!   by an average of the packet lengths (EWMA), and gives the last buffer of each page the
+//!   rest of the page; here they have the size C starts from and never goes below, so that
 //!   large packets span more buffers than in C, and nothing else changes.
 //! - **big packets** (without mergeable buffers, when the device may send guest GSO packets or
 //!   the MTU is above 1500): a chain of pages per buffer (`frags + 1` pages), as C's
-//!   `add_recvbuf_big`; the pages the packet reaches become its fragments.
-//! - **small buffers** (otherwise): an empty skb per buffer, with room for the header and a
-//!   1518-byte frame.
+//!   `add_recvbuf_big`; as C's `page_to_skb`, a frame longer than [`GOOD_COPY_LEN`] that
+//!   leaves room for the skb's shared info in the first page gets its skb built on that page
+//!   (`build_skb()`), else the pages the packet reaches become its fragments.
+//! - **small buffers** (otherwise): a page fragment per buffer, as C's `add_recvbuf_small`:
+//!   headroom, room for the header and a 1518-byte frame (all the device may write), and room
+//!   for an skb's shared info, so that the skb is built on the buffer (`build_skb()`, no
+//!   copy), as C's `receive_small`.
 //!
 //! Every packet's virtio-net header then goes to the skb (checksum state, GSO type and size);
 //! a header that does not match the packet is a frame error. A device that lies about
@@ -30,9 +37,9 @@ use kernel::{
     net::{
         dev::{LinkStats, NetDevice},
         napi::{Napi, NapiPoll, Poll},
-        skb::{SkBuff, ETH_HLEN},
+        skb::{SkBuff, ETH_HLEN, NET_IP_ALIGN, SHINFO_SIZE},
     },
-    net_virtio::{RxFrag, RxHdr, RxPacket, RxPages, RxSkb},
+    net_virtio::{RxFrag, RxHdr, RxPacket, RxPages, RxSmall, GOOD_COPY_LEN, PADDED_HDR_LEN},
     page::PAGE_SIZE,
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
@@ -42,7 +49,8 @@ use kernel::{
 /// How the receive buffers are made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Small buffers: an skb each, with room for a header and [`GOOD_PACKET_LEN`] bytes.
+    /// Small buffers: a page fragment each, with room for a header and [`GOOD_PACKET_LEN`]
+    /// bytes, and for an skb built on it.
     Small,
     /// Mergeable buffers: page fragments of `len` bytes.
     Mergeable { len: usize },
@@ -67,14 +75,14 @@ impl Mode {
 
 /// The receive ring, with the buffers of its mode.
 pub(crate) enum Ring {
-    Small(Virtqueue<(), RxSkb>),
+    Small(Virtqueue<(), RxSmall>),
     Mergeable(Virtqueue<(), RxFrag>),
     Big(Virtqueue<RxPages, ()>),
 }
 
 /// A buffer the device filled, and the length it wrote.
 enum Filled {
-    Small(RxSkb, usize),
+    Small(RxSmall, usize),
     Mergeable(RxFrag, usize),
     Big(RxPages, usize),
 }
@@ -176,15 +184,15 @@ impl Ring {
 
 /// An empty buffer of one of the modes.
 enum Empty {
-    Small(RxSkb),
+    Small(RxSmall),
     Mergeable(RxFrag),
     Big(RxPages),
 }
 
 impl Empty {
-    fn alloc(dev: &NetDevice, mode: Mode, hdr_len: usize, gfp: Flags) -> Result<Self> {
+    fn alloc(mode: Mode, hdr_len: usize, gfp: Flags) -> Result<Self> {
         Ok(match mode {
-            Mode::Small => Empty::Small(RxSkb::alloc(dev, hdr_len + GOOD_PACKET_LEN)?),
+            Mode::Small => Empty::Small(RxSmall::alloc(hdr_len + GOOD_PACKET_LEN)?),
             Mode::Mergeable { len } => Empty::Mergeable(RxFrag::alloc(len)?),
             Mode::Big { frags } => Empty::Big(RxPages::alloc(hdr_len, frags, gfp)?),
         })
@@ -237,12 +245,13 @@ impl RxQueue {
     /// Fills the free slots of the ring with empty buffers, allocated with `gfp` (outside the
     /// ring's lock) where the allocator takes one, and notifies the device of them, as C's
     /// `try_fill_recv`. Returns how many it added, and `false` if it stopped for want of
-    /// memory.
-    pub(crate) fn fill(&self, dev: &NetDevice, gfp: Flags) -> (usize, bool) {
+    /// memory. (The buffers no longer need the device, `_dev`: the parameter goes once the
+    /// callers in `virtio_net_rs.rs` settle.)
+    pub(crate) fn fill(&self, _dev: &NetDevice, gfp: Flags) -> (usize, bool) {
         let mut added = 0;
         let mut ok = true;
         while self.vq.lock().num_free() > 0 {
-            let Ok(buf) = Empty::alloc(dev, self.mode, self.hdr_len, gfp) else {
+            let Ok(buf) = Empty::alloc(self.mode, self.hdr_len, gfp) else {
                 ok = false;
                 break;
             };
@@ -305,9 +314,12 @@ impl RxQueue {
         }
     }
 
-    /// A small buffer: the skb the device wrote into, header first.
-    fn receive_small(&self, buf: RxSkb, len: usize) -> Option<(SkBuff, RxHdr)> {
-        let mut skb = buf.finish(len);
+    /// A small buffer: the skb built on it, header first.
+    fn receive_small(&self, buf: RxSmall, len: usize) -> Option<(SkBuff, RxHdr)> {
+        let Ok(mut skb) = buf.build_skb(len) else {
+            Self::count(&self.dropped);
+            return None;
+        };
         let hdr = self.header(skb.data())?;
         skb.pull(self.hdr_len).ok()?;
         Some((skb, hdr))
@@ -321,16 +333,15 @@ impl RxQueue {
         len: usize,
     ) -> Option<(SkBuff, RxHdr)> {
         let truesize = buf.capacity();
-        let mut frag = buf.finish(len);
-        let hdr = self.header(frag.data())?;
+        let hdr = self.header(buf.data(len))?;
         let num = usize::from(hdr.num_buffers());
         if num == 0 {
             // A device bug: every packet takes one buffer at least.
             Self::count(&self.length_errors);
             return None;
         }
-        frag.advance(self.hdr_len);
-        let Ok(mut pkt) = RxPacket::new(dev, frag, truesize) else {
+        let started = self.start_mergeable(dev, buf, len, truesize);
+        let Ok(mut pkt) = started else {
             Self::count(&self.dropped);
             self.drop_frags(num - 1);
             return None;
@@ -352,9 +363,43 @@ impl RxQueue {
         Some((pkt.into_skb(), hdr))
     }
 
-    /// A big packet: the pages of `buf` that it reaches.
+    /// Starts a mergeable packet with its first buffer, as C's `page_to_skb`: on the buffer
+    /// itself (`build_skb()`) if the frame is longer than [`GOOD_COPY_LEN`] and the room
+    /// after it holds an skb's shared info (and IP headers need no alignment), else copied
+    /// into a new skb.
+    fn start_mergeable(
+        &self,
+        dev: &NetDevice,
+        buf: RxFrag,
+        len: usize,
+        truesize: usize,
+    ) -> Result<RxPacket> {
+        let frame = len.saturating_sub(self.hdr_len);
+        let tailroom = truesize.saturating_sub(len);
+        if NET_IP_ALIGN == 0 && frame > GOOD_COPY_LEN && tailroom >= SHINFO_SIZE {
+            let skb = buf.build_skb(self.hdr_len, frame).map_err(|_| ENOMEM)?;
+            return RxPacket::from_skb(skb).map_err(|_| EINVAL);
+        }
+        let mut frag = buf.finish(len);
+        frag.advance(self.hdr_len);
+        RxPacket::new(dev, frag, truesize)
+    }
+
+    /// A big packet: as C's `page_to_skb`, the skb built on the first page of `buf`
+    /// (`build_skb()`) if the frame is longer than [`GOOD_COPY_LEN`] and leaves room for the
+    /// skb's shared info in that page (and IP headers need no alignment); else the pages of
+    /// `buf` that it reaches, the start of the frame copied into a new skb.
     fn receive_big(&self, dev: &NetDevice, buf: RxPages, len: usize) -> Option<(SkBuff, RxHdr)> {
         let hdr = self.header(buf.header())?;
+        let frame = len.saturating_sub(self.hdr_len);
+        let tailroom = PAGE_SIZE.saturating_sub(PADDED_HDR_LEN + frame);
+        if NET_IP_ALIGN == 0 && frame > GOOD_COPY_LEN && tailroom >= SHINFO_SIZE {
+            let Ok(skb) = buf.build_skb(len) else {
+                Self::count(&self.dropped);
+                return None;
+            };
+            return Some((skb, hdr));
+        }
         let mut frags = buf.into_frags(len);
         let first = frags.next()?;
         let Ok(mut pkt) = RxPacket::new(dev, first, PAGE_SIZE) else {

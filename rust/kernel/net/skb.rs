@@ -192,11 +192,16 @@ impl Drop for SkBuff {
 ///   mapping, of which we own one reference;
 /// - `offset + len` is at most the size of that allocation;
 /// - the bytes `offset..offset + len` are ours alone: whoever else holds a reference to the
-///   page uses other bytes of it, and nobody writes ours while we hold the handle.
+///   page uses other bytes of it, and nobody writes ours while we hold the handle;
+/// - if `skb_head`, the allocation came from the page allocator (`alloc_pages()`) or the
+///   page-fragment cache (`netdev_alloc_frag()`), so that `skb_free_frag()` (which
+///   `put_page()`s the head page) is the right way to free our reference, and an skb may take
+///   our bytes as its head ([`PageFrag::build_skb`]).
 pub struct PageFrag {
     page: NonNull<bindings::page>,
     offset: u32,
     len: u32,
+    skb_head: bool,
 }
 
 // SAFETY: A page reference may be put from any context and CPU; the bytes are ours alone.
@@ -205,16 +210,41 @@ unsafe impl Send for PageFrag {}
 unsafe impl Sync for PageFrag {}
 
 impl PageFrag {
-    /// Takes ownership of one reference to `page` and of its bytes `offset..offset + len`.
-    ///
-    /// # Safety
-    ///
-    /// `page` is the head page of an allocation in the linear mapping, the caller gives its
-    /// reference to the handle, `offset + len` fits in the allocation, and the bytes in that
-    /// range are used by nobody else while the handle (or what it is given to) holds them.
-    pub(crate) unsafe fn from_raw(page: NonNull<bindings::page>, offset: u32, len: u32) -> Self {
-        // INVARIANT: By the safety requirements.
-        Self { page, offset, len }
+    /// Allocates `len` bytes (at most a page) from the page-fragment cache
+    /// (`netdev_alloc_frag()`), starting on a cache line (`SMP_CACHE_BYTES`), as receive
+    /// buffers are. Any context (the cache allocates with `GFP_ATOMIC`).
+    pub(crate) fn alloc_frag(len: usize) -> Result<Self> {
+        let len = u32::try_from(len).map_err(|_| EINVAL)?;
+        if len == 0 || len as usize > crate::page::PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        // SAFETY: Plain allocation, any context; the mask asks for a cache-line-aligned start.
+        let p = unsafe { bindings::__netdev_alloc_frag_align(len, !(SMP_CACHE_BYTES as u32 - 1)) };
+        if p.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `p` is a fragment of a page allocation in the linear mapping (the page
+        // fragment cache allocates without `__GFP_HIGHMEM`), so it has a head page and that
+        // page has an address.
+        let (page, offset) = unsafe {
+            let page = bindings::virt_to_head_page(p);
+            let base = bindings::page_address(page).cast::<u8>();
+            (page, p.cast::<u8>().offset_from(base) as u32)
+        };
+        let Some(page) = NonNull::new(page) else {
+            // Cannot happen: a fragment has a head page. Keep the allocation rather than
+            // guess how to free it.
+            return Err(ENOMEM);
+        };
+        // INVARIANT: The cache gave us one reference to the head page and `len` bytes at
+        // `offset`, which it hands to nobody else (it frees the page when all references are
+        // put); it is the page-fragment cache, so `skb_head` holds.
+        Ok(Self {
+            page,
+            offset,
+            len,
+            skb_head: true,
+        })
     }
 
     /// Allocates a whole page (`alloc_page()`), zeroed if `gfp` asks; never a high-memory
@@ -227,8 +257,14 @@ impl PageFrag {
         // mapping.
         let page = unsafe { bindings::alloc_pages(gfp.as_raw(), 0) };
         let page = NonNull::new(page).ok_or(ENOMEM)?;
-        // SAFETY: A new order-0 page, whose one reference is ours; all of it is ours.
-        Ok(unsafe { Self::from_raw(page, 0, crate::page::PAGE_SIZE as u32) })
+        // INVARIANT: A new order-0 page from the page allocator, whose one reference is ours;
+        // all of it is ours.
+        Ok(Self {
+            page,
+            offset: 0,
+            len: crate::page::PAGE_SIZE as u32,
+            skb_head: true,
+        })
     }
 
     /// The address of the first byte.
@@ -278,6 +314,55 @@ impl PageFrag {
         self.page.as_ptr()
     }
 
+    /// Builds an skb on the bytes, as C drivers do with `build_skb()`: the first `headroom`
+    /// bytes are the skb's headroom, the next `len` its data (which the device wrote), and
+    /// the last [`SHINFO_SIZE`] bytes hold its `struct skb_shared_info`; the bytes in between
+    /// are its tailroom. The skb takes the page reference over (its head is a page fragment,
+    /// `head_frag`, freed with `skb_free_frag()`), and accounts all the bytes as its
+    /// `truesize`. Any context.
+    ///
+    /// Gives the fragment back, unchanged, if the bytes are too few for `headroom + len +`
+    /// [`SHINFO_SIZE`], if the shared info would not be aligned for its type, if the fragment
+    /// does not come from the page allocator or the page-fragment cache (only their memory
+    /// may be an skb's head), or if no skb can be allocated.
+    pub fn build_skb(self, headroom: usize, len: usize) -> Result<SkBuff, Self> {
+        let need = headroom
+            .checked_add(len)
+            .and_then(|n| n.checked_add(SHINFO_SIZE));
+        if !self.skb_head || !need.is_some_and(|need| need <= self.len()) {
+            return Err(self);
+        }
+        let Ok(reserve) = i32::try_from(headroom) else {
+            return Err(self);
+        };
+        let data = self.as_ptr();
+        let shinfo = data as usize + (self.len() - SHINFO_SIZE);
+        if shinfo % core::mem::align_of::<bindings::skb_shared_info>() != 0 {
+            return Err(self);
+        }
+        // SAFETY: `data` is our `self.len` bytes (type invariant), in the linear mapping, of an
+        // allocation from the page allocator or the page-fragment cache (`skb_head`, checked),
+        // so `build_skb` may take them as a page-fragment head, whose head page
+        // (`virt_to_head_page(data)`, our page) it frees with `skb_free_frag()`; the shared
+        // info goes to the last `SHINFO_SIZE` bytes, aligned (checked). On failure it takes
+        // nothing.
+        let skb = unsafe { bindings::build_skb(data.cast(), self.len) };
+        // SAFETY: A non-null result is a new skb whose one reference is ours.
+        let Some(skb) = (unsafe { SkBuff::from_raw(skb) }) else {
+            return Err(self);
+        };
+        // The skb holds the page reference and the bytes now.
+        let _ = self.into_parts();
+        // SAFETY: The skb is new, ours, linear and empty, with room for `headroom + len` bytes
+        // before its shared info (checked above), so reserving `headroom` and putting `len`
+        // (less than the fragment's `u32` length) stay in its head.
+        unsafe {
+            bindings::skb_reserve(skb.as_raw(), reserve);
+            bindings::skb_put(skb.as_raw(), len as u32);
+        }
+        Ok(skb)
+    }
+
     /// Gives up the handle: the caller now owns the reference.
     fn into_parts(self) -> (NonNull<bindings::page>, u32, u32) {
         let parts = (self.page, self.offset, self.len);
@@ -292,6 +377,31 @@ impl Drop for PageFrag {
         unsafe { bindings::put_page(self.page.as_ptr()) }
     }
 }
+
+/// The cache line size (`SMP_CACHE_BYTES`), to which `SKB_DATA_ALIGN` rounds.
+pub const SMP_CACHE_BYTES: usize = bindings::SMP_CACHE_BYTES as usize;
+
+/// `len` rounded up to a cache line (`SKB_DATA_ALIGN()`).
+pub const fn skb_data_align(len: usize) -> usize {
+    len.next_multiple_of(SMP_CACHE_BYTES)
+}
+
+/// The room an skb built on a buffer ([`PageFrag::build_skb`]) takes at the end of the buffer
+/// for its `struct skb_shared_info`: `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))`.
+pub const SHINFO_SIZE: usize = skb_data_align(core::mem::size_of::<bindings::skb_shared_info>());
+
+/// The bytes a driver leaves before a received frame so that its IP header is aligned
+/// (`NET_IP_ALIGN`): 0 where the CPU does not mind (x86), 2 elsewhere.
+pub const NET_IP_ALIGN: usize = bindings::NET_IP_ALIGN as usize;
+
+/// The headroom an skb for a received packet gets (`NET_SKB_PAD`), for headers pushed later:
+/// `max(32, L1_CACHE_BYTES)`, as `<linux/skbuff.h>` defines it unless the architecture does
+/// (`rust/helpers/net_rx.c` checks at build time that the two agree).
+pub const NET_SKB_PAD: usize = if bindings::L1_CACHE_BYTES > 32 {
+    bindings::L1_CACHE_BYTES as usize
+} else {
+    32
+};
 
 /// The most fragments an skb holds in its own `skb_shared_info` (`MAX_SKB_FRAGS`).
 pub const MAX_SKB_FRAGS: usize = bindings::MAX_SKB_FRAGS as usize;

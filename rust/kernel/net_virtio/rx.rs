@@ -2,7 +2,7 @@
 
 //! Receive buffers made of pages, and received packets built from them.
 //!
-//! Besides [`RxSkb`](super::RxSkb) ("small buffers"), virtio-net receives into pages, in two
+//! Besides [`RxSmall`](super::RxSmall) ("small buffers"), virtio-net receives into pages, in two
 //! ways that C's `virtio_net` chooses between at probe:
 //!
 //! - [`RxFrag`] (`VIRTIO_NET_F_MRG_RXBUF`, "mergeable buffers"): one page fragment per buffer.
@@ -15,7 +15,12 @@
 //! reports (the queue clamps the used length to the buffer). When the device gives a buffer
 //! back, it becomes [`PageFrag`]s, which [`RxPacket`] turns into an skb as C's `page_to_skb`
 //! does: the start of the frame copied into a fresh skb, the rest attached as fragments, in a
-//! `frag_list` of further skbs when one skb's fragments are full.
+//! `frag_list` of further skbs when one skb's fragments are full. Or, for a mergeable buffer
+//! whose frame is longer than [`GOOD_COPY_LEN`] and leaves room for the skb's shared info at
+//! its end, as C's `page_to_skb` does too: the skb built on the first buffer itself
+//! ([`RxFrag::build_skb`], `build_skb()`), the following buffers attached as fragments
+//! ([`RxPacket::from_skb`]). A big packet whose frame fits in its first page likewise
+//! ([`RxPages::build_skb`]).
 //!
 //! [`RxHdr`] reads the virtio-net header of a received packet and applies its offload
 //! metadata (checksum state, GSO type and size) to the skb, with the kernel's own
@@ -32,7 +37,7 @@ use crate::{
     prelude::*,
     virtio::{DeviceRequest, DeviceWritable, SgSink},
 };
-use core::{mem::ManuallyDrop, ptr::NonNull};
+use core::mem::ManuallyDrop;
 
 /// How much of a packet C copies into the head of a new skb (`GOOD_COPY_LEN`): all of it if
 /// it fits, else the Ethernet header, the rest staying in the pages.
@@ -45,36 +50,23 @@ pub struct RxFrag {
 }
 
 impl RxFrag {
-    /// Allocates a buffer of `len` bytes. Any context (`GFP_ATOMIC`).
+    /// Allocates a buffer of `len` bytes, starting on a cache line. Any context
+    /// (`GFP_ATOMIC`).
     pub fn alloc(len: usize) -> Result<Self> {
-        let len = u32::try_from(len).map_err(|_| EINVAL)?;
-        if len == 0 || len as usize > PAGE_SIZE {
-            return Err(EINVAL);
-        }
-        // SAFETY: Plain allocation, any context.
-        let p = unsafe { bindings::netdev_alloc_frag(len) };
-        if p.is_null() {
-            return Err(ENOMEM);
-        }
-        // SAFETY: `p` is a fragment of a page allocation in the linear mapping (the page
-        // fragment cache allocates without `__GFP_HIGHMEM`), so it has a head page and that
-        // page has an address.
-        let (page, offset) = unsafe {
-            let page = bindings::virt_to_head_page(p);
-            let base = bindings::page_address(page).cast::<u8>();
-            (page, p.cast::<u8>().offset_from(base) as u32)
-        };
-        let page = NonNull::new(page).ok_or(ENOMEM)?;
-        // SAFETY: The cache gave us one reference to the head page and `len` bytes at
-        // `offset`, which it hands to nobody else (it frees the page when all references
-        // are put).
-        let frag = unsafe { PageFrag::from_raw(page, offset, len) };
-        Ok(Self { frag })
+        Ok(Self {
+            frag: PageFrag::alloc_frag(len)?,
+        })
     }
 
     /// The bytes the device may write.
     pub fn capacity(&self) -> usize {
         self.frag.len()
+    }
+
+    /// The first `len` bytes (at most the capacity), which the device wrote.
+    pub fn data(&self, len: usize) -> &[u8] {
+        let data = self.frag.data();
+        &data[..len.min(data.len())]
     }
 
     /// The first `len` bytes, which the device wrote (the queue has clamped `len` to the
@@ -83,6 +75,19 @@ impl RxFrag {
         let mut frag = self.frag;
         frag.truncate(len);
         frag
+    }
+
+    /// Builds an skb on the buffer, as C's `page_to_skb` when the frame is long and the
+    /// buffer has room after it: its data the `len` bytes after the first `headroom` (the
+    /// header), its shared info in the last
+    /// [`SHINFO_SIZE`](crate::net::skb::SHINFO_SIZE) bytes of the buffer (see
+    /// [`PageFrag::build_skb`]). Gives the buffer back if `headroom + len + SHINFO_SIZE` is
+    /// more than its capacity (the device wrote into that tail), or if no skb can be
+    /// allocated.
+    pub fn build_skb(self, headroom: usize, len: usize) -> Result<SkBuff, Self> {
+        self.frag
+            .build_skb(headroom, len)
+            .map_err(|frag| Self { frag })
     }
 }
 
@@ -141,6 +146,20 @@ impl RxPages {
     /// The header, as the device wrote it.
     pub fn header(&self) -> &[u8] {
         &self.pages[0].data()[..self.hdr_len]
+    }
+
+    /// The packet built on the first page, after the device wrote `len` bytes (header
+    /// included), as C's `page_to_skb` for a big packet whose frame is long and leaves room in
+    /// that page: the skb's head is the page (`build_skb()`, no copy), its data the frame from
+    /// [`PADDED_HDR_LEN`] on, its shared info in the last
+    /// [`SHINFO_SIZE`](crate::net::skb::SHINFO_SIZE) bytes; the other pages are freed.
+    /// `EINVAL` if the frame does not end `SHINFO_SIZE` bytes before the end of the first
+    /// page, `ENOMEM` if no skb can be allocated; the buffer is freed then too.
+    pub fn build_skb(self, len: usize) -> Result<SkBuff> {
+        let frame = len.min(self.capacity()).saturating_sub(self.hdr_len);
+        let first = self.pages.into_iter().next().ok_or(EINVAL)?;
+        // A whole page (type invariant), so `PageFrag::build_skb` checks the room.
+        first.build_skb(PADDED_HDR_LEN, frame).map_err(|_| EINVAL)
     }
 
     /// The packet, as page fragments, after the device wrote `len` bytes (header included):
@@ -235,6 +254,20 @@ impl RxPacket {
         };
         pkt.push(first, truesize).map_err(|_| ENOMEM)?;
         Ok(pkt)
+    }
+
+    /// Starts a packet with `skb`, as C's `receive_mergeable` continues the skb that
+    /// `page_to_skb` built on the first buffer: the following buffers are attached to it as
+    /// fragments. Gives the skb back if it is shared or cloned, or already has a `frag_list`.
+    pub fn from_skb(skb: SkBuff) -> Result<Self, SkBuff> {
+        if !skb.is_private() || skb.has_frag_list() {
+            return Err(skb);
+        }
+        // INVARIANT: private (checked), without a `frag_list` (checked).
+        Ok(Self {
+            head: skb,
+            tail: core::ptr::null_mut(),
+        })
     }
 
     /// Appends the bytes of `frag`, accounting `truesize` bytes of memory. An empty fragment is

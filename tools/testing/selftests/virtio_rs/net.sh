@@ -23,7 +23,8 @@
 # so that traffic between them crosses the backend rather than the loopback.
 # The tests: binding, one interface per device with its MAC from config
 # space, MAC and STATUS negotiated, each NIC on its RX path, carrier up, link
-# dumps with statistics, ping v4 and v6 both ways, iperf3 TCP and UDP both ways with the receiver's
+# dumps with statistics, ping v4 and v6 both ways, received skbs built on
+# their buffers (build_skb) or copied where C does (traced), iperf3 TCP and UDP both ways with the receiver's
 # counters checked against what was sent, TSO (on tap: the sender's bytes per
 # packet over the MTU), no drops and no checksum errors, MTU 9000 (with
 # host_mtu=9000), QMP set_link off and on, the features the C driver
@@ -488,12 +489,73 @@ mq_traffic() {
 	return 1
 }
 
+# How the driver makes the skb of each received frame, seen with tracing
+# (tracefs event triggers; the debug kernel has no function tracer and no
+# kprobes): a stack trace of every skb that __build_skb allocates (event
+# kmem:kmem_cache_alloc, its call site __build_skb, or build_skb should that
+# inline it), and every skb handed to GRO (net:napi_gro_receive_entry, which
+# names the interface and the length). A frame's GRO event that follows a
+# stack trace through build_skb (since the previous GRO event) was built on
+# its receive buffer; one that does not was copied into a new skb
+# (napi_alloc_skb in C) or, for an old driver, received into an skb
+# allocated at refill (__netdev_alloc_skb, not build_skb).
+TRACE=/sys/kernel/tracing
+TRIGGER='stacktrace if call_site.function == __build_skb || call_site.function == build_skb'
+# rx_builds SIZE: ping -c 4 -s SIZE a -> b, traced; prints "IFACE BUILT
+# RECEIVED" for the ping's frames (IP length SIZE + 28) each NIC handed to GRO.
+rx_builds() {
+	test -e "$TRACE/trace" || mount -t tracefs nodev "$TRACE" || return 1
+	echo 0 >"$TRACE/tracing_on" && echo >"$TRACE/trace" &&
+		echo 1 >"$TRACE/events/net/napi_gro_receive_entry/enable" &&
+		echo "$TRIGGER" >"$TRACE/events/kmem/kmem_cache_alloc/trigger" || return 1
+	echo 1 >"$TRACE/tracing_on"
+	nsx a ping -c 4 -W 5 -s "$1" 10.0.0.2 >/dev/null
+	_rc=$?
+	echo 0 >"$TRACE/tracing_on"
+	echo "!$TRIGGER" >"$TRACE/events/kmem/kmem_cache_alloc/trigger"
+	echo 0 >"$TRACE/events/net/napi_gro_receive_entry/enable"
+	[ $_rc -eq 0 ] || { echo "ping -s $1 a -> b failed"; return 1; }
+	awk -v len="len=$(($1 + 28))" '
+		/<stack trace>/ { st = 1; next }
+		/^ => / { if (st && $2 ~ /^build_skb(\+|$)/) b = 1; next }
+		/napi_gro_receive_entry:/ {
+			st = 0
+			if (index($0, " " len " ")) {
+				d = $0; sub(/.*dev=/, "", d); sub(/ .*/, "", d)
+				t[d]++; if (b) k[d]++
+			}
+			b = 0; next
+		}
+		{ st = 0 }
+		END { for (d in t) print d, k[d] + 0, t[d] }' "$TRACE/trace"
+}
+# built_as_c SIZE: of the frames of 4 pings of SIZE bytes a -> b (4 echo
+# requests on b, 4 replies on a; SIZE + 42 bytes each), each NIC's are all
+# built on their buffers, or none, as C: on small buffers all; on the other
+# paths all if the frame is longer than GOOD_COPY_LEN (128 bytes; and leaves
+# room for the shared info after it, as any frame of at most 1000 bytes
+# does), else none (copied).
+built_as_c() {
+	rx_builds "$1" >"$TMP/builds" || return 1
+	_ok=0
+	for _x in "$IF0 $PATH0" "$IF1 $PATH1"; do
+		# shellcheck disable=SC2086 # two words: IFACE PATH
+		set -- "$1" $_x
+		_want=4
+		[ "$3" = small ] || [ $(($1 + 42)) -gt 128 ] || _want=0
+		_got=$(awk -v d="$2" '$1 == d { print $2 "/" $3 }' "$TMP/builds")
+		echo "$2 ($3): $_got of the ${1}-byte pings' frames built on their buffers, want $_want/4"
+		[ "$_got" = "$_want/4" ] || _ok=1
+	done
+	return $_ok
+}
+
 # net_test and net_skip: vrs_test and vrs_skip, then the guest's uptime as a
 # diagnostic: what each test costs of make check's guest-time budget.
 net_test() { vrs_test "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 net_skip() { vrs_skip "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 ktap_print_header
-ktap_set_plan 44
+ktap_set_plan 46
 
 echo "# backend $BACKEND; RX paths asked for: a $PATH0, b $PATH1; host_mtu ${JUMBO:-none}"
 net_test "two virtio-net devices present" 'test -n "$D0" && test -n "$D1"'
@@ -539,6 +601,8 @@ fi
 net_test "ping a -> b, IPv4" 'nsx a ping -c 3 -W 5 10.0.0.2'
 net_test "ping b -> a, IPv4" 'nsx b ping -c 3 -W 5 10.0.0.1'
 net_test "ping a -> b and b -> a, IPv6" 'nsx a ping6 -c 3 -W 5 fd00::2 && nsx b ping6 -c 3 -W 5 fd00::1'
+net_test "RX skbs of 542-byte frames built on their buffers (build_skb) on every path, as C" 'built_as_c 500'
+net_test "RX skbs of 98-byte frames built on small buffers, copied on the other paths, as C" 'built_as_c 56'
 net_test "iperf3 TCP a -> b, counted by b" 'iperf_tcp a $IF0 b $IF1 10.0.0.2'
 note_iperf a
 # TSO: with HOST_TSO4 the sender hands the NIC TCP packets of several
