@@ -328,7 +328,7 @@ impl RxQueue {
     /// A mergeable packet: its first buffer `buf`, and `num_buffers - 1` more from the ring.
     fn receive_mergeable(
         &self,
-        dev: &NetDevice,
+        napi: &NapiPoll<'_>,
         buf: RxFrag,
         len: usize,
     ) -> Option<(SkBuff, RxHdr)> {
@@ -340,7 +340,7 @@ impl RxQueue {
             Self::count(&self.length_errors);
             return None;
         }
-        let started = self.start_mergeable(dev, buf, len, truesize);
+        let started = self.start_mergeable(napi, buf, len, truesize);
         let Ok(mut pkt) = started else {
             Self::count(&self.dropped);
             self.drop_frags(num - 1);
@@ -369,7 +369,7 @@ impl RxQueue {
     /// into a new skb.
     fn start_mergeable(
         &self,
-        dev: &NetDevice,
+        napi: &NapiPoll<'_>,
         buf: RxFrag,
         len: usize,
         truesize: usize,
@@ -382,14 +382,19 @@ impl RxQueue {
         }
         let mut frag = buf.finish(len);
         frag.advance(self.hdr_len);
-        RxPacket::new(dev, frag, truesize)
+        RxPacket::new(napi, frag, truesize)
     }
 
     /// A big packet: as C's `page_to_skb`, the skb built on the first page of `buf`
     /// (`build_skb()`) if the frame is longer than [`GOOD_COPY_LEN`] and leaves room for the
     /// skb's shared info in that page (and IP headers need no alignment); else the pages of
     /// `buf` that it reaches, the start of the frame copied into a new skb.
-    fn receive_big(&self, dev: &NetDevice, buf: RxPages, len: usize) -> Option<(SkBuff, RxHdr)> {
+    fn receive_big(
+        &self,
+        napi: &NapiPoll<'_>,
+        buf: RxPages,
+        len: usize,
+    ) -> Option<(SkBuff, RxHdr)> {
         let hdr = self.header(buf.header())?;
         let frame = len.saturating_sub(self.hdr_len);
         let tailroom = PAGE_SIZE.saturating_sub(PADDED_HDR_LEN + frame);
@@ -402,7 +407,7 @@ impl RxQueue {
         }
         let mut frags = buf.into_frags(len);
         let first = frags.next()?;
-        let Ok(mut pkt) = RxPacket::new(dev, first, PAGE_SIZE) else {
+        let Ok(mut pkt) = RxPacket::new(napi, first, PAGE_SIZE) else {
             Self::count(&self.dropped);
             return None;
         };
@@ -428,8 +433,8 @@ impl RxQueue {
         }
         let got = match buf {
             Filled::Small(buf, len) => self.receive_small(buf, len),
-            Filled::Mergeable(buf, len) => self.receive_mergeable(napi.dev(), buf, len),
-            Filled::Big(buf, len) => self.receive_big(napi.dev(), buf, len),
+            Filled::Mergeable(buf, len) => self.receive_mergeable(napi, buf, len),
+            Filled::Big(buf, len) => self.receive_big(napi, buf, len),
         };
         let Some((mut skb, hdr)) = got else {
             return;

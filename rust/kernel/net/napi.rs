@@ -241,6 +241,22 @@ impl<'a> NapiPoll<'a> {
         self.budget
     }
 
+    /// Allocates an skb for a packet this poll receives, with room for `len` bytes of data
+    /// after `NET_SKB_PAD + NET_IP_ALIGN` bytes of headroom, from the CPU's NAPI cache
+    /// (`napi_alloc_skb()`). `EBUSY` in a poll with a budget of 0 (a netpoll caller, with
+    /// IRQs off, where the cache may not be used), which must not receive; `ENOMEM`.
+    pub fn alloc_skb(&self, len: usize) -> Result<SkBuff> {
+        if self.budget == 0 {
+            return Err(EBUSY);
+        }
+        let len = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: `napi` is being polled by us (type invariant), with a budget, so in softirq
+        // context, as `napi_alloc_skb` requires.
+        let skb = unsafe { bindings::napi_alloc_skb(self.napi, len) };
+        // SAFETY: A non-null result is a new skb whose one reference is ours.
+        unsafe { SkBuff::from_raw(skb) }.ok_or(ENOMEM)
+    }
+
     /// Hands a received Ethernet frame to the stack through GRO (`eth_type_trans()` then
     /// `napi_gro_receive()`). `EINVAL` (the frame is dropped) if it is shorter than an Ethernet
     /// header; `EBUSY` (dropped too) in a poll with a budget of 0, which must not receive.

@@ -30,7 +30,7 @@ use crate::{
     alloc::{flags::GFP_ATOMIC, Flags},
     bindings,
     net::{
-        dev::NetDevice,
+        napi::NapiPoll,
         skb::{PageFrag, SkBuff, ETH_HLEN, MAX_SKB_FRAGS},
     },
     page::PAGE_SIZE,
@@ -234,12 +234,13 @@ pub struct RxPacket {
 unsafe impl Send for RxPacket {}
 
 impl RxPacket {
-    /// Starts a packet of `dev` with its first bytes, `first` (the frame, without the
-    /// virtio-net header), as C's `page_to_skb`: a new skb with room for [`GOOD_COPY_LEN`]
+    /// Starts a packet received in the poll `napi` with its first bytes, `first` (the frame,
+    /// without the virtio-net header), as C's `page_to_skb`: a new skb (`napi_alloc_skb()`)
+    /// with room for [`GOOD_COPY_LEN`]
     /// bytes takes all of them if they fit, else the Ethernet header; the rest is attached as a
     /// fragment that accounts for `truesize` bytes.
-    pub fn new(dev: &NetDevice, mut first: PageFrag, truesize: usize) -> Result<Self> {
-        let mut skb = SkBuff::alloc(dev, GOOD_COPY_LEN)?;
+    pub fn new(napi: &NapiPoll<'_>, mut first: PageFrag, truesize: usize) -> Result<Self> {
+        let mut skb = napi.alloc_skb(GOOD_COPY_LEN)?;
         let copy = if first.len() <= skb.tailroom() {
             first.len()
         } else {
