@@ -10,10 +10,10 @@
 //!   if the first one's frame is longer than [`GOOD_COPY_LEN`] and the buffer has room for
 //!   the skb's shared info after it, the skb is built on that buffer (`build_skb()`, no
 //!   copy); else the frame starts a new skb (copied into its head if small, else from the
-//!   Ethernet header on). The other buffers are attached as fragments. C sizes the buffers
-//!   by an average of the packet lengths (EWMA), and gives the last buffer of each page the
-//!   rest of the page; here they have the size C starts from and never goes below, so that
-//!   large packets span more buffers than in C, and nothing else changes.
+//!   Ethernet header on). The other buffers are attached as fragments. As C, new buffers are
+//!   sized by an average of the packet lengths (EWMA, weight 1/64), between a full frame and
+//!   a page. C also gives the last buffer of each 32 KiB page-fragment page the rest of that
+//!   page; here every buffer has the size the average gives.
 //! - **big packets** (without mergeable buffers, when the device may send guest GSO packets or
 //!   the MTU is above 1500): a chain of pages per buffer (`frags + 1` pages), as C's
 //!   `add_recvbuf_big`; as C's `page_to_skb`, a frame longer than [`GOOD_COPY_LEN`] that
@@ -31,13 +31,13 @@
 //! does not have, is a length error and is dropped, as in C.
 
 use super::GOOD_PACKET_LEN;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use kernel::{
     alloc::Flags,
     net::{
         dev::{LinkStats, NetDevice},
         napi::{Napi, NapiPoll, Poll},
-        skb::{SkBuff, ETH_HLEN, NET_IP_ALIGN, SHINFO_SIZE},
+        skb::{SkBuff, ETH_HLEN, L1_CACHE_BYTES, NET_IP_ALIGN, SHINFO_SIZE},
     },
     net_virtio::{RxFrag, RxHdr, RxPacket, RxPages, RxSmall, GOOD_COPY_LEN, PADDED_HDR_LEN},
     page::PAGE_SIZE,
@@ -52,24 +52,50 @@ pub(crate) enum Mode {
     /// Small buffers: a page fragment each, with room for a header and [`GOOD_PACKET_LEN`]
     /// bytes, and for an skb built on it.
     Small,
-    /// Mergeable buffers: page fragments of `len` bytes.
-    Mergeable { len: usize },
+    /// Mergeable buffers: page fragments sized from the average packet length, and at least
+    /// `min_len` bytes for the frame (C's `min_buf_len`).
+    Mergeable { min_len: usize },
     /// Big packets: `frags + 1` pages per buffer.
     Big { frags: usize },
 }
 
 impl Mode {
-    /// The length of a mergeable buffer: C's `get_mergeable_buf_len` with the average packet
-    /// length at its floor, `mergeable_min_buf_len` (a full Ethernet frame, or more if the
-    /// largest packet would not fit in a ring of `ring_size` buffers), rounded to a cache
-    /// line.
+    /// Mergeable buffers with C's `mergeable_min_buf_len` as their floor: a full Ethernet
+    /// frame, or more if the largest packet would not fit in a ring of `ring_size` buffers.
     pub(crate) fn mergeable(hdr_len: usize, ring_size: usize, largest: usize) -> Self {
         let per_buf = (hdr_len + ETH_HLEN + 4 + largest).div_ceil(ring_size.max(1));
-        let min_buf_len = per_buf.saturating_sub(hdr_len).max(GOOD_PACKET_LEN);
-        let len = (hdr_len + min_buf_len.min(PAGE_SIZE - hdr_len)).next_multiple_of(64);
         Mode::Mergeable {
-            len: len.min(PAGE_SIZE),
+            min_len: per_buf.saturating_sub(hdr_len).max(GOOD_PACKET_LEN),
         }
+    }
+}
+
+/// The average length of the packets received in mergeable buffers, as C's
+/// `DECLARE_EWMA(pkt_len, 0, 64)`: each new length weighs 1/64. Updated in the poll, read at
+/// refill (which may run elsewhere: a racy read is fine, as in C).
+struct AvgPktLen(AtomicUsize);
+
+impl AvgPktLen {
+    const WEIGHT_SHIFT: u32 = 6;
+
+    fn add(&self, len: usize) {
+        let avg = self.0.load(Relaxed);
+        let next = if avg == 0 {
+            len
+        } else {
+            ((avg << Self::WEIGHT_SHIFT) - avg + len) >> Self::WEIGHT_SHIFT
+        };
+        self.0.store(next, Relaxed);
+    }
+
+    /// C's `get_mergeable_buf_len` (without XDP headroom): header and the average packet
+    /// length, at least `min_len` and at most what a page holds after the header, rounded up
+    /// to a cache line.
+    fn buf_len(&self, hdr_len: usize, min_len: usize) -> usize {
+        let frame = self.0.load(Relaxed).max(min_len).min(PAGE_SIZE - hdr_len);
+        (hdr_len + frame)
+            .next_multiple_of(L1_CACHE_BYTES)
+            .min(PAGE_SIZE)
     }
 }
 
@@ -190,10 +216,12 @@ enum Empty {
 }
 
 impl Empty {
-    fn alloc(mode: Mode, hdr_len: usize, gfp: Flags) -> Result<Self> {
+    fn alloc(mode: Mode, hdr_len: usize, avg: &AvgPktLen, gfp: Flags) -> Result<Self> {
         Ok(match mode {
             Mode::Small => Empty::Small(RxSmall::alloc(hdr_len + GOOD_PACKET_LEN)?),
-            Mode::Mergeable { len } => Empty::Mergeable(RxFrag::alloc(len)?),
+            Mode::Mergeable { min_len } => {
+                Empty::Mergeable(RxFrag::alloc(avg.buf_len(hdr_len, min_len))?)
+            }
             Mode::Big { frags } => Empty::Big(RxPages::alloc(hdr_len, frags, gfp)?),
         })
     }
@@ -210,6 +238,8 @@ pub(crate) struct RxQueue {
     little_endian: bool,
     /// The queue's number among the receive queues (`input.N`).
     pub(crate) index: u16,
+    /// The average length of the packets in mergeable buffers, which sizes new ones.
+    avg_pkt_len: AvgPktLen,
     packets: AtomicU64,
     bytes: AtomicU64,
     dropped: AtomicU64,
@@ -233,6 +263,7 @@ impl RxQueue {
             hdr_len,
             little_endian,
             index,
+            avg_pkt_len: AvgPktLen(AtomicUsize::new(0)),
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -251,7 +282,7 @@ impl RxQueue {
         let mut added = 0;
         let mut ok = true;
         while self.vq.lock().num_free() > 0 {
-            let Ok(buf) = Empty::alloc(self.mode, self.hdr_len, gfp) else {
+            let Ok(buf) = Empty::alloc(self.mode, self.hdr_len, &self.avg_pkt_len, gfp) else {
                 ok = false;
                 break;
             };
@@ -360,7 +391,10 @@ impl RxQueue {
                 return None;
             }
         }
-        Some((pkt.into_skb(), hdr))
+        let skb = pkt.into_skb();
+        // As C: the packet's length (without the header) sizes the buffers to come.
+        self.avg_pkt_len.add(skb.len());
+        Some((skb, hdr))
     }
 
     /// Starts a mergeable packet with its first buffer, as C's `page_to_skb`: on the buffer

@@ -378,6 +378,9 @@ impl Drop for PageFrag {
     }
 }
 
+/// The size of a level-1 cache line (`L1_CACHE_BYTES`).
+pub const L1_CACHE_BYTES: usize = bindings::L1_CACHE_BYTES as usize;
+
 /// The cache line size (`SMP_CACHE_BYTES`), to which `SKB_DATA_ALIGN` rounds.
 pub const SMP_CACHE_BYTES: usize = bindings::SMP_CACHE_BYTES as usize;
 
