@@ -38,6 +38,14 @@
 //!   all-multicast, the unicast and multicast tables), the VLAN filter and the address are
 //!   programmed through the control queue, and announcement requests are acknowledged, as C.
 //!
+//! Not yet, where C has them: `RSS` and `HASH_REPORT` (the indirection table and key, `ethtool
+//! -x/-X`), interrupt affinity and XPS, the per-queue `mergeable_rx_buffer_size` attribute,
+//! the page-end hole C gives the last mergeable buffer of a page, a writable `napi_tx`, and
+//! XDP. XDP needs what `kernel::net` does not have yet: `ndo_bpf` and `ndo_xdp_xmit`, a
+//! `bpf_prog` handle that runs a program on an `xdp_buff` built over a receive buffer (with
+//! `XDP_PACKET_HEADROOM` reserved in it, as C's buffers then are), `xdp_rxq_info`
+//! registration per receive queue, transmit queues of their own for `XDP_TX` and redirects,
+//! and `xdp_do_flush` at the end of a poll.
 //!
 //! The net device is registered once the device is live, and unregistered first on remove.
 //! Freeze and restore keep it (same interface, same addresses), as C's.
