@@ -304,7 +304,7 @@ impl Nic {
         dev.enable_work();
         let pairs = self.pairs();
         for (i, (rx, tx)) in self.rx.iter().zip(self.tx.iter()).enumerate() {
-            if i < pairs && !rx.data().fill(dev, GFP_KERNEL).1 {
+            if i < pairs && !rx.data().fill(GFP_KERNEL).1 {
                 dev.schedule_work(0);
             }
             rx.enable();

@@ -66,12 +66,6 @@ void rust_helper_dev_consume_skb_any(struct sk_buff *skb)
 	dev_consume_skb_any(skb);
 }
 
-struct sk_buff *rust_helper_netdev_alloc_skb_ip_align(struct net_device *dev,
-						      unsigned int length)
-{
-	return netdev_alloc_skb_ip_align(dev, length);
-}
-
 unsigned char *rust_helper_skb_tail_pointer(const struct sk_buff *skb)
 {
 	return skb_tail_pointer(skb);

@@ -276,12 +276,14 @@ impl RxQueue {
     /// Fills the free slots of the ring with empty buffers, allocated with `gfp` (outside the
     /// ring's lock) where the allocator takes one, and notifies the device of them, as C's
     /// `try_fill_recv`. Returns how many it added, and `false` if it stopped for want of
-    /// memory. (The buffers no longer need the device, `_dev`: the parameter goes once the
-    /// callers in `virtio_net_rs.rs` settle.)
-    pub(crate) fn fill(&self, _dev: &NetDevice, gfp: Flags) -> (usize, bool) {
+    /// memory.
+    pub(crate) fn fill(&self, gfp: Flags) -> (usize, bool) {
         let mut added = 0;
         let mut ok = true;
-        while self.vq.lock().num_free() > 0 {
+        // One look at the free slots, then one lock per buffer: should another filler take
+        // some meanwhile, `add` fails with `ENOSPC` and the fill stops there.
+        let free = self.vq.lock().num_free();
+        for _ in 0..free {
             let Ok(buf) = Empty::alloc(self.mode, self.hdr_len, &self.avg_pkt_len, gfp) else {
                 ok = false;
                 break;
@@ -506,7 +508,7 @@ impl Poll for RxQueue {
             let vq = self.vq.lock();
             vq.num_free() > budget.min(vq.size()) / 2
         };
-        if low && !self.fill(napi.dev(), GFP_ATOMIC).1 {
+        if low && !self.fill(GFP_ATOMIC).1 {
             napi.dev().schedule_work(0);
         }
         if let Some(completed) = napi.complete_done(done) {
@@ -527,7 +529,7 @@ impl Poll for RxQueue {
 /// again in half a second.
 pub(crate) fn refill(rx: &Napi<RxQueue>, dev: &NetDevice) {
     rx.disable();
-    let (_, ok) = rx.data().fill(dev, GFP_KERNEL);
+    let (_, ok) = rx.data().fill(GFP_KERNEL);
     rx.enable();
     rx.schedule();
     if !ok {

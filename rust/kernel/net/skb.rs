@@ -64,16 +64,6 @@ impl SkBuff {
         self.ptr.as_ptr()
     }
 
-    /// Allocates an skb for `dev` with room for `len` bytes of data after `NET_IP_ALIGN` bytes
-    /// of headroom (`netdev_alloc_skb_ip_align`). Any context (it allocates with `GFP_ATOMIC`).
-    pub fn alloc(dev: &NetDevice, len: usize) -> Result<Self> {
-        let len = u32::try_from(len).map_err(|_| EINVAL)?;
-        // SAFETY: `dev` is a valid net_device (type invariant of `NetDevice`).
-        let skb = unsafe { bindings::netdev_alloc_skb_ip_align(dev.as_raw(), len) };
-        // SAFETY: A non-null result is a new skb whose one reference is ours.
-        unsafe { Self::from_raw(skb) }.ok_or(ENOMEM)
-    }
-
     /// The length of the packet (`skb->len`), fragments included.
     pub fn len(&self) -> usize {
         // SAFETY: `ptr` is valid (type invariant); we only read.
