@@ -32,7 +32,7 @@ struct Rx;
 
 impl Poll for Rx {
     fn poll(&self, mut napi: NapiPoll<'_>, budget: usize) -> usize {
-        let Ok(skb) = SkBuff::alloc(napi.dev(), 64) else {
+        let Ok(skb) = napi.alloc_skb(64) else {
             return 0;
         };
         let _ = napi.gro_receive(skb);
