@@ -35,8 +35,11 @@
 //! (`bool`), `u8` (`byte`), `i16` (`short`), `u16` (`ushort`), `i32` (`int`), `u32` (`uint`),
 //! `u64` (`ullong`), `isize` (`long`) and `usize` (`ulong`).
 //!
-//! Parameters are read-only once the module is loaded: there is no writable (0644) parameter,
-//! since a write through sysfs could then race with a reader in the module.
+//! Parameters are read-only (0444) once the module is loaded, except a `bool` declared with
+//! `permissions: 0o644`, as C's `module_param(name, bool, 0644)`: root can then write it in sysfs
+//! at any time. Such a parameter is a [`WritableBool`], an atomic that the module reads with
+//! [`WritableBool::value`] each time it needs it; a value read once stays what it was, as in C.
+//! Other types stay read-only, since a write through sysfs would race with a reader in the module.
 //!
 //! C header: [`include/linux/moduleparam.h`](srctree/include/linux/moduleparam.h)
 //!
@@ -47,7 +50,11 @@ use crate::{
     ffi::{c_char, c_int},
     str::CStr,
 };
-use core::{cell::UnsafeCell, marker::PhantomData};
+use core::{
+    cell::UnsafeCell,
+    marker::PhantomData,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 /// The storage of a module parameter, and the way to read it.
 ///
@@ -86,6 +93,92 @@ impl<T> ModuleParamAccess<T> {
         unsafe { &*self.value.get() }
     }
 }
+
+/// The storage of a writable (`permissions: 0o644`) `bool` parameter, and the way to read it.
+///
+/// The kernel's parser writes it when the module is loaded and whenever root writes
+/// `/sys/module/<module>/parameters/<name>`, so it is an atomic: a reader sees the old value or
+/// the new one.
+#[repr(transparent)]
+pub struct WritableBool {
+    value: AtomicBool,
+}
+
+impl WritableBool {
+    /// Creates the storage of a parameter with its default value.
+    #[doc(hidden)]
+    pub const fn new(default: bool) -> Self {
+        Self {
+            value: AtomicBool::new(default),
+        }
+    }
+
+    /// Returns the value of the parameter now.
+    pub fn value(&self) -> bool {
+        self.value.load(Ordering::Relaxed)
+    }
+}
+
+/// `set` of [`PARAM_OPS_BOOL_WRITABLE`]: parses `val` as C's `bool` does, then stores it.
+///
+/// # Safety
+///
+/// `kp` points to a valid `struct kernel_param` whose `arg` points to a [`WritableBool`], and
+/// `val` is null or a NUL-terminated string (what the kernel's parameter code hands over).
+unsafe extern "C" fn set_writable_bool(
+    val: *const c_char,
+    kp: *const bindings::kernel_param,
+) -> c_int {
+    let mut parsed = false;
+    // SAFETY: `kp` is valid for reads (function safety requirement); `kernel_param` is plain
+    // data, so a copy of it is one too.
+    let mut tmp = unsafe { core::ptr::read(kp) };
+    tmp.__bindgen_anon_1.arg = core::ptr::addr_of_mut!(parsed).cast();
+    // SAFETY: `val` is as `param_set_bool()` needs (function safety requirement), and `tmp`'s
+    // `arg` points to a `bool` that lives across the call, which is all it writes.
+    let ret = unsafe { bindings::param_set_bool(val, &tmp) };
+    if ret == 0 {
+        // SAFETY: `arg` points to a `WritableBool` (function safety requirement), which lives as
+        // long as the parameter (a `static`); it is only accessed atomically.
+        let param = unsafe { &*(*kp).__bindgen_anon_1.arg.cast::<WritableBool>() };
+        param.value.store(parsed, Ordering::Relaxed);
+    }
+    ret
+}
+
+/// `get` of [`PARAM_OPS_BOOL_WRITABLE`]: prints the value as C's `bool` does (`Y` or `N`).
+///
+/// # Safety
+///
+/// `kp` points to a valid `struct kernel_param` whose `arg` points to a [`WritableBool`], and
+/// `buffer` is a sysfs page (what the kernel's parameter code hands over).
+unsafe extern "C" fn get_writable_bool(
+    buffer: *mut c_char,
+    kp: *const bindings::kernel_param,
+) -> c_int {
+    // SAFETY: As in `set_writable_bool`.
+    let param = unsafe { &*(*kp).__bindgen_anon_1.arg.cast::<WritableBool>() };
+    let mut value = param.value();
+    // SAFETY: `kp` is valid for reads; see `set_writable_bool`.
+    let mut tmp = unsafe { core::ptr::read(kp) };
+    tmp.__bindgen_anon_1.arg = core::ptr::addr_of_mut!(value).cast();
+    // SAFETY: `buffer` is as `param_get_bool()` needs (function safety requirement), and `tmp`'s
+    // `arg` points to a `bool` that lives across the call, which is all it reads.
+    unsafe { bindings::param_get_bool(buffer, &tmp) }
+}
+
+/// The ops of a writable `bool` parameter: C's `bool` parsing and printing, stored atomically.
+#[doc(hidden)]
+pub static PARAM_OPS_BOOL_WRITABLE: ParamOps<WritableBool> =
+    // SAFETY: `set_writable_bool` stores into the `WritableBool` at `kp->arg` and writes nothing
+    // else there; `get_writable_bool` reads it from there.
+    unsafe {
+        ParamOps::new(
+            bindings::KERNEL_PARAM_OPS_FL_NOARG,
+            set_writable_bool,
+            get_writable_bool,
+        )
+    };
 
 /// A C `struct kernel_param_ops` that parses a `T` and prints it.
 ///
@@ -178,6 +271,31 @@ impl KernelParam {
             flags: 0,
             __bindgen_anon_1: bindings::kernel_param__bindgen_ty_1 {
                 arg: value.value.get().cast(),
+            },
+        })
+    }
+
+    /// Describes the writable `bool` parameter `name` of `module` (null for a built-in module,
+    /// whose `name` is then `module.param`), stored in `value`.
+    ///
+    /// The parameter shows in sysfs with mode 0644: root may write it at any time, which
+    /// [`WritableBool`]'s atomic storage allows.
+    #[doc(hidden)]
+    pub const fn new_writable(
+        name: &'static CStr,
+        module: *mut bindings::module,
+        ops: &'static ParamOps<WritableBool>,
+        value: &'static WritableBool,
+    ) -> Self {
+        Self(bindings::kernel_param {
+            name: name.as_char_ptr(),
+            mod_: module,
+            ops: &ops.ops,
+            perm: 0o644,
+            level: -1,
+            flags: 0,
+            __bindgen_anon_1: bindings::kernel_param__bindgen_ty_1 {
+                arg: value.value.as_ptr().cast(),
             },
         })
     }
