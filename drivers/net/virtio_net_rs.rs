@@ -19,7 +19,8 @@
 //! - **Transmit** (in [`tx`]): the header, the linear part and the paged fragments of each skb
 //!   go to the ring as the segments of one request, and the device is notified once per batch
 //!   (`xmit_more`). Sent skbs are freed by a NAPI poll on the queue's interrupt, with byte
-//!   queue limits (`napi_tx`, the default), or else on the next transmit (`napi_tx=0`). The
+//!   queue limits (`napi_tx`, the default), or else on the next transmit (`napi_tx=0`). As in
+//!   C, root may write `napi_tx` at any time; a device probed after the change uses it. The
 //!   host offloads C negotiates (`CSUM`, `HOST_TSO4`/`6`, `HOST_ECN`, `HOST_UFO`, `HOST_USO`)
 //!   follow the `csum` and `gso` parameters.
 //! - **Queue pairs** (`MQ`): the net device has one transmit and one receive queue per pair,
@@ -40,12 +41,11 @@
 //!
 //! Not yet, where C has them: `RSS` and `HASH_REPORT` (the indirection table and key, `ethtool
 //! -x/-X`), interrupt affinity and XPS, the per-queue `mergeable_rx_buffer_size` attribute,
-//! the page-end hole C gives the last mergeable buffer of a page, a writable `napi_tx`, and
-//! XDP. XDP needs what `kernel::net` does not have yet: `ndo_bpf` and `ndo_xdp_xmit`, a
-//! `bpf_prog` handle that runs a program on an `xdp_buff` built over a receive buffer (with
-//! `XDP_PACKET_HEADROOM` reserved in it, as C's buffers then are), `xdp_rxq_info`
-//! registration per receive queue, transmit queues of their own for `XDP_TX` and redirects,
-//! and `xdp_do_flush` at the end of a poll.
+//! the page-end hole C gives the last mergeable buffer of a page, and XDP. XDP needs what
+//! `kernel::net` does not have yet: `ndo_bpf` and `ndo_xdp_xmit`, a `bpf_prog` handle that runs
+//! a program on an `xdp_buff` built over a receive buffer (with `XDP_PACKET_HEADROOM` reserved
+//! in it, as C's buffers then are), `xdp_rxq_info` registration per receive queue, transmit
+//! queues of their own for `XDP_TX` and redirects, and `xdp_do_flush` at the end of a poll.
 //!
 //! The net device is registered once the device is live, and unregistered first on remove.
 //! Freeze and restore keep it (same interface, same addresses), as C's.
@@ -101,7 +101,8 @@ kernel::module_virtio_driver! {
         },
         napi_tx: bool {
             default: true,
-            description: "Free sent packets from a NAPI poll on the transmit interrupt, with byte queue limits (as virtio_net's napi_tx; read-only here)",
+            description: "Free sent packets from a NAPI poll on the transmit interrupt, with byte queue limits (as virtio_net's napi_tx; writable, read when a device is probed)",
+            permissions: 0o644,
         },
     },
 }
@@ -125,7 +126,7 @@ mod param {
     }
     /// Whether sent packets are freed by a NAPI poll (else late, orphaned).
     pub(crate) fn napi_tx() -> bool {
-        *p::napi_tx.value()
+        p::napi_tx.value()
     }
 }
 
