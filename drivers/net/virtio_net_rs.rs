@@ -15,6 +15,8 @@
 //!   back, builds the skbs, applies the header's offload metadata (the guest offloads C
 //!   negotiates: checksum, TSO, ECN, UFO, USO), hands the frames to GRO, refills the ring and
 //!   re-arms the interrupt when it is done. The `napi_weight` parameter is its budget, as in C.
+//!   With mergeable buffers, each receive queue shows the size of its next buffers in
+//!   `queues/rx-N/virtio_net/mergeable_rx_buffer_size`, as C's.
 //!   The MTU is the device's (`VIRTIO_NET_F_MTU`) when it has one.
 //! - **Transmit** (in [`tx`]): the header, the linear part and the paged fragments of each skb
 //!   go to the ring as the segments of one request, and the device is notified once per batch
@@ -40,12 +42,13 @@
 //!   programmed through the control queue, and announcement requests are acknowledged, as C.
 //!
 //! Not yet, where C has them: `RSS` and `HASH_REPORT` (the indirection table and key, `ethtool
-//! -x/-X`), interrupt affinity and XPS, the per-queue `mergeable_rx_buffer_size` attribute,
-//! the page-end hole C gives the last mergeable buffer of a page, and XDP. XDP needs what
-//! `kernel::net` does not have yet: `ndo_bpf` and `ndo_xdp_xmit`, a `bpf_prog` handle that runs
-//! a program on an `xdp_buff` built over a receive buffer (with `XDP_PACKET_HEADROOM` reserved
-//! in it, as C's buffers then are), `xdp_rxq_info` registration per receive queue, transmit
-//! queues of their own for `XDP_TX` and redirects, and `xdp_do_flush` at the end of a poll.
+//! -x/-X`), interrupt affinity and XPS, the page-end hole C gives the last mergeable buffer of
+//! a page (the buffers come from the shared page-fragment cache, whose page ends the driver
+//! does not see), and XDP. XDP needs what `kernel::net` does not have yet: `ndo_bpf` and
+//! `ndo_xdp_xmit`, a `bpf_prog` handle that runs a program on an `xdp_buff` built over a
+//! receive buffer (with `XDP_PACKET_HEADROOM` reserved in it, as C's buffers then are),
+//! `xdp_rxq_info` registration per receive queue, transmit queues of their own for `XDP_TX`
+//! and redirects, and `xdp_do_flush` at the end of a poll.
 //!
 //! The net device is registered once the device is live, and unregistered first on remove.
 //! Freeze and restore keep it (same interface, same addresses), as C's.
@@ -54,8 +57,9 @@ use kernel::{
     c_str,
     net::{
         dev::{
-            num_online_cpus, Features, LinkStats, NetDevice, Operations, Registration, RxMode,
-            ETH_ALEN, ETH_MAX_MTU, ETH_MIN_MTU,
+            num_online_cpus, AttrWriter, Features, LinkStats, NetDevice, Operations, Registration,
+            RxMode, RxQueueAttribute, RxQueueAttributes, RxQueueGroup, ETH_ALEN, ETH_MAX_MTU,
+            ETH_MIN_MTU,
         },
         napi::{NapiVec, NAPI_POLL_WEIGHT},
         skb::{SkBuff, ETH_HLEN, MAX_SKB_FRAGS},
@@ -75,6 +79,7 @@ mod rx;
 #[path = "virtio_net_rs/tx.rs"]
 mod tx;
 
+use core::fmt::Write;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use ctrl::Ctrl;
 use rx::{Mode, Ring, RxQueue};
@@ -325,6 +330,15 @@ impl Nic {
     }
 }
 
+/// C's `virtio_net_mrg_rx_group`: with mergeable buffers, each receive queue shows the size
+/// its next buffers get, in `queues/rx-N/virtio_net/mergeable_rx_buffer_size`.
+const MRG_RX_BUFFER_SIZE: u32 = 0;
+static MRG_RX_BUFFER_SIZE_ATTR: RxQueueAttribute<Nic> =
+    RxQueueAttribute::new::<MRG_RX_BUFFER_SIZE>(c_str!("mergeable_rx_buffer_size"));
+static MRG_RX_ATTRS: RxQueueAttributes<Nic, 2> =
+    RxQueueAttributes::new([Some(&MRG_RX_BUFFER_SIZE_ATTR), None]);
+static MRG_RX_GROUP: RxQueueGroup<Nic> = RxQueueGroup::new(c_str!("virtio_net"), &MRG_RX_ATTRS);
+
 #[vtable]
 impl Operations for Nic {
     fn open(&self, dev: &NetDevice) -> Result {
@@ -424,6 +438,20 @@ impl Operations for Nic {
                 EINVAL
             }),
             _ => Ok(()),
+        }
+    }
+
+    fn rx_queue_attr_show(
+        &self,
+        _dev: &NetDevice,
+        queue: u32,
+        id: u32,
+        w: &mut AttrWriter<'_>,
+    ) -> Result {
+        let rx = self.rx.get(queue as usize).ok_or(EINVAL)?;
+        match (id, rx.data().mergeable_buf_len()) {
+            (MRG_RX_BUFFER_SIZE, Some(len)) => writeln!(w, "{len}").map_err(|_| EINVAL),
+            _ => Err(EINVAL),
         }
     }
 }
@@ -720,6 +748,9 @@ impl virtio::Driver for VirtioNet {
         // As C (which has no `ndo_change_mtu`): any MTU up to the device's, if it has one.
         reg.set_mtu_range(ETH_MIN_MTU, max_mtu, mtu)?;
         reg.set_ethtool_ops()?;
+        if mergeable {
+            reg.set_rx_queue_group(&MRG_RX_GROUP)?;
+        }
         match dev.read_opt(config_field!(NetConfig, mac))? {
             Some(mac) => reg.set_mac(&mac)?,
             None => reg.set_random_mac()?,

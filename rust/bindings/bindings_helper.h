@@ -14,4 +14,5 @@
 #include <linux/netdevice.h>
 #include <linux/etherdevice.h>
 #include <linux/skbuff.h>
+#include <net/netdev_rx_queue.h>
 #include <uapi/linux/virtio_net.h>

@@ -10,6 +10,7 @@
 #include <linux/spinlock.h>
 #include <linux/virtio_net.h>
 #include <net/dst.h>
+#include <net/netdev_rx_queue.h>
 
 void *rust_helper_netdev_priv(const struct net_device *dev)
 {
@@ -405,4 +406,12 @@ struct net_device *rust_helper_vrs_netdev_setup_find(const void *slot,
 unsigned int rust_helper_num_online_cpus(void)
 {
 	return num_online_cpus();
+}
+
+/* The device of a receive queue, and the queue's index (get_netdev_rx_queue_index()). */
+struct net_device *rust_helper_vrs_rx_queue_dev(struct netdev_rx_queue *queue,
+						unsigned int *index)
+{
+	*index = get_netdev_rx_queue_index(queue);
+	return queue->dev;
 }

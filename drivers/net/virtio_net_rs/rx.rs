@@ -273,6 +273,15 @@ impl RxQueue {
         }? Error)
     }
 
+    /// The size of the next mergeable buffers (C's `get_mergeable_buf_len`, which its
+    /// `mergeable_rx_buffer_size` attribute shows), or `None` without mergeable buffers.
+    pub(crate) fn mergeable_buf_len(&self) -> Option<usize> {
+        match self.mode {
+            Mode::Mergeable { min_len } => Some(self.avg_pkt_len.buf_len(self.hdr_len, min_len)),
+            _ => None,
+        }
+    }
+
     /// Fills the free slots of the ring with empty buffers, allocated with `gfp` (outside the
     /// ring's lock) where the allocator takes one, and notifies the device of them, as C's
     /// `try_fill_recv`. Returns how many it added, and `false` if it stopped for want of

@@ -214,6 +214,122 @@ pub trait Operations: Send + Sync + Sized {
     fn set_mac_address(&self, _dev: &NetDevice, _addr: &[u8; ETH_ALEN]) -> Result {
         Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)))
     }
+
+    /// Shows the receive queue attribute with id `id` (see [`RxQueueAttribute`]) of receive
+    /// queue `queue`, into `w`, for a read of its sysfs file. Process context; runs only while
+    /// the device is registered.
+    fn rx_queue_attr_show(
+        &self,
+        _dev: &NetDevice,
+        _queue: u32,
+        _id: u32,
+        _w: &mut AttrWriter<'_>,
+    ) -> Result {
+        Err(EIO)
+    }
+}
+
+/// Writes the value of a sysfs attribute into the page sysfs provides; what does not fit is
+/// cut off.
+pub struct AttrWriter<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl core::fmt::Write for AttrWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.pos);
+        self.buf[self.pos..self.pos + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.pos += n;
+        Ok(())
+    }
+}
+
+/// A read-only sysfs attribute of every receive queue of the devices of a driver
+/// (`/sys/class/net/<dev>/queues/rx-<n>/<group>/<name>`, as C's `struct rx_queue_attribute`),
+/// shown by [`Operations::rx_queue_attr_show`] with the id `ID`. Declare it as a `static` and
+/// list it in an [`RxQueueAttributes`].
+#[repr(transparent)]
+pub struct RxQueueAttribute<T: Operations> {
+    attr: bindings::rx_queue_attribute,
+    _p: PhantomData<T>,
+}
+
+// SAFETY: The attribute is immutable after construction; sysfs only reads its C fields.
+unsafe impl<T: Operations> Sync for RxQueueAttribute<T> {}
+
+impl<T: Operations> RxQueueAttribute<T> {
+    /// A read-only (0444) attribute named `name`, with the id `ID` in the callback.
+    pub const fn new<const ID: u32>(name: &'static CStr) -> Self {
+        // SAFETY: All-zero is a valid `rx_queue_attribute` (no callbacks).
+        let mut attr: bindings::rx_queue_attribute = unsafe { core::mem::zeroed() };
+        attr.attr.name = name.as_char_ptr();
+        attr.attr.mode = 0o444;
+        attr.show = Some(Adapter::<T>::rx_queue_attr_show::<ID>);
+        Self {
+            attr,
+            _p: PhantomData,
+        }
+    }
+}
+
+/// The receive queue attributes of the devices of a driver: `N` entries, the last `None` (the
+/// terminator). Declare it as a `static`, and name its directory with an [`RxQueueGroup`].
+pub struct RxQueueAttributes<T: Operations, const N: usize> {
+    ptrs: [*mut bindings::attribute; N],
+    _p: PhantomData<T>,
+}
+
+// SAFETY: The array only holds pointers to `'static`, immutable attributes.
+unsafe impl<T: Operations, const N: usize> Sync for RxQueueAttributes<T, N> {}
+
+impl<T: Operations, const N: usize> RxQueueAttributes<T, N> {
+    /// The attribute list; `attrs[N - 1]` must be `None` (a build error otherwise).
+    pub const fn new(attrs: [Option<&'static RxQueueAttribute<T>>; N]) -> Self {
+        let mut ptrs = [core::ptr::null_mut(); N];
+        let mut i = 0;
+        while i < N {
+            if let Some(a) = attrs[i] {
+                ptrs[i] = core::ptr::addr_of!(a.attr.attr).cast_mut();
+            }
+            i += 1;
+        }
+        if N == 0 || attrs[N - 1].is_some() {
+            panic!("RxQueueAttributes: the last entry must be None");
+        }
+        Self {
+            ptrs,
+            _p: PhantomData,
+        }
+    }
+}
+
+/// The directory of receive queue attributes of the devices of a driver
+/// (`/sys/class/net/<dev>/queues/rx-<n>/<name>/`), as C's `sysfs_rx_queue_group`. Declare it
+/// as a `static` and give it to [`Registration::set_rx_queue_group`].
+pub struct RxQueueGroup<T: Operations> {
+    group: bindings::attribute_group,
+    _p: PhantomData<T>,
+}
+
+// SAFETY: Immutable after construction; sysfs only reads it.
+unsafe impl<T: Operations> Sync for RxQueueGroup<T> {}
+
+impl<T: Operations> RxQueueGroup<T> {
+    /// The directory `name`, holding `attrs`.
+    pub const fn new<const N: usize>(
+        name: &'static CStr,
+        attrs: &'static RxQueueAttributes<T, N>,
+    ) -> Self {
+        // SAFETY: All-zero is a valid `attribute_group` (no callbacks, no attributes).
+        let mut group: bindings::attribute_group = unsafe { core::mem::zeroed() };
+        group.name = name.as_char_ptr();
+        group.attrs = attrs.ptrs.as_ptr().cast_mut();
+        Self {
+            group,
+            _p: PhantomData,
+        }
+    }
 }
 
 /// The receive filter the stack asks for: the device's flags and address lists, as
@@ -556,6 +672,23 @@ impl<T: Operations> Registration<T> {
         self.set_flags(0, 1 << bindings::NETIF_F_HW_VLAN_CTAG_FILTER_BIT)
     }
 
+    /// Gives each receive queue the attributes of `group` (`sysfs_rx_queue_group`), shown by
+    /// [`Operations::rx_queue_attr_show`]. Before [`register`](Self::register) only (`EBUSY`
+    /// after).
+    pub fn set_rx_queue_group(&self, group: &'static RxQueueGroup<T>) -> Result {
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        // SAFETY: The device is valid and not registered (we hold the state lock in `New`), so
+        // nobody else reads the field yet; the group is `'static`. Its attributes' callbacks
+        // run only while the queues' sysfs files exist: from `register_netdev` until
+        // `unregister_netdev` removes them (draining the reads in progress), while the private
+        // data lives.
+        unsafe { (*self.dev.as_ptr()).sysfs_rx_queue_group = &group.group };
+        Ok(())
+    }
+
     /// Sets how many of the allocated queues are in use (`netif_set_real_num_tx_queues()`,
     /// `netif_set_real_num_rx_queues()`). Before [`register`](Self::register) only (`EBUSY`
     /// after: see [`ethtool::Operations::set_channels`] for a running device); `EINVAL` if
@@ -801,6 +934,35 @@ impl<T: Operations> Adapter<T> {
         // SAFETY: By the safety requirements.
         let (data, dev) = unsafe { Self::data(dev) };
         T::tx_timeout(data, dev, queue);
+    }
+
+    /// # Safety
+    ///
+    /// Called only by sysfs, as the `show` of an [`RxQueueAttribute<T>`] with id `ID`, for a
+    /// receive queue of a registered device of a `Registration<T>` (the attributes exist only
+    /// in the group [`Registration::set_rx_queue_group`] gives such a device), with a page at
+    /// `buf`.
+    unsafe extern "C" fn rx_queue_attr_show<const ID: u32>(
+        queue: *mut bindings::netdev_rx_queue,
+        buf: *mut crate::ffi::c_char,
+    ) -> isize {
+        let mut index = 0u32;
+        // SAFETY: `queue` is a receive queue of a live device (safety requirements).
+        let dev = unsafe { bindings::vrs_rx_queue_dev(queue, &mut index) };
+        // SAFETY: The device is registered: its sysfs files are removed, and the reads in
+        // progress drained, before `unregister_netdev` returns (safety requirements); sysfs
+        // gives a page.
+        let ((data, dev), page) = unsafe {
+            (
+                Self::data(dev),
+                core::slice::from_raw_parts_mut(buf.cast::<u8>(), bindings::PAGE_SIZE),
+            )
+        };
+        let mut w = AttrWriter { buf: page, pos: 0 };
+        match T::rx_queue_attr_show(data, dev, index, ID, &mut w) {
+            Ok(()) => w.pos as isize,
+            Err(e) => e.to_errno() as isize,
+        }
     }
 
     /// # Safety

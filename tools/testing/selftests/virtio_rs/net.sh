@@ -593,12 +593,39 @@ built_after_rx() {
 	[ "$_got" = 4/4 ]
 }
 
+# mrg_size: each NIC's rx-0 shows C's virtio_net/mergeable_rx_buffer_size
+# on mergeable buffers only: the size of its next buffers, from the average
+# packet length (EWMA) clamped between a full frame and a page, plus the
+# header, on a cache line. a has just received TCP: with guest GSO (tap) its
+# 64 KiB packets give a page (4096); on the hub, frames of at most 1514 bytes
+# give the floor (1518 + 12, on a cache line: 1536). b's is in between.
+mrg_size() {
+	_ok=0
+	for _x in "a $IF0 $PATH0" "b $IF1 $PATH1"; do
+		# shellcheck disable=SC2086 # three words: NS IFACE PATH
+		set -- $_x
+		_d=/sys/class/net/$2/queues/rx-0/virtio_net
+		if [ "$3" != mrg ]; then
+			echo "$2 in $1 ($3): $(nsx "$1" ls "$_d" 2>&1)"
+			! nsx "$1" test -e "$_d" || _ok=1
+			continue
+		fi
+		_v=$(nsx "$1" cat "$_d/mergeable_rx_buffer_size") || return 1
+		_want="1536 to 4096"
+		if [ "$1" = a ] && [ "$BACKEND" = hub ]; then _want=1536; elif [ "$1" = a ]; then _want=4096; fi
+		echo "$2 in $1 ($3): mergeable_rx_buffer_size $_v, want $_want"
+		[ $((_v % 64)) -eq 0 ] && [ "$_v" -ge 1536 ] && [ "$_v" -le 4096 ] || _ok=1
+		case $_want in *to*) ;; *) [ "$_v" -eq "$_want" ] || _ok=1 ;; esac
+	done
+	return $_ok
+}
+
 # net_test and net_skip: vrs_test and vrs_skip, then the guest's uptime as a
 # diagnostic: what each test costs of make check's guest-time budget.
 net_test() { vrs_test "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 net_skip() { vrs_skip "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 ktap_print_header
-ktap_set_plan 50
+ktap_set_plan 51
 
 echo "# backend $BACKEND; RX paths asked for: a $PATH0, b $PATH1; host_mtu ${JUMBO:-none}"
 net_test "two virtio-net devices present" 'test -n "$D0" && test -n "$D1"'
@@ -685,6 +712,7 @@ if [ "$BACKEND" = hub ]; then
 else
 	net_test "after TCP b -> a: a's 1442-byte frames built on their buffers (buffers sized by average packet length), as C" 'built_after_rx'
 fi
+net_test "queues/rx-0/virtio_net/mergeable_rx_buffer_size on mergeable buffers only, by the average packet length, as C" 'mrg_size'
 note_iperf b
 net_test "iperf3 UDP a -> b, counted by b" 'iperf_udp a $IF0 b $IF1 10.0.0.2'
 note_iperf a
