@@ -26,9 +26,11 @@
 //!
 //! Every packet's virtio-net header then goes to the skb (checksum state, GSO type and size);
 //! a header that does not match the packet is a frame error. A device that lies about
-//! lengths is caught by the queue (which clamps the used length) and here: a packet shorter
-//! than a header and an Ethernet header, or whose `num_buffers` asks for buffers the queue
-//! does not have, is a length error and is dropped, as in C.
+//! lengths is caught by the queue (which clamps the used length) and here, as in C: a packet
+//! shorter than a header and an Ethernet header, or whose `num_buffers` asks for buffers the
+//! queue does not have, is a length error and is dropped; one whose buffer the device says it
+//! filled beyond its size (the queue's `device_len`) is dropped, and counted a length error
+//! too in small and mergeable buffers (C counts none for big packets).
 
 use super::GOOD_PACKET_LEN;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -106,11 +108,12 @@ pub(crate) enum Ring {
     Big(Virtqueue<RxPages, ()>),
 }
 
-/// A buffer the device filled, and the length it wrote.
+/// A buffer the device filled, the length it wrote, and whether the device said it wrote more
+/// than the buffer holds (the queue then clamped the length; C drops such a packet).
 enum Filled {
-    Small(RxSmall, usize),
-    Mergeable(RxFrag, usize),
-    Big(RxPages, usize),
+    Small(RxSmall, usize, bool),
+    Mergeable(RxFrag, usize, bool),
+    Big(RxPages, usize, bool),
 }
 
 impl Ring {
@@ -190,9 +193,15 @@ impl Ring {
 
     fn get(&mut self) -> Option<Filled> {
         match self {
-            Ring::Small(q) => q.get_buf().map(|u| Filled::Small(u.writable, u.len)),
-            Ring::Mergeable(q) => q.get_buf().map(|u| Filled::Mergeable(u.writable, u.len)),
-            Ring::Big(q) => q.get_buf().map(|u| Filled::Big(u.readable, u.len)),
+            Ring::Small(q) => q
+                .get_buf()
+                .map(|u| Filled::Small(u.writable, u.len, u.device_len > u.len)),
+            Ring::Mergeable(q) => q
+                .get_buf()
+                .map(|u| Filled::Mergeable(u.writable, u.len, u.device_len > u.len)),
+            Ring::Big(q) => q
+                .get_buf()
+                .map(|u| Filled::Big(u.readable, u.len, u.device_len > u.len)),
         }
     }
 
@@ -337,10 +346,11 @@ impl RxQueue {
         RxHdr::parse(bytes.get(..self.hdr_len)?, self.little_endian)
     }
 
-    /// Takes the next buffer of a mergeable packet.
-    fn next_frag(&self) -> Option<(RxFrag, usize)> {
+    /// Takes the next buffer of a mergeable packet, its length, and whether the device said
+    /// it wrote more than the buffer holds.
+    fn next_frag(&self) -> Option<(RxFrag, usize, bool)> {
         match self.vq.lock().get()? {
-            Filled::Mergeable(buf, len) => Some((buf, len)),
+            Filled::Mergeable(buf, len, overlong) => Some((buf, len, overlong)),
             _ => None,
         }
     }
@@ -389,12 +399,19 @@ impl RxQueue {
             return None;
         };
         for left in (0..num - 1).rev() {
-            let Some((buf, len)) = self.next_frag() else {
+            let Some((buf, len, overlong)) = self.next_frag() else {
                 // As C: the device said more buffers than it used.
                 Self::count(&self.length_errors);
                 Self::count(&self.dropped);
                 return None;
             };
+            if overlong {
+                // As C ("len exceeds truesize"): a length error, and the packet dropped.
+                Self::count(&self.length_errors);
+                Self::count(&self.dropped);
+                self.drop_frags(left);
+                return None;
+            }
             let truesize = buf.capacity();
             if pkt.push(buf.finish(len), truesize).is_err() {
                 Self::count(&self.dropped);
@@ -465,10 +482,30 @@ impl RxQueue {
         Some((pkt.into_skb(), hdr))
     }
 
+    /// Drops a packet whose first buffer the device said it filled beyond its size, as C
+    /// (which checks the used length itself; here the queue clamped it): a drop, and a length
+    /// error, except for big packets (`receive_big` counts none); a mergeable packet's other
+    /// buffers go with it (`mergeable_buf_free`).
+    fn receive_overlong(&self, buf: Filled) {
+        Self::count(&self.dropped);
+        match buf {
+            Filled::Small(..) => Self::count(&self.length_errors),
+            Filled::Mergeable(buf, len, _) => {
+                Self::count(&self.length_errors);
+                let num = self.header(buf.data(len)).map_or(0, |h| h.num_buffers());
+                drop(buf);
+                self.drop_frags(usize::from(num).saturating_sub(1));
+            }
+            Filled::Big(..) => {}
+        }
+    }
+
     /// Hands the packet in `buf` (`len` bytes from the device, header included) to the stack.
     fn receive(&self, napi: &mut NapiPoll<'_>, buf: Filled) {
-        let len = match &buf {
-            Filled::Small(_, len) | Filled::Mergeable(_, len) | Filled::Big(_, len) => *len,
+        let (len, overlong) = match &buf {
+            Filled::Small(_, len, o) | Filled::Mergeable(_, len, o) | Filled::Big(_, len, o) => {
+                (*len, *o)
+            }
         };
         if len < self.hdr_len + ETH_HLEN {
             // As C: a length error, not a drop (and a mergeable packet's other buffers, if
@@ -476,10 +513,14 @@ impl RxQueue {
             Self::count(&self.length_errors);
             return;
         }
+        if overlong {
+            self.receive_overlong(buf);
+            return;
+        }
         let got = match buf {
-            Filled::Small(buf, len) => self.receive_small(buf, len),
-            Filled::Mergeable(buf, len) => self.receive_mergeable(napi, buf, len),
-            Filled::Big(buf, len) => self.receive_big(napi, buf, len),
+            Filled::Small(buf, len, _) => self.receive_small(buf, len),
+            Filled::Mergeable(buf, len, _) => self.receive_mergeable(napi, buf, len),
+            Filled::Big(buf, len, _) => self.receive_big(napi, buf, len),
         };
         let Some((mut skb, hdr)) = got else {
             return;

@@ -257,6 +257,11 @@ pub struct Used<R, W> {
     /// How many bytes the device wrote at the start of `writable`. Never more than the size of
     /// `writable`: a larger value from the device is clamped, with a rate-limited warning.
     pub len: usize,
+    /// The length the device reported, unclamped: `len`, unless the device claimed to have
+    /// written more than `writable` holds (then larger: a device that lies, whose packet a
+    /// driver may want to drop, as C drivers that check the used length do). Only to compare
+    /// with: never a bound for reading `writable`, which has `len` bytes.
+    pub device_len: usize,
 }
 
 /// A failed [`Virtqueue::add`]: the error, and the buffers, which the queue hands back.
@@ -586,7 +591,8 @@ impl<R, W> Virtqueue<R, W> {
     /// Takes back a request that the device has finished with, if there is one.
     ///
     /// The length the device reports is checked: if it exceeds the size of the writable
-    /// buffers, it is clamped to that size and a warning is printed (the first few times).
+    /// buffers, it is clamped to that size and a warning is printed (the first few times);
+    /// [`Used::device_len`] keeps what the device said.
     pub fn get_buf(&mut self) -> Option<Used<R, W>> {
         let mut len: u32 = 0;
         let token = {
@@ -597,6 +603,7 @@ impl<R, W> Virtqueue<R, W> {
         };
         // The slot table is ours alone: taking the buffers back needs no gate.
         let (readable, writable, cap) = self.release(token)?;
+        let device_len = len as usize;
         let len = if cap == 0 {
             // Nothing was writable, so there is nothing to hand back. Some devices (QEMU's
             // virtio-input status queue) report the readable length here; that is harmless.
@@ -611,6 +618,7 @@ impl<R, W> Virtqueue<R, W> {
             readable,
             writable,
             len,
+            device_len,
         })
     }
 
