@@ -323,13 +323,9 @@ impl RxQueue {
         stats.rx_packets += self.packets.load(Relaxed);
         stats.rx_bytes += self.bytes.load(Relaxed);
         stats.rx_dropped += self.dropped.load(Relaxed);
-        let (length, frame) = (
-            self.length_errors.load(Relaxed),
-            self.frame_errors.load(Relaxed),
-        );
-        stats.rx_length_errors += length;
-        stats.rx_frame_errors += frame;
-        stats.rx_errors += length + frame;
+        // As C: length and frame errors, not counted in `rx_errors` too.
+        stats.rx_length_errors += self.length_errors.load(Relaxed);
+        stats.rx_frame_errors += self.frame_errors.load(Relaxed);
     }
 
     /// Packets dropped (C's `drops`, for `ethtool -S`).

@@ -117,7 +117,7 @@ lie() {
 }
 
 ktap_print_header
-ktap_set_plan 15
+ktap_set_plan 16
 
 vrs_test "$DRV binds every $DEV preset, and each interface goes up" '
 	within 60 modprobe $DRV && within 60 modprobe $DEV presets=$(echo $PRESETS | tr " " ,) ||
@@ -150,6 +150,16 @@ vrs_test "small: long (used length beyond the buffer): dropped, a length error, 
 	'lie small long 1 1'
 vrs_test "small: short (below header + Ethernet header): a length error, as C" 'lie small short 1 0'
 vrs_test "small: zero: a length error, as C" 'lie small zero 1 0'
+
+# As C: length errors count in rx_length_errors, and not in rx_errors too.
+vrs_test "rx_errors still 0 on every interface, as C" '
+	ok=0
+	for p in $PRESETS; do
+		e=$(cat /sys/class/net/$(if_of $p)/statistics/rx_errors) || exit 1
+		echo "$p: rx_errors $e"
+		test "$e" -eq 0 || ok=1
+	done
+	exit $ok'
 
 vrs_test "rmmod $DEV and $DRV, and the guest is still up" '
 	kill $(pidof tcpdump) 2>/dev/null
