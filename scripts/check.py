@@ -229,9 +229,11 @@ SUITES = [
     # load, fio randrw without verify (it stores no data), unload.
     dict(name="rnull", script="rnull.sh", runs=[("pci", "split")], devices="none",
          drivers="none", budget=2),
-    # One tiny benchmark round: proves the harness works, asserts no speed.
+    # One tiny benchmark round: proves the harness works, asserts no speed. With FULL=1
+    # only, for the guest-time budget: blk-switch below runs the same harness (bench.py,
+    # its switches, measurements and statistics) by default.
     dict(name="bench-smoke", host=["scripts/bench.py", "--smoke", "--flavour", "debug"],
-         runs=[("pci", "split")], devices="rng", drivers="none", budget=3),
+         runs=[("pci", "split")], devices="rng", drivers="none", budget=3, default=False),
     # The bench's own switch sequence (C, Rust, C... by sysfs unbind/bind, both disks
     # together, on null-co and a cache=none,aio=threads file), three rounds: every
     # switch and measurement must finish before the bench's watchdog fires. It is
