@@ -9,6 +9,7 @@
  *   poll MS      poll for POLLIN|POLLOUT for at most MS milliseconds (-1:
  *                forever); print the events that came, among "in out hup
  *                err", or "none"
+ *   pollin MS    the same, for POLLIN only
  *   read N       read at most N bytes, O_NONBLOCK off; print "data K" (K
  *                bytes came), "eof", or "error ERRNO-NAME"
  *   readnb N     the same with O_NONBLOCK on
@@ -54,9 +55,13 @@ int main(int argc, char **argv)
 		goto usage;
 	fd = atoi(argv[1]);
 	n = atol(argv[3]);
-	if (!strcmp(argv[2], "poll")) {
+	if (!strcmp(argv[2], "poll") || !strcmp(argv[2], "pollin")) {
 		struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
-		int r = poll(&p, 1, (int)n);
+		int r;
+
+		if (!strcmp(argv[2], "pollin"))
+			p.events = POLLIN;
+		r = poll(&p, 1, (int)n);
 
 		if (r < 0) {
 			printf("error %s\n", errname(errno));
@@ -100,6 +105,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 usage:
-	fprintf(stderr, "usage: vporttest FD poll MS|read N|readnb N|writenb N\n");
+	fprintf(stderr, "usage: vporttest FD poll|pollin MS|read N|readnb N|writenb N\n");
 	return 2;
 }
