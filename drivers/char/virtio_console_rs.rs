@@ -195,8 +195,7 @@ struct Port {
     id: u32,
     /// Woken when data arrives, output buffers come back, or the host opens or closes its
     /// side, or the port goes.
-    #[pin]
-    wq: WaitQueue,
+    wq: Arc<WaitQueue>,
     #[pin]
     rx: SpinLockIrq<Rx>,
     /// The output queue; `None` after unplug.
@@ -522,7 +521,7 @@ impl Shared {
         let port = Arc::pin_init(
             try_pin_init!(Port {
                 id,
-                wq <- WaitQueue::new(),
+                wq: Arc::pin_init(WaitQueue::new(), GFP_KERNEL)?,
                 rx <- new_spinlock_irq!(Rx { vq: Some(rvq), cur: None }),
                 tx <- new_spinlock_irq!(Some(tvq)),
                 read_lock <- new_mutex!(()),

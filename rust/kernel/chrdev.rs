@@ -23,8 +23,10 @@
 //!   of the registry first, so no open can reach a port after that (it gets `ENXIO`). Open
 //!   files keep only what `open` returned.
 //! - A [`WaitQueue`] is a `wait_queue_head`: sleep on it, wake it, and register it in `poll`.
-//!   Dropping it tells epoll to forget it (`wake_up_pollfree`), so a wait queue used by `poll`
-//!   may go before the files that polled it.
+//!   `poll` registers an `Arc<WaitQueue>`, and the file keeps a reference to each queue it
+//!   registered until it is released; `poll`/`select` and epoll take their entries off before
+//!   that (at the end of the call, and in `eventpoll_release` before `release`), so no entry
+//!   outlives its queue.
 
 use crate::{
     bindings,
@@ -32,7 +34,7 @@ use crate::{
     ffi::{c_char, c_int, c_uint, c_void},
     prelude::*,
     str::CString,
-    sync::{Arc, ArcBorrow},
+    sync::{Arc, ArcBorrow, Mutex},
     types::{ForeignOwnable, Opaque},
     uaccess::{UserSlice, UserSliceReader, UserSliceWriter},
 };
@@ -84,27 +86,37 @@ impl File {
 ///
 /// # Invariants
 ///
-/// The wrapped pointer is the `poll_table` (possibly null) of a `poll` call in progress on
-/// `file`, valid for the lifetime of the reference.
+/// `table` is the `poll_table` (possibly null) of a `poll` call in progress on `file`, valid
+/// for the lifetime of the reference; `polled` is that file's list of registered queues, kept
+/// until the file is released.
 pub struct PollTable<'a> {
     table: *mut bindings::poll_table_struct,
     file: &'a File,
+    polled: &'a Mutex<KVec<Arc<WaitQueue>>>,
 }
 
 impl PollTable<'_> {
-    /// Registers `wq`: a wake-up on it makes the poller look again (C's `poll_wait`).
-    ///
-    /// `wq` may be dropped while the file is still polled: its drop detaches the pollers.
-    pub fn register(&self, wq: &WaitQueue) {
+    /// Registers `wq`: a wake-up on it makes the poller look again (C's `poll_wait`). The file
+    /// keeps `wq` until it is released. If that takes memory that cannot be had, `wq` is not
+    /// registered (the caller's mask still holds; the poller is only not woken by `wq`).
+    pub fn register(&self, wq: &Arc<WaitQueue>) {
+        {
+            let mut polled = self.polled.lock();
+            if !polled.iter().any(|q| ptr::eq(&**q, &**wq)) && polled.push(wq.clone(), GFP_KERNEL).is_err() {
+                return;
+            }
+        }
         // SAFETY: `file` and `table` come from the `poll` call (type invariant); `wq` is an
-        // initialised wait queue head that detaches every poller before it is freed (see
-        // `WaitQueue`'s drop), so the entry `poll_wait` adds never outlives it.
+        // initialised wait queue head that the file keeps alive until it is released (it is in
+        // `polled`), and every entry `poll_wait` adds is taken off before that: at the end of
+        // a `poll`/`select` call, which holds a reference to the file, or by
+        // `eventpoll_release`, which `__fput` runs before `release`.
         unsafe { bindings::poll_wait(self.file.0.get(), wq.wq.get(), self.table) };
     }
 }
 
 /// A wait queue (`wait_queue_head_t`) that tasks sleep on and that `poll` can register.
-#[pin_data(PinnedDrop)]
+#[pin_data]
 pub struct WaitQueue {
     #[pin]
     wq: Opaque<bindings::wait_queue_head>,
@@ -171,22 +183,6 @@ impl WaitQueue {
         // SAFETY: `entry` was initialised and may be on the queue; this takes it off.
         unsafe { bindings::finish_wait(self.wq.get(), entry) };
         ret
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for WaitQueue {
-    fn drop(self: Pin<&mut Self>) {
-        // SAFETY: The head is initialised. `__wake_up_pollfree` wakes the pollers with
-        // `POLLFREE`, which makes epoll take its entries off the head; entries of a
-        // `poll`/`select` call in progress are taken off before that call returns, and that
-        // call holds a reference to the file, hence to whatever owns this queue... except when
-        // the owner is not reachable from the file, which `synchronize_rcu` covers for epoll
-        // (as upstream's `PollCondVar`).
-        unsafe {
-            bindings::__wake_up_pollfree(self.wq.get());
-            bindings::synchronize_rcu();
-        }
     }
 }
 
@@ -301,6 +297,16 @@ macro_rules! chrdev_fops {
             unsafe { $crate::chrdev::FileOps::new(::core::ptr::null_mut()) };
         &FOPS
     }};
+}
+
+/// What an open file's `private_data` points to.
+#[pin_data]
+struct FileState {
+    /// `T::Data`, from `into_foreign`.
+    data: *const c_void,
+    /// The wait queues `poll` registered on this file.
+    #[pin]
+    polled: Mutex<KVec<Arc<WaitQueue>>>,
 }
 
 /// The registry: classes by name, and the port of each node by `dev_t`.
@@ -716,9 +722,24 @@ unsafe extern "C" fn open_callback<T: Operations>(
         // SAFETY: `inode` and `file` are valid during open.
         to_result(unsafe { bindings::stream_open(inode, file) })?;
         // SAFETY: `file` is valid during open.
-        let data = T::open(&port, unsafe { File::from_raw(file) })?;
+        let data = T::open(&port, unsafe { File::from_raw(file) })?.into_foreign();
+        let state = KBox::pin_init(
+            pin_init!(FileState {
+                data,
+                polled <- crate::new_mutex!(KVec::new()),
+            }),
+            GFP_KERNEL,
+        );
+        let state = match state {
+            Ok(s) => s,
+            Err(e) => {
+                // SAFETY: From `into_foreign` just above, not given to anybody.
+                T::release(unsafe { T::Data::from_foreign(data) }, unsafe { File::from_raw(file) });
+                return Err(e);
+            }
+        };
         // SAFETY: `file` is valid; `private_data` belongs to the file's operations.
-        unsafe { (*file).private_data = data.into_foreign().cast_mut() };
+        unsafe { (*file).private_data = state.into_foreign().cast_mut() };
         Ok(0)
     })
 }
@@ -727,11 +748,15 @@ unsafe extern "C" fn release_callback<T: Operations>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> c_int {
-    // SAFETY: `file` is valid; `open` succeeded, so `private_data` came from `into_foreign`,
-    // and release is the last operation on the file.
-    let data = unsafe { T::Data::from_foreign((*file).private_data) };
+    // SAFETY: `file` is valid; `open` succeeded, so `private_data` came from `into_foreign`
+    // of a `Pin<KBox<FileState>>`, and release is the last operation on the file.
+    let state = unsafe { Pin::<KBox<FileState>>::from_foreign((*file).private_data) };
+    // SAFETY: `data` came from `T::Data::into_foreign` in open, and is given back once.
+    let data = unsafe { T::Data::from_foreign(state.data) };
     // SAFETY: `file` is valid during release.
     T::release(data, unsafe { File::from_raw(file) });
+    // The queues `poll` registered go with the state, now that no poller is left.
+    drop(state);
     0
 }
 
@@ -744,7 +769,7 @@ unsafe extern "C" fn read_callback<T: Operations>(
     from_result(|| {
         // SAFETY: `file` is valid during the call; `private_data` came from `into_foreign` in
         // open and is only given back in release, which cannot run concurrently.
-        let data = unsafe { T::Data::borrow((*file).private_data) };
+        let data = unsafe { borrow::<T>(file) };
         let mut w = UserSlice::new(buf as usize, len).writer();
         // SAFETY: `file` is valid during the call.
         let n = T::read(data, unsafe { File::from_raw(file) }, &mut w)?;
@@ -760,7 +785,7 @@ unsafe extern "C" fn write_callback<T: Operations>(
 ) -> isize {
     from_result(|| {
         // SAFETY: As in `read_callback`.
-        let data = unsafe { T::Data::borrow((*file).private_data) };
+        let data = unsafe { borrow::<T>(file) };
         let mut r = UserSlice::new(buf as usize, len).reader();
         // SAFETY: `file` is valid during the call.
         let n = T::write(data, unsafe { File::from_raw(file) }, &mut r)?;
@@ -772,11 +797,32 @@ unsafe extern "C" fn poll_callback<T: Operations>(
     file: *mut bindings::file,
     table: *mut bindings::poll_table_struct,
 ) -> c_uint {
+    // SAFETY: `file` is valid during the call; `private_data` is its `FileState`, alive until
+    // release, which cannot run concurrently.
+    let state = unsafe { &*(*file).private_data.cast::<FileState>() };
     // SAFETY: As in `read_callback`.
-    let data = unsafe { T::Data::borrow((*file).private_data) };
+    let data = unsafe { T::Data::borrow(state.data) };
     // SAFETY: `file` is valid during the call.
     let f = unsafe { File::from_raw(file) };
-    // INVARIANT: `table` is this poll call's table, on `file`.
-    let table = PollTable { table, file: f };
+    // INVARIANT: `table` is this poll call's table, on `file`; `polled` is the file's list.
+    let table = PollTable {
+        table,
+        file: f,
+        polled: &state.polled,
+    };
     T::poll(data, f, &table)
+}
+
+/// The file's `T::Data`, borrowed.
+///
+/// # Safety
+///
+/// `file` is valid for `'a`, was opened by `open_callback::<T>` and is not released during
+/// `'a`.
+unsafe fn borrow<'a, T: Operations>(
+    file: *mut bindings::file,
+) -> <T::Data as ForeignOwnable>::Borrowed<'a> {
+    // SAFETY: `private_data` is the file's `FileState` (set by `open_callback::<T>`), alive until
+    // release; its `data` came from `T::Data::into_foreign`.
+    unsafe { T::Data::borrow((*(*file).private_data.cast::<FileState>()).data) }
 }
