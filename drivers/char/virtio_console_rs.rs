@@ -36,8 +36,7 @@ use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use kernel::{
     c_str,
     chrdev::{self, File, Node, PollTable, Region, WaitQueue},
-    fmt,
-    new_mutex,
+    fmt, new_mutex,
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
     str::CString,
@@ -435,7 +434,11 @@ impl WorkItem for Shared {
 impl Shared {
     fn handle_control(&self, msg: &[u8]) {
         if msg.len() < 8 {
-            pr_warn!("virtio{}: short control message ({} bytes)\n", self.index, msg.len());
+            pr_warn!(
+                "virtio{}: short control message ({} bytes)\n",
+                self.index,
+                msg.len()
+            );
             return;
         }
         let le = self.control.le;
@@ -443,9 +446,17 @@ impl Shared {
         let ev = [msg[4], msg[5]];
         let val = [msg[6], msg[7]];
         let (id, ev, val) = if le {
-            (u32::from_le_bytes(id), u16::from_le_bytes(ev), u16::from_le_bytes(val))
+            (
+                u32::from_le_bytes(id),
+                u16::from_le_bytes(ev),
+                u16::from_le_bytes(val),
+            )
         } else {
-            (u32::from_ne_bytes(id), u16::from_ne_bytes(ev), u16::from_ne_bytes(val))
+            (
+                u32::from_ne_bytes(id),
+                u16::from_ne_bytes(ev),
+                u16::from_ne_bytes(val),
+            )
         };
         let mut ports = self.ports.lock();
         if ports.dead {
@@ -579,8 +590,7 @@ struct VirtioConsole {
 
 #[vtable]
 impl virtio::Driver for VirtioConsole {
-    const ID_TABLE: virtio::IdTable =
-        virtio::id_table![virtio::DeviceId::new(virtio::id::CONSOLE)];
+    const ID_TABLE: virtio::IdTable = virtio::id_table![virtio::DeviceId::new(virtio::id::CONSOLE)];
     const FEATURES: &'static [u32] = &[CONSOLE_F_SIZE, CONSOLE_F_MULTIPORT];
 
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {

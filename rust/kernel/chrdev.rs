@@ -102,7 +102,9 @@ impl PollTable<'_> {
     pub fn register(&self, wq: &Arc<WaitQueue>) {
         {
             let mut polled = self.polled.lock();
-            if !polled.iter().any(|q| ptr::eq(&**q, &**wq)) && polled.push(wq.clone(), GFP_KERNEL).is_err() {
+            if !polled.iter().any(|q| ptr::eq(&**q, &**wq))
+                && polled.push(wq.clone(), GFP_KERNEL).is_err()
+            {
                 return;
             }
         }
@@ -519,7 +521,11 @@ impl<T: Operations> Drop for Region<T> {
 /// Takes a use of class `name`, creating it if it has none.
 fn class_get(name: &'static CStr) -> Result<*mut bindings::class> {
     REGISTRY.with(|r| {
-        if let Some(c) = r.classes.iter_mut().find(|c| c.name.as_bytes() == name.as_bytes()) {
+        if let Some(c) = r
+            .classes
+            .iter_mut()
+            .find(|c| c.name.as_bytes() == name.as_bytes())
+        {
             c.users += 1;
             return Ok(c.class);
         }
@@ -632,10 +638,7 @@ impl<T: Operations> Drop for Node<T> {
             if self.named {
                 // SAFETY: Created in `set_name`.
                 unsafe {
-                    bindings::sysfs_remove_group(
-                        ptr::addr_of_mut!((*self.dev).kobj),
-                        &NAME_GROUP.0,
-                    )
+                    bindings::sysfs_remove_group(ptr::addr_of_mut!((*self.dev).kobj), &NAME_GROUP.0)
                 };
             }
             // SAFETY: Created in `Region::add` with this class and `devt`. It waits for
@@ -668,10 +671,8 @@ static NAME_ATTR: DevAttr = DevAttr(bindings::device_attribute {
     store: None,
 });
 
-static NAME_ATTRS: AttrList = AttrList([
-    ptr::addr_of!(NAME_ATTR.0.attr).cast_mut(),
-    ptr::null_mut(),
-]);
+static NAME_ATTRS: AttrList =
+    AttrList([ptr::addr_of!(NAME_ATTR.0.attr).cast_mut(), ptr::null_mut()]);
 
 static NAME_GROUP: AttrGroup = AttrGroup(bindings::attribute_group {
     attrs: ptr::addr_of!(NAME_ATTRS.0).cast_mut().cast(),
@@ -679,6 +680,11 @@ static NAME_GROUP: AttrGroup = AttrGroup(bindings::attribute_group {
     ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
 });
 
+/// `show` of the `name` attribute.
+///
+/// # Safety
+///
+/// Called by sysfs on a device made by [`Region::add`], with a sysfs page as `buf`.
 unsafe extern "C" fn name_show(
     dev: *mut bindings::device,
     _attr: *mut bindings::device_attribute,
@@ -697,6 +703,11 @@ unsafe extern "C" fn name_show(
     }
 }
 
+/// `open` of [`FileOps`].
+///
+/// # Safety
+///
+/// Called by the VFS with a valid inode and file being opened.
 unsafe extern "C" fn open_callback<T: Operations>(
     inode: *mut bindings::inode,
     file: *mut bindings::file,
@@ -734,7 +745,9 @@ unsafe extern "C" fn open_callback<T: Operations>(
             Ok(s) => s,
             Err(e) => {
                 // SAFETY: From `into_foreign` just above, not given to anybody.
-                T::release(unsafe { T::Data::from_foreign(data) }, unsafe { File::from_raw(file) });
+                T::release(unsafe { T::Data::from_foreign(data) }, unsafe {
+                    File::from_raw(file)
+                });
                 return Err(e);
             }
         };
@@ -744,6 +757,11 @@ unsafe extern "C" fn open_callback<T: Operations>(
     })
 }
 
+/// `release` of [`FileOps`].
+///
+/// # Safety
+///
+/// Called by the VFS once, for a file `open_callback::<T>` opened.
 unsafe extern "C" fn release_callback<T: Operations>(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
@@ -760,6 +778,11 @@ unsafe extern "C" fn release_callback<T: Operations>(
     0
 }
 
+/// `read` of [`FileOps`].
+///
+/// # Safety
+///
+/// Called by the VFS on a file `open_callback::<T>` opened, not released, with a user buffer.
 unsafe extern "C" fn read_callback<T: Operations>(
     file: *mut bindings::file,
     buf: *mut c_char,
@@ -777,6 +800,11 @@ unsafe extern "C" fn read_callback<T: Operations>(
     })
 }
 
+/// `write` of [`FileOps`].
+///
+/// # Safety
+///
+/// As for `read_callback`.
 unsafe extern "C" fn write_callback<T: Operations>(
     file: *mut bindings::file,
     buf: *const c_char,
@@ -793,6 +821,11 @@ unsafe extern "C" fn write_callback<T: Operations>(
     })
 }
 
+/// `poll` of [`FileOps`].
+///
+/// # Safety
+///
+/// As for `read_callback`, with the call's `poll_table`.
 unsafe extern "C" fn poll_callback<T: Operations>(
     file: *mut bindings::file,
     table: *mut bindings::poll_table_struct,

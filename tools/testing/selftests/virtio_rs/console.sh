@@ -45,7 +45,7 @@ wait_for() {
 bound_by() { test "$(vrs_driver_module "$D")" = "$1"; }
 # port_dev: the /dev node of the port named $NAME, from its sysfs name.
 port_dev() {
-	for f in /sys/class/$CLASS/*/name; do
+	for f in "/sys/class/$CLASS"/*/name; do
 		[ -e "$f" ] && [ "$(cat "$f")" = "$NAME" ] || continue
 		d=${f%/name}
 		echo "/dev/${d##*/}"
