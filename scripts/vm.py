@@ -325,7 +325,8 @@ def qemu_device_args(args, devs, run):
             # The port's host side: a socket that `vrs-host port` drives (Guest.port_request).
             qargs += ["-chardev", f"socket,id=vcon{n or 0},path={run}/vport{n or 0}.sock,"
                       "server=on,wait=off",
-                      "-device", f"virtserialport,bus={dev_id}.0,chardev=vcon{n or 0},name=vrs.port{n or 0}"]
+                      "-device", f"virtserialport,bus={dev_id}.0,chardev=vcon{n or 0},name=vrs.port{n or 0},"
+                      f"id=vrsport{n or 0}"]
         if base == "badrng":
             qargs += ["-chardev", f"socket,id=badrngchr{n or 0},path={run}/badrng{n or 0}.sock"]
         if base == "badblk":

@@ -25,7 +25,7 @@
 //! the host side is closed or the output queue is full (`EAGAIN` with `O_NONBLOCK`), as in C.
 //! `poll` reports `POLLIN` when there is data or the host has closed its side, `POLLOUT` when a
 //! write would not block, and `POLLHUP` when the host side is closed or the port was unplugged.
-//! After unplug, an open file gets `ENODEV`.
+//! After unplug, an open file polls `POLLHUP` and gets `ENODEV` on read and write, as in C.
 //!
 //! Not done yet: console ports (`hvc`; the driver notes them, and opening one fails with
 //! `ENXIO`, as in C), the `RESIZE` message, `fasync`, `splice`, freeze/restore (the adapter
@@ -284,6 +284,7 @@ impl chrdev::Operations for PortOps {
     fn read(port: ArcBorrow<'_, Port>, file: &File, buf: &mut UserSliceWriter) -> Result<usize> {
         let _serial = port.read_lock.lock();
         loop {
+            // After unplug: `ENODEV`, as C (`virtio_console.c`, `port_fops_read`).
             if port.dead.load(SeqCst) {
                 return Err(ENODEV);
             }

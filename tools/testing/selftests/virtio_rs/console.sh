@@ -13,7 +13,9 @@
 # O_NONBLOCK behave as C's (POLLOUT with room, POLLIN when data comes,
 # POLLHUP and end of file when the host closes its side, EAGAIN), the host
 # can reconnect, a second open gets EBUSY, rmmod is refused while a port is
-# open, and the Rust driver negotiates the features C negotiates.
+# open, a port hot-unplugged (QMP device_del) or unbound while open gives its
+# file POLLHUP and ENODEV, ports come back on hot-add and bind,
+# and the Rust driver negotiates the features C negotiates.
 # Variables below are read by the code strings vrs_test evaluates.
 # shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
@@ -98,7 +100,7 @@ polls() { got=$($VPT 5 poll 0); echo "poll: $got"; test "$got" = "$1"; }
 no_hup() { ! $VPT 5 poll 0 | grep -q hup; }
 
 ktap_print_header
-ktap_set_plan 23
+ktap_set_plan 27
 
 vrs_test "a virtio console device present" 'test -n "$D"'
 
@@ -147,6 +149,28 @@ vrs_test "O_NONBLOCK write with the host disconnected: EAGAIN" '
 vrs_test "the host reconnects: no POLLHUP, POLLOUT" '$H connect && wait_for 100 no_hup && polls "out "'
 exec 5<&-
 vrs_test "after the reconnect, 4 KiB both ways" 'g2h 4096 && h2g 4096'
+QMP_DEL='{"execute": "device_del", "arguments": {"id": "vrsport0"}}'
+QMP_ADD='{"execute": "device_add", "arguments": {"driver": "virtserialport", "bus": "console0.0", "chardev": "vcon0", "name": "vrs.port0", "id": "vrsport0"}}'
+gone() { ! port_dev; }
+# after_unplug: what C gives a file open on a port that went: POLLHUP, ENODEV, ENODEV.
+after_unplug() {
+	p=$($VPT 5 poll 0) r=$($VPT 5 read 10) w=$($VPT 5 writenb 10)
+	echo "poll: $p read: $r write: $w"
+	test "$p|$r|$w" = "hup |error ENODEV|error ENODEV"
+}
+exec 5<>"$LINK"
+vrs_test "port hot-unplug with the port open: the node goes; POLLHUP, ENODEV" '
+	vrs-host "$QMP_DEL" && wait_for 100 gone && after_unplug'
+exec 5<&-
+vrs_test "port hot-add: the port is back, named, and 4 KiB both ways" '
+	vrs-host "$QMP_ADD" && wait_for 100 port_dev && make_link && g2h 4096 && h2g 4096'
+exec 5<>"$LINK"
+vrs_test "unbind with the port open: POLLHUP, ENODEV" '
+	echo "${D##*/}" >"$D/driver/unbind" && gone && after_unplug'
+exec 5<&-
+vrs_test "bind again: the port is back, named" '
+	echo "${D##*/}" >"$(vrs_driver_dir $DRV)/bind" &&
+	wait_for 100 port_dev && make_link'
 vrs_test "rmmod $DRV with no port open; the port is gone" '
 	rmmod $DRV && ! test -e "$(readlink -f "$LINK")"'
 ktap_finished
