@@ -126,6 +126,18 @@ SUITES = [
     dict(name="input-c", script="input.sh c", runs=[("pci", "split")],
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")],
          devices="keyboard,mouse,tablet", drivers="none", budget=4),
+    # "console" tests virtio_console_rs's named ports on one virtio-serial device with one
+    # virtserialport on a host socket (vrs-host port): names, /dev/virtio-ports links, bytes
+    # both ways, poll and O_NONBLOCK, host disconnect and reconnect, the features C
+    # negotiates (pci, mmio and packed rings; pci-legacy with FULL=1); "console-c" runs the
+    # same tests on the C virtio_console, the reference.
+    dict(name="console", script="console.sh rust",
+         runs=[("pci", "split"), ("mmio", "split"), ("pci", "packed")],
+         full_runs=[LEGACY],
+         devices="console", drivers="none", budget=2, timeout=420),
+    dict(name="console-c", script="console.sh c", runs=[("pci", "split")],
+         full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices="console",
+         drivers="none", budget=2, timeout=420),
     # "net" tests virtio_net_rs on two NICs on one QEMU hub, each in its own guest network
     # namespace (ping, iperf3 TCP and UDP both ways, counters, set_link, the features C
     # negotiates; net1 reports a speed and a duplex, VIRTIO_NET_F_SPEED_DUPLEX, for ethtool),

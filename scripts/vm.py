@@ -20,6 +20,7 @@ QEMU id, badblk0, or a --devices name, badblk:req-honest): the guest sends
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import shlex
@@ -321,8 +322,11 @@ def qemu_device_args(args, devs, run):
                                            "format=raw,cache=unsafe"),
                       "-device", f"scsi-hd,drive=scsidrv{n or 0},bus={dev_id}.0"]
         if base == "console":
-            qargs += ["-chardev", f"file,id=vcon{n or 0},path={run}/vport{n or 0}.out",
-                      "-device", f"virtserialport,bus={dev_id}.0,chardev=vcon{n or 0},name=vrs.port{n or 0}"]
+            # The port's host side: a socket that `vrs-host port` drives (Guest.port_request).
+            qargs += ["-chardev", f"socket,id=vcon{n or 0},path={run}/vport{n or 0}.sock,"
+                      "server=on,wait=off",
+                      "-device", f"virtserialport,bus={dev_id}.0,chardev=vcon{n or 0},name=vrs.port{n or 0},"
+                      f"id=vrsport{n or 0}"]
         if base == "badrng":
             qargs += ["-chardev", f"socket,id=badrngchr{n or 0},path={run}/badrng{n or 0}.sock"]
         if base == "badblk":
@@ -432,6 +436,7 @@ class Guest:
         self.qmp = None
         self.writer = None
         self.out = open(args.output, "w") if args.output else None
+        self.ports = {}  # console device -> (reader, writer) of its port's host side
 
     async def qmp_connect(self, path):
         from qemu.qmp import QMPClient
@@ -485,6 +490,50 @@ class Guest:
         self.writer.write(f"@@VRS-END {status}\n".encode())
         await self.writer.drain()
 
+    async def port_request(self, text):
+        """`DEVICE OP [N]`: the host side of the virtserialport of console device DEVICE
+        (console, console1, ...; scripts/vm names its port vrs.portN). OP: connect, close
+        (the port's host side opens or closes), send N (N random bytes; answers their
+        SHA-256), recv N (reads exactly N bytes; answers their SHA-256). Answers line by line,
+        then `@@VRS-END STATUS` (0, or 1 on an error)."""
+        lines, status = [], 0
+        try:
+            words = text.split()
+            dev, op = words[0], words[1]
+            n = int(words[2]) if len(words) > 2 else 0
+            if dev not in self.args.devs or device_base(dev) != "console":
+                raise RuntimeError(f"no console device '{dev}' in --devices")
+            k = dev[len("console"):] or "0"
+            if op == "connect":
+                if dev in self.ports:
+                    raise RuntimeError(f"{dev}: already connected")
+                sock = os.path.join(self.run_dir or "", f"vport{k}.sock")
+                self.ports[dev] = await asyncio.wait_for(asyncio.open_unix_connection(sock), 10)
+            elif op == "close":
+                _, w = self.ports.pop(dev)
+                w.close()
+                await w.wait_closed()
+            elif op == "send":
+                data = os.urandom(n)
+                _, w = self.ports[dev]
+                w.write(data)
+                await asyncio.wait_for(w.drain(), 120)
+                lines = [hashlib.sha256(data).hexdigest()]
+            elif op == "recv":
+                r, _ = self.ports[dev]
+                data = await asyncio.wait_for(r.readexactly(n), 120)
+                lines = [hashlib.sha256(data).hexdigest()]
+            else:
+                raise RuntimeError(f"unknown port operation '{op}'")
+        except KeyError as e:
+            lines, status = [f"error: {e} is not connected"], 1
+        except Exception as e:  # noqa: BLE001 - every failure goes back to the guest
+            lines, status = [f"error: {type(e).__name__}: {e}"], 1
+        for line in lines:
+            self.writer.write((line + "\n").encode())
+        self.writer.write(f"@@VRS-END {status}\n".encode())
+        await self.writer.drain()
+
     async def control(self, reader, writer):
         self.writer = writer
         buf = b""
@@ -507,6 +556,9 @@ class Guest:
                     continue
                 if text.startswith("@@VRS-BADDEV "):
                     await self.baddev_request(text[len("@@VRS-BADDEV "):])
+                    continue
+                if text.startswith("@@VRS-PORT "):
+                    await self.port_request(text[len("@@VRS-PORT "):])
                     continue
                 print(text, flush=True)
                 if self.out:

@@ -301,6 +301,40 @@ unsafe impl Layout for InputDevidsConfig {
     const DEVICE_ID: u32 = bindings::VIRTIO_ID_INPUT;
 }
 
+/// `VIRTIO_CONSOLE_F_SIZE`: `cols` and `rows` are valid.
+pub const CONSOLE_F_SIZE: u32 = 0;
+/// `VIRTIO_CONSOLE_F_MULTIPORT`: `max_nr_ports` is valid, and there are control queues.
+pub const CONSOLE_F_MULTIPORT: u32 = 1;
+/// `VIRTIO_CONSOLE_F_EMERG_WRITE`: `emerg_wr` is valid.
+pub const CONSOLE_F_EMERG_WRITE: u32 = 2;
+
+/// The config space of a console device (`struct virtio_console_config`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ConsoleConfig {
+    /// Columns of the console port (with `VIRTIO_CONSOLE_F_SIZE`).
+    pub cols: u16,
+    /// Rows of the console port (with `VIRTIO_CONSOLE_F_SIZE`).
+    pub rows: u16,
+    /// How many ports the device may have (with `VIRTIO_CONSOLE_F_MULTIPORT`).
+    pub max_nr_ports: u32,
+    /// Emergency write register (with `VIRTIO_CONSOLE_F_EMERG_WRITE`).
+    pub emerg_wr: u32,
+}
+
+const _: () = assert!(size_of::<ConsoleConfig>() == 12);
+
+// SAFETY: `struct virtio_console_config` of the uapi header (12 bytes, packed as laid out
+// here); every field exists with the feature the specification (5.3.4) ties it to, as listed.
+unsafe impl Layout for ConsoleConfig {
+    const DEVICE_ID: u32 = bindings::VIRTIO_ID_CONSOLE;
+    const GATED: &'static [Gated] = &[
+        gated!(ConsoleConfig, CONSOLE_F_SIZE, cols ..= rows: u16),
+        gated!(ConsoleConfig, CONSOLE_F_MULTIPORT, max_nr_ports ..= max_nr_ports: u32),
+        gated!(ConsoleConfig, CONSOLE_F_EMERG_WRITE, emerg_wr ..= emerg_wr: u32),
+    ];
+}
+
 /// The error for a field whose feature was not negotiated: `EOPNOTSUPP`.
 pub fn not_negotiated() -> Error {
     Error::from_errno(-(bindings::EOPNOTSUPP as i32))

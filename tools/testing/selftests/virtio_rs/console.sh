@@ -1,0 +1,176 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# A virtio console driver's named ports, on one virtio-serial device with one
+# virtserialport, vrs.port0, whose host side is a socket that vrs-host drives
+# (scripts/vm --devices console --drivers none):
+#   console.sh [rust|c]    (or VRS_CONSOLE_DRIVER=rust|c; default rust)
+# rust tests virtio_console_rs (class virtio-ports-rs), c the C virtio_console
+# (class virtio-ports), the reference every test must pass on. The port shows
+# up with its name in sysfs, gets its /dev/virtio-ports link (no udev here:
+# this script makes it, as udev's rule does), moves 1 B, 4 KiB and 1 MiB
+# both ways byte for byte (SHA-256 of what each side sent and got), poll and
+# O_NONBLOCK behave as C's (POLLOUT with room, POLLIN when data comes,
+# POLLHUP and end of file when the host closes its side, EAGAIN), the host
+# can reconnect, a second open gets EBUSY, rmmod is refused while a port is
+# open, a port hot-unplugged (QMP device_del) or unbound while open gives its
+# file POLLHUP and ENODEV, ports come back on hot-add and bind,
+# and the Rust driver negotiates the features C negotiates.
+# Variables below are read by the code strings vrs_test evaluates.
+# shellcheck disable=SC2034
+. "$(dirname "$0")/lib.sh"
+
+vrs_pick_driver "$0" VRS_CONSOLE_DRIVER "${1:-}" virtio_console_rs virtio_console
+case $KIND in
+rust) CLASS=virtio-ports-rs ;;
+c) CLASS=virtio-ports ;;
+esac
+C=virtio_console
+NAME=vrs.port0
+LINK=/dev/virtio-ports/$NAME
+VPT=$(dirname "$0")/vporttest
+D=$(vrs_devices_of 3 | head -n 1)
+H="vrs-host port console"
+CF=/tmp/vrs-console-c-features
+
+# wait_for TRIES COMMAND...: COMMAND succeeds within TRIES tries a tenth of a second apart.
+wait_for() {
+	_n=$1
+	shift
+	while [ "$_n" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		_n=$((_n - 1))
+	done
+	"$@"
+}
+bound_by() { test "$(vrs_driver_module "$D")" = "$1"; }
+# port_dev: the /dev node of the port named $NAME, from its sysfs name.
+port_dev() {
+	for f in "/sys/class/$CLASS"/*/name; do
+		[ -e "$f" ] && [ "$(cat "$f")" = "$NAME" ] || continue
+		d=${f%/name}
+		echo "/dev/${d##*/}"
+		return 0
+	done
+	return 1
+}
+# make_link: what udev's rule does: /dev/virtio-ports/NAME -> the port's node.
+make_link() {
+	p=$(port_dev) || return 1
+	mkdir -p /dev/virtio-ports
+	ln -sf "../${p#/dev/}" "$LINK"
+	test -c "$LINK"
+}
+# wait_open PID FILE: process PID has FILE open.
+has_open() {
+	for f in /proc/"$1"/fd/*; do
+		[ "$(readlink "$f")" = "$2" ] && return 0
+	done
+	return 1
+}
+sha() { sha256sum | cut -d' ' -f1; }
+# g2h N: N random bytes from the guest reach the host unchanged.
+g2h() {
+	head -c "$1" /dev/urandom >/tmp/vrs-g2h
+	want=$(sha </tmp/vrs-g2h)
+	cat /tmp/vrs-g2h >"$LINK" &
+	pid=$!
+	got=$($H recv "$1") || { kill $pid; echo "host: $got"; return 1; }
+	wait $pid || { echo "the guest's writer failed"; return 1; }
+	echo "sent $want, host got $got"
+	test "$got" = "$want"
+}
+# h2g N: N random bytes from the host reach the guest unchanged.
+h2g() {
+	head -c "$1" "$LINK" >/tmp/vrs-h2g &
+	pid=$!
+	wait_for 100 has_open $pid "$(readlink -f "$LINK")" || { kill $pid; return 1; }
+	want=$($H send "$1") || { kill $pid; echo "host: $want"; return 1; }
+	wait $pid || { echo "the guest's reader failed"; return 1; }
+	got=$(sha </tmp/vrs-h2g)
+	echo "host sent $want, guest got $got ($(wc -c </tmp/vrs-h2g) bytes)"
+	test "$got" = "$want"
+}
+# A blocking poll or read that the driver never wakes would hang the run: vporttest
+# gives up after a minute (a bound, not a measure: the wake-ups it waits for are
+# immediate). Not busybox timeout: its watcher process would keep fd 5 open.
+# polls MASK: a poll of fd 5 that does not wait returns MASK.
+polls() { got=$($VPT 5 poll 0); echo "poll: $got"; test "$got" = "$1"; }
+no_hup() { ! $VPT 5 poll 0 | grep -q hup; }
+
+ktap_print_header
+ktap_set_plan 27
+
+vrs_test "a virtio console device present" 'test -n "$D"'
+
+# The C driver first, for the features it negotiates.
+if [ "$KIND" = rust ]; then
+	vrs_test "C $C negotiates its features" '
+		modprobe $C && wait_for 50 bound_by $C && cat "$D/features" >$CF && rmmod $C'
+else
+	vrs_skip "C $C negotiates its features" "this run tests the C driver itself"
+fi
+vrs_test "modprobe $DRV binds the device" 'modprobe $DRV && wait_for 50 bound_by $DRV'
+if [ "$KIND" = rust ]; then
+	vrs_test "features identical to the C driver's" '
+		echo "c $(cat $CF) rust $(cat "$D/features")"
+		test "$(cat $CF)" = "$(cat "$D/features")"'
+else
+	vrs_skip "features identical to the C driver's" "this run tests the C driver itself"
+fi
+vrs_test "port $NAME in /sys/class/$CLASS, named" 'wait_for 100 port_dev && port_dev'
+vrs_test "$LINK links to its character device" 'make_link && ls -lL "$LINK"'
+vrs_test "the host connects to the port" '$H connect'
+
+for n in 1 4096 1048576; do
+	vrs_test "guest to host, $n bytes, byte for byte" 'g2h $n'
+done
+for n in 1 4096 1048576; do
+	vrs_test "host to guest, $n bytes, byte for byte" 'h2g $n'
+done
+
+exec 5<>"$LINK"
+vrs_test "host connected, nothing to read: POLLOUT, no POLLIN" '
+	wait_for 100 no_hup; polls "out "'
+vrs_test "O_NONBLOCK read with nothing to read: EAGAIN" '
+	got=$($VPT 5 readnb 100); echo "$got"; test "$got" = "error EAGAIN"'
+vrs_test "a second open gets EBUSY" '! cat "$LINK" 2>/dev/null'
+vrs_test "poll wakes with POLLIN when the host sends" '
+	{ sleep 1; $H send 10 >/dev/null; } &
+	got=$($VPT 5 pollin -1); wait; echo "poll: $got"; test "$got" = "in " &&
+	got=$($VPT 5 read 100) && echo "$got" && test "$got" = "data 10"'
+vrs_test "rmmod $DRV is refused while a port is open" '! rmmod $DRV 2>/dev/null && bound_by $DRV'
+vrs_test "host disconnects: POLLIN and POLLHUP, then end of file" '
+	$H close && wait_for 100 polls "in hup " &&
+	got=$($VPT 5 read 100); echo "read: $got"; test "$got" = "eof"'
+vrs_test "O_NONBLOCK write with the host disconnected: EAGAIN" '
+	got=$($VPT 5 writenb 10); echo "$got"; test "$got" = "error EAGAIN"'
+vrs_test "the host reconnects: no POLLHUP, POLLOUT" '$H connect && wait_for 100 no_hup && polls "out "'
+exec 5<&-
+vrs_test "after the reconnect, 4 KiB both ways" 'g2h 4096 && h2g 4096'
+QMP_DEL='{"execute": "device_del", "arguments": {"id": "vrsport0"}}'
+QMP_ADD='{"execute": "device_add", "arguments": {"driver": "virtserialport", "bus": "console0.0", "chardev": "vcon0", "name": "vrs.port0", "id": "vrsport0"}}'
+gone() { ! port_dev; }
+# after_unplug: what C gives a file open on a port that went: POLLHUP, ENODEV, ENODEV.
+after_unplug() {
+	p=$($VPT 5 poll 0) r=$($VPT 5 read 10) w=$($VPT 5 writenb 10)
+	echo "poll: $p read: $r write: $w"
+	test "$p|$r|$w" = "hup |error ENODEV|error ENODEV"
+}
+exec 5<>"$LINK"
+vrs_test "port hot-unplug with the port open: the node goes; POLLHUP, ENODEV" '
+	vrs-host "$QMP_DEL" && wait_for 100 gone && after_unplug'
+exec 5<&-
+vrs_test "port hot-add: the port is back, named, and 4 KiB both ways" '
+	vrs-host "$QMP_ADD" && wait_for 100 port_dev && make_link && g2h 4096 && h2g 4096'
+exec 5<>"$LINK"
+vrs_test "unbind with the port open: POLLHUP, ENODEV" '
+	echo "${D##*/}" >"$D/driver/unbind" && gone && after_unplug'
+exec 5<&-
+vrs_test "bind again: the port is back, named" '
+	echo "${D##*/}" >"$(vrs_driver_dir $DRV)/bind" &&
+	wait_for 100 port_dev && make_link'
+vrs_test "rmmod $DRV with no port open; the port is gone" '
+	rmmod $DRV && ! test -e "$(readlink -f "$LINK")"'
+ktap_finished
