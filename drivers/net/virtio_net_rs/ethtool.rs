@@ -16,7 +16,7 @@ use kernel::{
             self, Channels, ChannelsRequest, DrvInfo, Duplex, LinkSettings, RealQueues, RingParam,
             RxfhSet, Stats, StatsStrings, RSS_HASH_TOP, SPEED_UNKNOWN,
         },
-        NetDevice,
+        Features, NetDevice,
     },
     net_virtio::NetConfig,
     prelude::*,
@@ -158,9 +158,10 @@ impl ethtool::Operations for Nic {
         Ok(self.rss.as_ref().map_or(0, |r| r.get_fields(flow_type)))
     }
 
-    fn set_rxfh_fields(&self, _dev: &NetDevice, flow_type: u32, fields: u64) -> Result {
+    fn set_rxfh_fields(&self, dev: &NetDevice, flow_type: u32, fields: u64) -> Result {
+        let rxhash = dev.features().intersects(Features::RXHASH);
         match (&self.rss, &self.ctrl) {
-            (Some(rss), Some(ctrl)) => rss.set_fields(ctrl, flow_type, fields),
+            (Some(rss), Some(ctrl)) => rss.set_fields(ctrl, flow_type, fields, rxhash),
             _ => Err(EINVAL),
         }
     }

@@ -269,8 +269,15 @@ impl Rss {
     }
 
     /// Makes the hash of `flow_type` cover `fields` (C's `virtnet_set_hashflow`): `sd`,
-    /// `sdfn` or `r` (off) only, and only hash types the device has.
-    pub(crate) fn set_fields(&self, ctrl: &Ctrl, flow_type: u32, fields: u64) -> Result {
+    /// `sdfn` or `r` (off) only, and only hash types the device has. As C, the device hears
+    /// of it only with `rxhash` on.
+    pub(crate) fn set_fields(
+        &self,
+        ctrl: &Ctrl,
+        flow_type: u32,
+        fields: u64,
+        rxhash: bool,
+    ) -> Result {
         let is_disable = fields & rxh::DISCARD != 0;
         let is_l4 = fields == L3 | L4;
         if !(fields == L3 || is_l4 || is_disable) {
@@ -311,7 +318,9 @@ impl Rss {
             st.saved = new;
             st.hash_types = new;
             // As C: a refusal by the device fails the request, the choice stays recorded.
-            self.commit(ctrl, &st).map_err(|_| EINVAL)?;
+            if rxhash {
+                self.commit(ctrl, &st).map_err(|_| EINVAL)?;
+            }
         }
         Ok(())
     }
