@@ -240,8 +240,6 @@ impl Stats<'_> {
     }
 }
 
-/// The ethtool operations of a device whose private data is `Self`. Each callback runs under
-/// RTNL while the device is registered; leave out what the device does not support.
 /// The Toeplitz hash function of RSS (`ETH_RSS_HASH_TOP`), for [`Operations::get_rxfh`] and
 /// [`RxfhSet::hfunc`].
 pub const RSS_HASH_TOP: u8 = 1 << bindings::ETH_RSS_HASH_TOP_BIT;
@@ -252,11 +250,17 @@ pub const RSS_HASH_NO_CHANGE: u8 = bindings::ETH_RSS_HASH_NO_CHANGE as u8;
 /// (`TCP_V4_FLOW`, ...).
 pub mod flow {
     use crate::bindings;
+    /// TCP over IPv4.
     pub const TCP_V4: u32 = bindings::TCP_V4_FLOW;
+    /// UDP over IPv4.
     pub const UDP_V4: u32 = bindings::UDP_V4_FLOW;
+    /// TCP over IPv6.
     pub const TCP_V6: u32 = bindings::TCP_V6_FLOW;
+    /// UDP over IPv6.
     pub const UDP_V6: u32 = bindings::UDP_V6_FLOW;
+    /// Other IPv4.
     pub const IPV4: u32 = bindings::IPV4_FLOW;
+    /// Other IPv6.
     pub const IPV6: u32 = bindings::IPV6_FLOW;
 }
 
@@ -264,10 +268,15 @@ pub mod flow {
 /// them and [`Operations::set_rxfh_fields`] takes them.
 pub mod rxh {
     use crate::bindings;
+    /// The source address (`s`).
     pub const IP_SRC: u64 = bindings::RXH_IP_SRC as u64;
+    /// The destination address (`d`).
     pub const IP_DST: u64 = bindings::RXH_IP_DST as u64;
+    /// The first two bytes of the layer 4 header: the source port (`f`).
     pub const L4_B_0_1: u64 = bindings::RXH_L4_B_0_1 as u64;
+    /// Its next two: the destination port (`n`).
     pub const L4_B_2_3: u64 = bindings::RXH_L4_B_2_3 as u64;
+    /// Drop the flows instead (`r`).
     pub const DISCARD: u64 = bindings::RXH_DISCARD as u64;
 }
 
@@ -306,6 +315,8 @@ impl NetDevice {
     }
 }
 
+/// The ethtool operations of a device whose private data is `Self`. Each callback runs under
+/// RTNL while the device is registered; leave out what the device does not support.
 #[vtable]
 pub trait Operations: super::Operations {
     /// Describes the driver and the device (`get_drvinfo`).
@@ -616,6 +627,10 @@ impl<T: Operations> Adapter<T> {
         unsafe { &*bindings::netdev_priv(dev).cast::<Priv<T>>() }
     }
 
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_rxnfc` of a device of a `Registration<T>`, with a valid
+    /// `info`.
     unsafe extern "C" fn get_rxnfc(
         dev: *mut bindings::net_device,
         info: *mut bindings::ethtool_rxnfc,
@@ -636,6 +651,10 @@ impl<T: Operations> Adapter<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by ethtool as `set_rxnfc` of a device of a `Registration<T>`, with a valid
+    /// `info`.
     unsafe extern "C" fn set_rxnfc(
         dev: *mut bindings::net_device,
         info: *mut bindings::ethtool_rxnfc,
@@ -652,11 +671,17 @@ impl<T: Operations> Adapter<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_rxfh_indir_size` of a device of a `Registration<T>`.
     unsafe extern "C" fn get_rxfh_indir_size(dev: *mut bindings::net_device) -> u32 {
         // SAFETY: By the safety requirements.
         unsafe { Self::priv_(dev) }.rxfh_sizes.0.load(Relaxed)
     }
 
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_rxfh_key_size` of a device of a `Registration<T>`.
     unsafe extern "C" fn get_rxfh_key_size(dev: *mut bindings::net_device) -> u32 {
         // SAFETY: By the safety requirements.
         unsafe { Self::priv_(dev) }.rxfh_sizes.1.load(Relaxed)
@@ -689,6 +714,11 @@ impl<T: Operations> Adapter<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_rxfh` of a device of a `Registration<T>`, with a valid
+    /// `rxfh` whose buffers the core sized with our `get_rxfh_indir_size` and
+    /// `get_rxfh_key_size`.
     unsafe extern "C" fn get_rxfh(
         dev: *mut bindings::net_device,
         rxfh: *mut bindings::ethtool_rxfh_param,
@@ -709,6 +739,11 @@ impl<T: Operations> Adapter<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by ethtool as `set_rxfh` of a device of a `Registration<T>`, with a valid
+    /// `rxfh` whose buffers the core sized with our `get_rxfh_indir_size` and
+    /// `get_rxfh_key_size`.
     unsafe extern "C" fn set_rxfh(
         dev: *mut bindings::net_device,
         rxfh: *mut bindings::ethtool_rxfh_param,

@@ -47,13 +47,13 @@ unsafe impl Sync for SkBuff {}
 #[repr(u32)]
 pub enum HashType {
     /// No hash.
-    None = bindings::pkt_hash_types_PKT_HASH_TYPE_NONE as u32,
+    None = bindings::pkt_hash_types_PKT_HASH_TYPE_NONE,
     /// Layer 2 (addresses).
-    L2 = bindings::pkt_hash_types_PKT_HASH_TYPE_L2 as u32,
+    L2 = bindings::pkt_hash_types_PKT_HASH_TYPE_L2,
     /// Layer 3 (IP addresses).
-    L3 = bindings::pkt_hash_types_PKT_HASH_TYPE_L3 as u32,
+    L3 = bindings::pkt_hash_types_PKT_HASH_TYPE_L3,
     /// Layer 4 (IP addresses and ports).
-    L4 = bindings::pkt_hash_types_PKT_HASH_TYPE_L4 as u32,
+    L4 = bindings::pkt_hash_types_PKT_HASH_TYPE_L4,
 }
 
 impl SkBuff {
