@@ -38,8 +38,11 @@
 //!   all-multicast, the unicast and multicast tables), the VLAN filter and the address are
 //!   programmed through the control queue, and announcement requests are acknowledged, as C.
 //!
-//! Not yet, where C has them: `RSS` and `HASH_REPORT` (the indirection table and key, `ethtool
-//! -x/-X`), interrupt affinity and XPS, the per-queue `mergeable_rx_buffer_size` attribute,
+//! - **RSS** (`RSS`, `HASH_REPORT`, in [`rss`]): the indirection table, key and hash types go
+//!   to the device through the control queue (`ethtool -x/-X`, `-n/-N rx-flow-hash`), and the
+//!   reported hash to the skb with `rxhash` on, as C. `HASH_REPORT` is taken only with `RSS`.
+//!
+//! Not yet, where C has them: interrupt affinity and XPS, the per-queue `mergeable_rx_buffer_size` attribute,
 //! the page-end hole C gives the last mergeable buffer of a page, a writable `napi_tx`, and
 //! XDP. XDP needs what `kernel::net` does not have yet: `ndo_bpf` and `ndo_xdp_xmit`, a
 //! `bpf_prog` handle that runs a program on an `xdp_buff` built over a receive buffer (with
