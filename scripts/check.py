@@ -81,14 +81,17 @@ NET_PATHS = {
 }
 
 
-def net_tap(transport, ring, path0, path1, queues=1):
+def net_tap(transport, ring, path0, path1, queues=1, rss=False):
     """A run of net.sh on the tap backend, NIC a (net) on PATH0, b (net1) on PATH1; both
     with host_mtu 9000 (net.sh's MTU test) unless one is on small buffers, and QUEUES queue
-    pairs each (multiqueue above 1: net.sh's ethtool -L and per-queue traffic tests)."""
+    pairs each (multiqueue above 1: net.sh's ethtool -L and per-queue traffic tests), with
+    RSS and hash reports if RSS (net.sh's RSS tests)."""
     mtu = "" if "small" in (path0, path1) else " 9000"
     mq = ["--net-queues", str(queues)] if queues > 1 else []
+    mq += ["--net-rss"] if rss else []
     return (transport, ring, "net,net1",
-            dict(tag=f"{path0}-{path1}" + (f"-mq{queues}" if queues > 1 else ""),
+            dict(tag=f"{path0}-{path1}" + (f"-mq{queues}" if queues > 1 else "")
+                 + ("-rss" if rss else ""),
                  args=f" {path0} {path1}{mtu}",
                  vm_args=["--net-backend", "tap", "--device-props", f"net={NET_PATHS[path0]}",
                           "--device-props", f"net1={NET_PATHS[path1]}", *mq]))
@@ -151,7 +154,8 @@ SUITES = [
     # only these runs do the tests that change the devices' state the hardest
     # (freeze/restore, C beside Rust, rmmod and hot-unplug under iperf3); the pci runs marked
     # queues=2 give both NICs two queue pairs (multiqueue taps: net.sh's ethtool -L and
-    # per-pair traffic tests). A guest whose
+    # per-pair traffic tests), rss=True also RSS and hash reports (net.sh's ethtool -x/-X,
+    # flows steered by the table, rx-flow-hash). A guest whose
     # driver oopses cannot reboot: shorter hard limits than the default.
     dict(name="net", script="net.sh rust", runs=[("pci", "split"), ("mmio", "split")],
          full_runs=[("pci", "packed"), ("pci-legacy", "split")], devices="net,net1",
@@ -171,15 +175,16 @@ SUITES = [
          drivers="none", budget=2),
     dict(name="net-tap", script="net.sh rust",
          runs=[net_tap("pci-legacy", "split", "small", "mrg"),
-               net_tap("pci", "packed", "mrg", "big", queues=2)],
+               net_tap("pci", "packed", "mrg", "big", queues=2, rss=True)],
          full_runs=[net_tap("pci", "split", "big", "small", queues=2),
                     net_tap("mmio", "split", "mrg", "small")],
-         devices="net,net1", drivers="none", budget=5, timeout=480),
-    dict(name="net-tap-c", script="net.sh c", runs=[net_tap("pci", "split", "mrg", "big", queues=2)],
+         devices="net,net1", drivers="none", budget=5, timeout=600),
+    dict(name="net-tap-c", script="net.sh c",
+         runs=[net_tap("pci", "split", "mrg", "big", queues=2, rss=True)],
          full_runs=[net_tap("pci", "split", "small", "mrg"), net_tap("pci", "split", "big", "small"),
                     net_tap("pci-legacy", "split", "mrg", "big"), net_tap("mmio", "split", "mrg", "big"),
                     net_tap("pci", "packed", "mrg", "big")],
-         devices="net,net1", drivers="none", budget=5, timeout=480),
+         devices="net,net1", drivers="none", budget=5, timeout=600),
     # Both input drivers on virtio-input devices that the test module vrs_badinput plays in
     # the guest (QEMU 7.2's vhost-user-input needs KVM): an honest multitouch screen whose
     # status log shows the LEDs the driver sent, lying absinfo and slot counts, short events

@@ -301,6 +301,10 @@ def qemu_device_args(args, devs, run):
                 # Multiqueue, with a vector per queue, the config and the control queue (pci),
                 # as C's virtnet_find_vqs wants them.
                 prop += ",mq=on" + (f",vectors={2 * nq + 2}" if pci else "")
+                if getattr(args, "net_rss", False):
+                    # RSS and hash reports (QEMU: mq and a vnet-header peer; eBPF steering if
+                    # it can load it, else its own RSS).
+                    prop += ",rss=on,hash=on"
         for j, e in enumerate(extra):
             e = e.format(run=run, id=dev_id)
             qargs.append(drive_opts(args, name, e) if j and extra[j - 1] == "-drive" else e)
@@ -405,7 +409,9 @@ def per_run_cpio(args, run, cmd):
                      ("VRS_RING", args.ring), ("VRS_DEVICES", ",".join(args.devs)),
                      ("VRS_FLAVOUR", args.flavour), ("VRS_MODE", "shell" if args.shell else "run"),
                      ("VRS_BADRNG_LIE", args.badrng_lie), ("VRS_NET_BACKEND", args.net_backend),
-                     ("VRS_NET_QUEUES", str(args.net_queues if args.net_backend == "tap" else 1))):
+                     ("VRS_NET_QUEUES", str(args.net_queues if args.net_backend == "tap" else 1)),
+                     ("VRS_NET_RSS", "1" if args.net_backend == "tap" and args.net_queues > 1
+                      and args.net_rss else "0")):
             f.write(f"{k}={shlex.quote(v)}\n")
     lines.append(f"file /vrs/env {env} 644 0 0")
     cmdf = os.path.join(run, "cmd")
@@ -718,6 +724,9 @@ def main():
                     help="queue pairs of each net device on --net-backend tap (default 1): "
                     "above 1, a multiqueue tap with N queues and a virtio-net device with mq=on "
                     "(and 2N+2 vectors on pci)")
+    ap.add_argument("--net-rss", action="store_true",
+                    help="with --net-queues above 1: virtio-net devices with rss=on,hash=on "
+                    "(VIRTIO_NET_F_RSS and VIRTIO_NET_F_HASH_REPORT)")
     ap.add_argument("--append", action="append", default=[], help="extra kernel command line")
     ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument")
     ap.add_argument("--badrng-lie", default="cycle", choices=BADRNG_LIES,

@@ -41,14 +41,17 @@
 //!   all-multicast, the unicast and multicast tables), the VLAN filter and the address are
 //!   programmed through the control queue, and announcement requests are acknowledged, as C.
 //!
-//! Not yet, where C has them: `RSS` and `HASH_REPORT` (the indirection table and key, `ethtool
-//! -x/-X`), interrupt affinity and XPS, the page-end hole C gives the last mergeable buffer of
-//! a page (the buffers come from the shared page-fragment cache, whose page ends the driver
-//! does not see), and XDP. XDP needs what `kernel::net` does not have yet: `ndo_bpf` and
-//! `ndo_xdp_xmit`, a `bpf_prog` handle that runs a program on an `xdp_buff` built over a
-//! receive buffer (with `XDP_PACKET_HEADROOM` reserved in it, as C's buffers then are),
-//! `xdp_rxq_info` registration per receive queue, transmit queues of their own for `XDP_TX`
-//! and redirects, and `xdp_do_flush` at the end of a poll.
+//! - **RSS** (`RSS`, `HASH_REPORT`, in [`rss`]): the indirection table, key and hash types go
+//!   to the device through the control queue (`ethtool -x/-X`, `-n/-N rx-flow-hash`), and the
+//!   reported hash to the skb with `rxhash` on, as C. `HASH_REPORT` is taken only with `RSS`.
+//!
+//! Not yet, where C has them: interrupt affinity and XPS, the page-end hole C gives the last
+//! mergeable buffer of a page (the buffers come from the shared page-fragment cache, whose page
+//! ends the driver does not see), `HASH_REPORT` without `RSS`, and XDP. XDP needs what
+//! `kernel::net` does not have yet: `ndo_bpf` and `ndo_xdp_xmit`, a `bpf_prog` handle that runs
+//! a program on an `xdp_buff` built over a receive buffer (with `XDP_PACKET_HEADROOM` reserved
+//! in it, as C's buffers then are), `xdp_rxq_info` registration per receive queue, transmit
+//! queues of their own for `XDP_TX` and redirects, and `xdp_do_flush` at the end of a poll.
 //!
 //! The net device is registered once the device is live, and unregistered first on remove.
 //! Freeze and restore keep it (same interface, same addresses), as C's.
@@ -74,6 +77,8 @@ use kernel::{
 mod ctrl;
 #[path = "virtio_net_rs/ethtool.rs"]
 mod ethtool;
+#[path = "virtio_net_rs/rss.rs"]
+mod rss;
 #[path = "virtio_net_rs/rx.rs"]
 mod rx;
 #[path = "virtio_net_rs/tx.rs"]
@@ -82,6 +87,7 @@ mod tx;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use ctrl::Ctrl;
+use rss::Rss;
 use rx::{Mode, Ring, RxQueue};
 use tx::SendQueue;
 
@@ -231,6 +237,8 @@ const NEED_CTRL_VQ: &[(u32, &str)] = &[
 
 /// The virtio-net header of a modern device (`struct virtio_net_hdr_v1`).
 const HDR_LEN_MODERN: usize = 12;
+/// The virtio-net header with `HASH_REPORT` (`struct virtio_net_hdr_v1_hash`).
+const HDR_LEN_HASH: usize = 20;
 /// The virtio-net header of a legacy device without `MRG_RXBUF` (`struct virtio_net_hdr`).
 const HDR_LEN_LEGACY: usize = 10;
 /// The MTU of Ethernet (`ETH_DATA_LEN`).
@@ -274,6 +282,8 @@ struct Nic {
     ctrl_mac: bool,
     /// Whether the number of pairs in use goes to the device (`MQ`, with the control queue).
     ctrl_mq: bool,
+    /// RSS and hash reports, with `RSS` or `HASH_REPORT` (both need the control queue).
+    rss: Option<Rss>,
 }
 
 impl Nic {
@@ -287,6 +297,21 @@ impl Nic {
     /// new. The stack's view of the queues is the caller's to change.
     fn set_queues(&self, dev: &NetDevice, pairs: usize) -> Result {
         if let (Some(ctrl), true) = (&self.ctrl, self.ctrl_mq) {
+            // As C: with `RSS` and a table the user did not set, the table spread over the
+            // pairs goes to the device, with the pairs in use (`max_tx_vq`).
+            if let Some(rss) = self.rss.as_ref().filter(|r| r.has_rss) {
+                if !dev.is_rxfh_configured() {
+                    rss.set_pairs(ctrl, pairs).map_err(|_| {
+                        pr_warn!(
+                            "{}: Fail to set num of queue pairs to {}, because committing RSS failed\n",
+                            dev.name(),
+                            pairs
+                        );
+                        EINVAL
+                    })?;
+                    return self.pairs_set(dev, pairs);
+                }
+            }
             ctrl.set_queue_pairs(pairs as u16).map_err(|e| {
                 pr_warn!(
                     "{}: Fail to set num of queue pairs to {}: {:?}\n",
@@ -296,12 +321,29 @@ impl Nic {
                 );
                 EINVAL
             })?;
+            if let Some(rss) = &self.rss {
+                rss.note_pairs(pairs);
+            }
         }
+        self.pairs_set(dev, pairs)
+    }
+
+    /// The pairs in use are `pairs` now: the refill work fills those that are new.
+    fn pairs_set(&self, dev: &NetDevice, pairs: usize) -> Result {
         self.curr_pairs.store(pairs, Relaxed);
         if dev.is_running() {
             dev.schedule_work(0);
         }
         Ok(())
+    }
+
+    /// Sends the RSS or hash configuration (with `RSS` or `HASH_REPORT`), as C's probe does.
+    fn commit_rss(&self) {
+        if let (Some(rss), Some(ctrl)) = (&self.rss, &self.ctrl) {
+            if rss.commit_current(ctrl).is_err() {
+                pr_warn!("virtio_net_rs: RSS disabled because committing failed.\n");
+            }
+        }
     }
 
     /// Brings every queue pair up, as C's `virtnet_open`: the receive rings of the pairs in
@@ -378,12 +420,9 @@ impl Operations for Nic {
 
     fn set_features(&self, dev: &NetDevice, features: Features) -> Result {
         // As C's `virtnet_set_features`: hardware GRO goes on and off through the control
-        // queue (`CTRL_GUEST_OFFLOADS`, the only way it is in `hw_features`); receive hashing
-        // is not offered. The transmit offloads need no device command.
+        // queue (`CTRL_GUEST_OFFLOADS`, the only way it is in `hw_features`); so does receive
+        // hashing (`RSS` or `HASH_REPORT`), below. The transmit offloads need no device command.
         let changed = dev.features() ^ features;
-        if changed.intersects(Features::RXHASH) {
-            return Err(EINVAL);
-        }
         if changed.intersects(Features::GRO_HW) {
             let ctrl = self.ctrl.as_ref().ok_or(EINVAL)?;
             let offloads = if features.intersects(Features::GRO_HW) {
@@ -395,6 +434,14 @@ impl Operations for Nic {
                 pr_warn!("virtio_net_rs: failed to set guest offloads: {:?}\n", e);
                 EINVAL
             })?;
+        }
+        if changed.intersects(Features::RXHASH) {
+            // As C: the hash types chosen, or none.
+            let (Some(rss), Some(ctrl)) = (&self.rss, &self.ctrl) else {
+                return Err(EINVAL);
+            };
+            rss.set_rxhash(ctrl, features.intersects(Features::RXHASH))
+                .map_err(|_| EINVAL)?;
         }
         Ok(())
     }
@@ -578,6 +625,8 @@ macro_rules! virtnet_features {
             f::MTU,
             f::CTRL_GUEST_OFFLOADS,
             f::SPEED_DUPLEX,
+            f::RSS,
+            f::HASH_REPORT,
             $($extra,)*
         ]
     };
@@ -604,6 +653,15 @@ impl virtio::Driver for VirtioNet {
                 dev.clear_feature(f::MQ);
             }
         }
+        // The RSS fields of config space, which `HASH_REPORT` alone also has, are gated on
+        // `RSS` (`NetConfig`): no hash reports without it.
+        if dev.has_feature(f::HASH_REPORT) && !dev.has_feature(f::RSS) {
+            pr_info!(
+                "virtio{}: VIRTIO_NET_F_HASH_REPORT without VIRTIO_NET_F_RSS: not supported\n",
+                dev.index()
+            );
+            dev.clear_feature(f::HASH_REPORT);
+        }
         // As C: an MTU below the minimum is ignored.
         if let Some(mtu) = dev.read_opt(config_field!(NetConfig, mtu))? {
             if u32::from(mtu) < ETH_MIN_MTU {
@@ -615,7 +673,9 @@ impl virtio::Driver for VirtioNet {
 
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
         let mergeable = dev.has_feature(f::MRG_RXBUF);
-        let hdr_len = if dev.is_modern() || mergeable {
+        let hdr_len = if dev.has_feature(f::HASH_REPORT) {
+            HDR_LEN_HASH
+        } else if dev.is_modern() || mergeable {
             HDR_LEN_MODERN
         } else if dev.has_feature(f::ANY_LAYOUT) {
             HDR_LEN_LEGACY
@@ -697,6 +757,16 @@ impl virtio::Driver for VirtioNet {
             0
         };
         let settings = ethtool::Settings::new(dev)?;
+        // `NEED_CTRL_VQ` made sure of the control queue.
+        let rss = Rss::probe(dev, pairs)?;
+        let (rxfh_indir, rxfh_key) = rss
+            .as_ref()
+            .map_or((0, 0), |r| (u32::from(r.indir_size), u32::from(r.key_size)));
+        let rxhash = if rss.is_some() {
+            Features::RXHASH
+        } else {
+            Features::EMPTY
+        };
         let nq = max_pairs as u32;
         let reg = Registration::<Nic>::new_mq(dev.as_dev(), nq, nq, move |_ndev| {
             // The NAPI contexts join the device whose private area they are built in. The
@@ -726,6 +796,7 @@ impl virtio::Driver for VirtioNet {
                 ctrl_rx,
                 ctrl_mac,
                 ctrl_mq,
+                rss,
             }? Error))
         })?;
         reg.set_real_num_queues(pairs as u32, pairs as u32)?;
@@ -744,7 +815,9 @@ impl virtio::Driver for VirtioNet {
             Features::EMPTY
         };
         let (hw, on) = tx_features(dev);
-        reg.add_features(hw | gro_hw_toggle, on | Features::RXCSUM | gro_hw)?;
+        // As C: receive hashing can be turned on (it starts off) with `RSS` or `HASH_REPORT`.
+        reg.add_features(hw | gro_hw_toggle | rxhash, on | Features::RXCSUM | gro_hw)?;
+        reg.set_rxfh_sizes(rxfh_indir, rxfh_key)?;
         // As C (which has no `ndo_change_mtu`): any MTU up to the device's, if it has one.
         reg.set_mtu_range(ETH_MIN_MTU, max_mtu, mtu)?;
         reg.set_ethtool_ops()?;
@@ -770,6 +843,7 @@ impl virtio::Driver for VirtioNet {
         // As C (after the device is ready): the pairs in use to the device; a refusal is only
         // reported.
         let (nic, ndev) = (self.netdev.data(), self.netdev.dev());
+        nic.commit_rss();
         let _ = nic.set_queues(ndev, nic.pairs());
         self.netdev.register()
     }
@@ -847,7 +921,9 @@ impl virtio::Driver for VirtioNet {
             nic.up(ndev);
         }
         ndev.with_tx_lock(|_| ndev.device_attach());
-        // As C's `virtnet_restore`: the pairs in use to the device again.
+        // As C's `virtnet_restore`: the pairs in use to the device again (and the RSS
+        // configuration, which the reset lost).
+        nic.commit_rss();
         let _ = nic.set_queues(ndev, nic.pairs());
         Ok(())
     }

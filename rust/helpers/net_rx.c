@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/mm.h>
+#include <linux/netdevice.h>
 #include <linux/scatterlist.h>
 #include <linux/skbuff.h>
 #include <linux/virtio_net.h>
@@ -82,4 +83,15 @@ void rust_helper_skb_reserve(struct sk_buff *skb, int len)
 	/* The kernel crate's NET_SKB_PAD (rust/kernel/net/skb.rs) is this formula. */
 	BUILD_BUG_ON(NET_SKB_PAD != (L1_CACHE_BYTES > 32 ? L1_CACHE_BYTES : 32));
 	skb_reserve(skb, len);
+}
+
+void rust_helper_skb_set_hash(struct sk_buff *skb, __u32 hash,
+			      enum pkt_hash_types type)
+{
+	skb_set_hash(skb, hash, type);
+}
+
+bool rust_helper_netif_is_rxfh_configured(const struct net_device *dev)
+{
+	return netif_is_rxfh_configured(dev);
 }

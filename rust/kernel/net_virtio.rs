@@ -95,8 +95,9 @@ unsafe impl Layout for NetConfig {
     ];
 }
 
-/// The largest virtio-net header (`struct virtio_net_hdr_mrg_rxbuf`, `virtio_net_hdr_v1`).
-pub const MAX_HDR_LEN: usize = core::mem::size_of::<bindings::virtio_net_hdr_mrg_rxbuf>();
+/// The largest virtio-net header (`struct virtio_net_hdr_v1_hash`, with
+/// `VIRTIO_NET_F_HASH_REPORT`).
+pub const MAX_HDR_LEN: usize = core::mem::size_of::<bindings::virtio_net_hdr_v1_hash>();
 
 /// The headroom a small buffer leaves before the header the device writes, as C's
 /// `VIRTNET_RX_PAD`: `NET_IP_ALIGN + NET_SKB_PAD`. It becomes the headroom of the skb built on
@@ -194,9 +195,20 @@ pub struct TxError {
 
 const _: () = assert!(MAX_HDR_LEN <= SkBuff::CB_LEN);
 
+/// The header of a transmitted packet, as long as the longest (`struct virtio_net_hdr_v1_hash`):
+/// `struct virtio_net_hdr_mrg_rxbuf`, then the hash fields, zero on transmit.
+#[repr(C)]
+#[derive(Default)]
+struct TxHdr {
+    hdr: bindings::virtio_net_hdr_mrg_rxbuf,
+    hash: [u8; 8],
+}
+
+const _: () = assert!(core::mem::size_of::<TxHdr>() == MAX_HDR_LEN);
+
 impl TxSkb {
     /// Prepares `skb` for the device: a header of `hdr_len` bytes (that of the device: 10 or
-    /// 12, [`MAX_HDR_LEN`] at most) describing its offloads, in the byte order the device uses
+    /// 12, or 20 with hash reports: [`MAX_HDR_LEN`] at most) describing its offloads, in the byte order the device uses
     /// (`little_endian`, as `virtio_is_little_endian()`). A shared skb is cloned first; one with
     /// a frag list, unreadable or too many fragments is made linear.
     pub fn new(skb: SkBuff, hdr_len: usize, little_endian: bool) -> Result<Self, TxError> {
@@ -211,17 +223,24 @@ impl TxSkb {
         {
             return Err(TxError { error: ENOMEM, skb });
         }
-        // All zero: `num_buffers` (of the 12-byte header) is 0 on transmit.
-        let mut hdr = bindings::virtio_net_hdr_mrg_rxbuf::default();
-        // SAFETY: `skb` is valid; `hdr.hdr` is a `virtio_net_hdr` valid for writes.
+        // All zero: `num_buffers` (of the 12-byte header) is 0 on transmit, and so are the hash
+        // fields of the 20-byte one.
+        let mut hdr = TxHdr::default();
+        // SAFETY: `skb` is valid; `hdr.hdr.hdr` is a `virtio_net_hdr` valid for writes.
         if unsafe {
-            bindings::virtio_net_hdr_from_skb(skb.as_raw(), &mut hdr.hdr, little_endian, false, 0)
+            bindings::virtio_net_hdr_from_skb(
+                skb.as_raw(),
+                &mut hdr.hdr.hdr,
+                little_endian,
+                false,
+                0,
+            )
         } != 0
         {
             let error = Error::from_errno(-(bindings::EPROTO as i32));
             return Err(TxError { error, skb });
         }
-        // SAFETY: `hdr` has `MAX_HDR_LEN >= hdr_len` bytes, and the control buffer, ours alone
+        // SAFETY: `hdr` has `MAX_HDR_LEN >= hdr_len` bytes (checked at compile time), and the control buffer, ours alone
         // now that the skb is not shared, has `CB_LEN >= MAX_HDR_LEN` (checked at compile time).
         unsafe {
             core::ptr::copy_nonoverlapping(

@@ -14,9 +14,9 @@ use kernel::{
     net::dev::{
         ethtool::{
             self, Channels, ChannelsRequest, DrvInfo, Duplex, LinkSettings, RealQueues, RingParam,
-            Stats, StatsStrings, SPEED_UNKNOWN,
+            RxfhSet, Stats, StatsStrings, RSS_HASH_TOP, SPEED_UNKNOWN,
         },
-        NetDevice,
+        Features, NetDevice,
     },
     net_virtio::NetConfig,
     prelude::*,
@@ -146,6 +146,47 @@ impl ethtool::Operations for Nic {
             for name in SQ_STATS {
                 out.push(kernel::fmt!("tx{}_{}", i, name));
             }
+        }
+    }
+
+    fn get_rx_rings(&self, _dev: &NetDevice) -> Result<u32> {
+        Ok(self.pairs() as u32)
+    }
+
+    fn get_rxfh_fields(&self, _dev: &NetDevice, flow_type: u32) -> Result<u64> {
+        // As C: nothing hashed without `RSS` or `HASH_REPORT`.
+        Ok(self.rss.as_ref().map_or(0, |r| r.get_fields(flow_type)))
+    }
+
+    fn set_rxfh_fields(&self, dev: &NetDevice, flow_type: u32, fields: u64) -> Result {
+        let rxhash = dev.features().intersects(Features::RXHASH);
+        match (&self.rss, &self.ctrl) {
+            (Some(rss), Some(ctrl)) => rss.set_fields(ctrl, flow_type, fields, rxhash),
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn get_rxfh(
+        &self,
+        _dev: &NetDevice,
+        indir: Option<&mut [u32]>,
+        key: Option<&mut [u8]>,
+    ) -> Result<u8> {
+        if let Some(rss) = &self.rss {
+            rss.get(indir, key);
+        }
+        Ok(RSS_HASH_TOP)
+    }
+
+    fn set_rxfh(&self, _dev: &NetDevice, req: RxfhSet<'_>) -> Result {
+        match (&self.rss, &self.ctrl) {
+            (Some(rss), Some(ctrl)) => rss.set(ctrl, req),
+            // As C: only the hash function may be "set", to Toeplitz.
+            _ if req.indir.is_some() || req.key.is_some() => Err(ethtool::eopnotsupp()),
+            _ if req.hfunc != ethtool::RSS_HASH_NO_CHANGE && req.hfunc != RSS_HASH_TOP => {
+                Err(ethtool::eopnotsupp())
+            }
+            _ => Ok(()),
         }
     }
 

@@ -37,7 +37,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use kernel::{
     alloc::Flags,
     net::{
-        dev::{LinkStats, NetDevice},
+        dev::{Features, LinkStats, NetDevice},
         napi::{Napi, NapiPoll, Poll},
         skb::{SkBuff, ETH_HLEN, L1_CACHE_BYTES, NET_IP_ALIGN, SHINFO_SIZE},
     },
@@ -525,6 +525,10 @@ impl RxQueue {
             // As C: a header that does not fit the packet ("bad gso") is a frame error.
             Self::count(&self.frame_errors);
             return;
+        }
+        // As C: the device's hash, with `HASH_REPORT` (a 20-byte header) and `rxhash` on.
+        if napi.dev().features().intersects(Features::RXHASH) {
+            super::rss::set_skb_hash(&mut skb, &hdr);
         }
         let bytes = skb.len() as u64;
         skb.record_rx_queue(self.index);

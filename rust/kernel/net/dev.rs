@@ -41,7 +41,7 @@ use core::{
     ffi::{c_int, c_void},
     marker::PhantomData,
     ptr::NonNull,
-    sync::atomic::AtomicUsize,
+    sync::atomic::{AtomicU32, AtomicUsize},
 };
 
 /// The most queues a [`Registration`] allocates each way: queue indices fit the 16 bits of an
@@ -445,6 +445,10 @@ struct Priv<T> {
     /// How many statistics ethtool's `get_sset_count` reported last (RTNL): the room in the
     /// buffer of the `get_strings` that follows.
     ethtool_stats: AtomicUsize,
+    /// The sizes of the RSS indirection table (entries) and key (bytes) ethtool reports, set
+    /// before registration and fixed after: the core sizes the buffers of `get_rxfh` and
+    /// `set_rxfh` from them.
+    rxfh_sizes: (AtomicU32, AtomicU32),
     #[pin]
     data: T,
 }
@@ -562,6 +566,7 @@ impl<T: Operations> Registration<T> {
                 }),
                 state <- new_mutex!(RegState { phase: State::New, carrier: false }, "net_reg_state"),
                 ethtool_stats: AtomicUsize::new(0),
+                rxfh_sizes: (AtomicU32::new(0), AtomicU32::new(0)),
                 data <- data,
             }? Error);
             // SAFETY: The private area has room for a `Priv<T>` (allocated with its size) and

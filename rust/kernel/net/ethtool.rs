@@ -240,6 +240,81 @@ impl Stats<'_> {
     }
 }
 
+/// The Toeplitz hash function of RSS (`ETH_RSS_HASH_TOP`), for [`Operations::get_rxfh`] and
+/// [`RxfhSet::hfunc`].
+pub const RSS_HASH_TOP: u8 = 1 << bindings::ETH_RSS_HASH_TOP_BIT;
+/// "Leave the hash function as it is" in [`RxfhSet::hfunc`] (`ETH_RSS_HASH_NO_CHANGE`).
+pub const RSS_HASH_NO_CHANGE: u8 = bindings::ETH_RSS_HASH_NO_CHANGE as u8;
+
+/// The flow types of [`Operations::get_rxfh_fields`] and [`Operations::set_rxfh_fields`]
+/// (`TCP_V4_FLOW`, ...).
+pub mod flow {
+    use crate::bindings;
+    /// TCP over IPv4.
+    pub const TCP_V4: u32 = bindings::TCP_V4_FLOW;
+    /// UDP over IPv4.
+    pub const UDP_V4: u32 = bindings::UDP_V4_FLOW;
+    /// TCP over IPv6.
+    pub const TCP_V6: u32 = bindings::TCP_V6_FLOW;
+    /// UDP over IPv6.
+    pub const UDP_V6: u32 = bindings::UDP_V6_FLOW;
+    /// Other IPv4.
+    pub const IPV4: u32 = bindings::IPV4_FLOW;
+    /// Other IPv6.
+    pub const IPV6: u32 = bindings::IPV6_FLOW;
+}
+
+/// The header fields a flow hash covers (`RXH_*`), as [`Operations::get_rxfh_fields`] reports
+/// them and [`Operations::set_rxfh_fields`] takes them.
+pub mod rxh {
+    use crate::bindings;
+    /// The source address (`s`).
+    pub const IP_SRC: u64 = bindings::RXH_IP_SRC as u64;
+    /// The destination address (`d`).
+    pub const IP_DST: u64 = bindings::RXH_IP_DST as u64;
+    /// The first two bytes of the layer 4 header: the source port (`f`).
+    pub const L4_B_0_1: u64 = bindings::RXH_L4_B_0_1 as u64;
+    /// Its next two: the destination port (`n`).
+    pub const L4_B_2_3: u64 = bindings::RXH_L4_B_2_3 as u64;
+    /// Drop the flows instead (`r`).
+    pub const DISCARD: u64 = bindings::RXH_DISCARD as u64;
+}
+
+/// What `set_rxfh` asks for (`struct ethtool_rxfh_param`, for the default context only): a new
+/// hash function, indirection table or key, each only if it changes. The table and the key
+/// have exactly the sizes the device reported
+/// ([`Registration::set_rxfh_sizes`](super::Registration::set_rxfh_sizes)); the core checked
+/// that every entry of the table names a receive queue (below `get_rx_rings`).
+pub struct RxfhSet<'a> {
+    /// The hash function ([`RSS_HASH_TOP`], ...), or [`RSS_HASH_NO_CHANGE`].
+    pub hfunc: u8,
+    /// The new indirection table.
+    pub indir: Option<&'a [u32]>,
+    /// The new key.
+    pub key: Option<&'a [u8]>,
+}
+
+/// `EOPNOTSUPP`: what ethtool answers for an operation the driver does not have.
+pub fn eopnotsupp() -> Error {
+    Error::from_errno(-(bindings::EOPNOTSUPP as i32))
+}
+
+/// Fills `key` with the system's RSS key (`netdev_rss_key_fill()`): random, the same for every
+/// device.
+pub fn rss_key_fill(key: &mut [u8]) {
+    // SAFETY: `key` is valid for writes of `key.len()` bytes.
+    unsafe { bindings::netdev_rss_key_fill(key.as_mut_ptr().cast(), key.len()) }
+}
+
+impl NetDevice {
+    /// Whether the user set the RSS indirection table (`netif_is_rxfh_configured()`): a driver
+    /// then leaves it alone when the queues in use change.
+    pub fn is_rxfh_configured(&self) -> bool {
+        // SAFETY: The device is valid (type invariant of `NetDevice`).
+        unsafe { bindings::netif_is_rxfh_configured(self.as_raw()) }
+    }
+}
+
 /// The ethtool operations of a device whose private data is `Self`. Each callback runs under
 /// RTNL while the device is registered; leave out what the device does not support.
 #[vtable]
@@ -288,6 +363,42 @@ pub trait Operations: super::Operations {
 
     /// The values of the statistics (`get_ethtool_stats`).
     fn get_stats(&self, _dev: &NetDevice, _out: &mut Stats<'_>) {}
+
+    /// The receive queues RSS may name (`ETHTOOL_GRXRINGS` of `get_rxnfc`): those in use.
+    /// With [`Operations::get_rxfh_fields`] (at least one of them) the core gets `get_rxnfc`.
+    fn get_rx_rings(&self, _dev: &NetDevice) -> Result<u32> {
+        Err(eopnotsupp())
+    }
+
+    /// The header fields (`rxh::*`) the hash of flows of type `flow_type` (`flow::*`) covers
+    /// (`ETHTOOL_GRXFH` of `get_rxnfc`).
+    fn get_rxfh_fields(&self, _dev: &NetDevice, _flow_type: u32) -> Result<u64> {
+        Err(eopnotsupp())
+    }
+
+    /// Makes the hash of flows of type `flow_type` cover the header fields `fields`
+    /// (`ETHTOOL_SRXFH` of `set_rxnfc`).
+    fn set_rxfh_fields(&self, _dev: &NetDevice, _flow_type: u32, _fields: u64) -> Result {
+        Err(eopnotsupp())
+    }
+
+    /// Fills in the RSS indirection table and key that were asked for (each exactly of the
+    /// sizes set with [`Registration::set_rxfh_sizes`](super::Registration::set_rxfh_sizes)),
+    /// and returns the hash function ([`RSS_HASH_TOP`], ...). With it, the core gets
+    /// `get_rxfh_indir_size` and `get_rxfh_key_size`, which report those sizes.
+    fn get_rxfh(
+        &self,
+        _dev: &NetDevice,
+        _indir: Option<&mut [u32]>,
+        _key: Option<&mut [u8]>,
+    ) -> Result<u8> {
+        Err(eopnotsupp())
+    }
+
+    /// Sets the RSS hash function, indirection table or key.
+    fn set_rxfh(&self, _dev: &NetDevice, _req: RxfhSet<'_>) -> Result {
+        Err(eopnotsupp())
+    }
 }
 
 /// Turns [`Operations`] into a `struct ethtool_ops`.
@@ -317,6 +428,20 @@ impl<T: Operations> Adapter<T> {
             ops.get_sset_count = Some(Self::get_sset_count);
             ops.get_strings = Some(Self::get_strings);
             ops.get_ethtool_stats = Some(Self::get_ethtool_stats);
+        }
+        if T::HAS_GET_RX_RINGS || T::HAS_GET_RXFH_FIELDS {
+            ops.get_rxnfc = Some(Self::get_rxnfc);
+        }
+        if T::HAS_SET_RXFH_FIELDS {
+            ops.set_rxnfc = Some(Self::set_rxnfc);
+        }
+        if T::HAS_GET_RXFH {
+            ops.get_rxfh_indir_size = Some(Self::get_rxfh_indir_size);
+            ops.get_rxfh_key_size = Some(Self::get_rxfh_key_size);
+            ops.get_rxfh = Some(Self::get_rxfh);
+        }
+        if T::HAS_SET_RXFH {
+            ops.set_rxfh = Some(Self::set_rxfh);
         }
         ops
     };
@@ -491,9 +616,175 @@ impl<T: Operations> Adapter<T> {
 
 /// The most statistics a device reports: far more than any uses, and a buffer the core can
 /// allocate (it refuses above `S32_MAX / 8`).
+impl<T: Operations> Adapter<T> {
+    /// The private area of `dev`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::data`].
+    unsafe fn priv_<'a>(dev: *mut bindings::net_device) -> &'a Priv<T> {
+        // SAFETY: By the safety requirements, the private area holds a live `Priv<T>`.
+        unsafe { &*bindings::netdev_priv(dev).cast::<Priv<T>>() }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_rxnfc` of a device of a `Registration<T>`, with a valid
+    /// `info`.
+    unsafe extern "C" fn get_rxnfc(
+        dev: *mut bindings::net_device,
+        info: *mut bindings::ethtool_rxnfc,
+        _rule_locs: *mut u32,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (data, ndev) = unsafe { Self::data(dev) };
+        // SAFETY: `info` is valid and ours for the call (safety requirements). The rule
+        // locations (`ETHTOOL_GRXCLSRLALL` only) are never touched.
+        let info = unsafe { &mut *info };
+        from_result(|| {
+            info.data = match info.cmd {
+                bindings::ETHTOOL_GRXRINGS => u64::from(T::get_rx_rings(data, ndev)?),
+                bindings::ETHTOOL_GRXFH => T::get_rxfh_fields(data, ndev, info.flow_type)?,
+                _ => return Err(eopnotsupp()),
+            };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool as `set_rxnfc` of a device of a `Registration<T>`, with a valid
+    /// `info`.
+    unsafe extern "C" fn set_rxnfc(
+        dev: *mut bindings::net_device,
+        info: *mut bindings::ethtool_rxnfc,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (data, ndev) = unsafe { Self::data(dev) };
+        // SAFETY: `info` is valid for the call (safety requirements).
+        let info = unsafe { &*info };
+        from_result(|| match info.cmd {
+            bindings::ETHTOOL_SRXFH => {
+                T::set_rxfh_fields(data, ndev, info.flow_type, info.data).map(|()| 0)
+            }
+            _ => Err(eopnotsupp()),
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_rxfh_indir_size` of a device of a `Registration<T>`.
+    unsafe extern "C" fn get_rxfh_indir_size(dev: *mut bindings::net_device) -> u32 {
+        // SAFETY: By the safety requirements.
+        unsafe { Self::priv_(dev) }.rxfh_sizes.0.load(Relaxed)
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_rxfh_key_size` of a device of a `Registration<T>`.
+    unsafe extern "C" fn get_rxfh_key_size(dev: *mut bindings::net_device) -> u32 {
+        // SAFETY: By the safety requirements.
+        unsafe { Self::priv_(dev) }.rxfh_sizes.1.load(Relaxed)
+    }
+
+    /// The table and the key of `rxfh`, as slices of the sizes we report.
+    ///
+    /// # Safety
+    ///
+    /// `dev` as for [`Self::data`]; `rxfh` is valid, and its `indir` and `key`, when not null,
+    /// point to buffers the core sized with our `get_rxfh_indir_size` and `get_rxfh_key_size`
+    /// (which report the sizes fixed before registration), ours for the call.
+    unsafe fn buffers<'a>(
+        dev: *mut bindings::net_device,
+        rxfh: &bindings::ethtool_rxfh_param,
+    ) -> (Option<&'a mut [u32]>, Option<&'a mut [u8]>) {
+        // SAFETY: By the safety requirements.
+        let p = unsafe { Self::priv_(dev) };
+        let (n, k) = (
+            p.rxfh_sizes.0.load(Relaxed) as usize,
+            p.rxfh_sizes.1.load(Relaxed) as usize,
+        );
+        // SAFETY: By the safety requirements, a non-null `indir` has room for `n` entries and
+        // `key` for `k` bytes (the core allocates them from the sizes we report), disjoint.
+        unsafe {
+            (
+                (!rxfh.indir.is_null()).then(|| core::slice::from_raw_parts_mut(rxfh.indir, n)),
+                (!rxfh.key.is_null()).then(|| core::slice::from_raw_parts_mut(rxfh.key, k)),
+            )
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool as `get_rxfh` of a device of a `Registration<T>`, with a valid
+    /// `rxfh` whose buffers the core sized with our `get_rxfh_indir_size` and
+    /// `get_rxfh_key_size`.
+    unsafe extern "C" fn get_rxfh(
+        dev: *mut bindings::net_device,
+        rxfh: *mut bindings::ethtool_rxfh_param,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (data, ndev) = unsafe { Self::data(dev) };
+        // SAFETY: `rxfh` is valid and ours for the call (safety requirements).
+        let rxfh = unsafe { &mut *rxfh };
+        if rxfh.rss_context != 0 {
+            // No contexts here (`cap_rss_ctx_supported` is not set): only the default one.
+            return -(bindings::EOPNOTSUPP as c_int);
+        }
+        // SAFETY: The core sizes the buffers of `get_rxfh` from our size callbacks.
+        let (indir, key) = unsafe { Self::buffers(dev, rxfh) };
+        from_result(|| {
+            rxfh.hfunc = T::get_rxfh(data, ndev, indir, key)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by ethtool as `set_rxfh` of a device of a `Registration<T>`, with a valid
+    /// `rxfh` whose buffers the core sized with our `get_rxfh_indir_size` and
+    /// `get_rxfh_key_size`.
+    unsafe extern "C" fn set_rxfh(
+        dev: *mut bindings::net_device,
+        rxfh: *mut bindings::ethtool_rxfh_param,
+        _extack: *mut bindings::netlink_ext_ack,
+    ) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (data, ndev) = unsafe { Self::data(dev) };
+        // SAFETY: `rxfh` is valid for the call (safety requirements).
+        let rxfh = unsafe { &*rxfh };
+        if rxfh.rss_context != 0 || rxfh.rss_delete != 0 {
+            return -(bindings::EOPNOTSUPP as c_int);
+        }
+        // SAFETY: The core sizes the buffers of `set_rxfh` from our size callbacks.
+        let (indir, key) = unsafe { Self::buffers(dev, rxfh) };
+        let req = RxfhSet {
+            hfunc: rxfh.hfunc,
+            indir: indir.map(|s| &*s),
+            key: key.map(|s| &*s),
+        };
+        from_result(|| T::set_rxfh(data, ndev, req).map(|()| 0))
+    }
+}
+
 const STATS_MAX: usize = 1 << 16;
 
 impl<T: Operations> Registration<T> {
+    /// Sets the sizes of the RSS indirection table (entries) and key (bytes) that ethtool
+    /// reports (`get_rxfh_indir_size`, `get_rxfh_key_size`) and the buffers of
+    /// [`Operations::get_rxfh`] and [`Operations::set_rxfh`] have. Before registration only:
+    /// `EBUSY` after.
+    pub fn set_rxfh_sizes(&self, indir: u32, key: u32) -> Result {
+        let p = self.priv_();
+        let st = p.state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        p.rxfh_sizes.0.store(indir, Relaxed);
+        p.rxfh_sizes.1.store(key, Relaxed);
+        Ok(())
+    }
+
     /// Gives the device `T`'s ethtool operations. Only before
     /// [`register`](Registration::register): `EBUSY` after.
     pub fn set_ethtool_ops(&self) -> Result {

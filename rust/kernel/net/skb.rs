@@ -42,6 +42,20 @@ unsafe impl Send for SkBuff {}
 // SAFETY: The `&self` methods only read fields that the `&mut self` methods change.
 unsafe impl Sync for SkBuff {}
 
+/// What a packet's receive hash covers (`enum pkt_hash_types`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+pub enum HashType {
+    /// No hash.
+    None = bindings::pkt_hash_types_PKT_HASH_TYPE_NONE,
+    /// Layer 2 (addresses).
+    L2 = bindings::pkt_hash_types_PKT_HASH_TYPE_L2,
+    /// Layer 3 (IP addresses).
+    L3 = bindings::pkt_hash_types_PKT_HASH_TYPE_L3,
+    /// Layer 4 (IP addresses and ports).
+    L4 = bindings::pkt_hash_types_PKT_HASH_TYPE_L4,
+}
+
 impl SkBuff {
     /// Takes ownership of `ptr`.
     ///
@@ -138,6 +152,13 @@ impl SkBuff {
     pub fn record_rx_queue(&mut self, queue: u16) {
         // SAFETY: `ptr` is valid and ours (type invariant).
         unsafe { bindings::skb_record_rx_queue(self.as_raw(), queue) }
+    }
+
+    /// Sets the packet's receive hash (`skb_set_hash()`): `hash`, computed over the layers
+    /// `kind` says (a device's RSS hash, say).
+    pub fn set_hash(&mut self, hash: u32, kind: HashType) {
+        // SAFETY: `ptr` is valid and ours (type invariant); `kind` is a `pkt_hash_types`.
+        unsafe { bindings::skb_set_hash(self.as_raw(), hash, kind as _) }
     }
 
     /// Sets the packet's protocol from its Ethernet header and its device to `dev`, and pulls

@@ -100,9 +100,9 @@ unsafe impl DeviceWritable for RxFrag {
     }
 }
 
-/// Where the packet starts in the first page of an [`RxPages`]: after the header, padded to
-/// 16 bytes (`struct padded_vnet_hdr`).
-pub const PADDED_HDR_LEN: usize = 16;
+/// Where the packet starts in the first page of an [`RxPages`]: after the header (up to the
+/// 20 bytes of `struct virtio_net_hdr_v1_hash`), padded as C's `struct padded_vnet_hdr`.
+pub const PADDED_HDR_LEN: usize = 32;
 
 /// A big-packet receive buffer, as C's `add_recvbuf_big`: a chain of whole pages. The device
 /// writes the header at the start of the first page, the packet from
@@ -357,11 +357,14 @@ pub struct RxHdr {
     hdr: bindings::virtio_net_hdr,
     num_buffers: u16,
     little_endian: bool,
+    /// `hash_value` and `hash_report` of a `struct virtio_net_hdr_v1_hash`, if the header has
+    /// them (20 bytes).
+    hash: Option<(u32, u16)>,
 }
 
 impl RxHdr {
     /// Reads a header from `bytes` (10 bytes at least; `num_buffers` from bytes 10 and 11 if
-    /// there are 12), in little-endian byte order if `little_endian` (a modern device, or a
+    /// there are 12, the hash from bytes 12 to 19 if there are 20), in little-endian byte order if `little_endian` (a modern device, or a
     /// legacy one on a little-endian machine), else in the machine's. `None` if too short.
     pub fn parse(bytes: &[u8], little_endian: bool) -> Option<Self> {
         let b = bytes.get(..10)?;
@@ -381,10 +384,18 @@ impl RxHdr {
                 u16::from_ne_bytes([n[0], n[1]])
             }
         });
+        // Only a modern device (little-endian) reports hashes.
+        let hash = bytes.get(12..20).map(|h| {
+            (
+                u32::from_le_bytes([h[0], h[1], h[2], h[3]]),
+                u16::from_le_bytes([h[4], h[5]]),
+            )
+        });
         Some(Self {
             hdr,
             num_buffers,
             little_endian,
+            hash,
         })
     }
 
@@ -405,6 +416,12 @@ impl RxHdr {
         } else {
             self.hdr.gso_size
         }
+    }
+
+    /// The hash the device computed and what it covers (`hash_value`, `hash_report`: one of
+    /// `VIRTIO_NET_HASH_REPORT_*`), if the header has them (`VIRTIO_NET_F_HASH_REPORT`).
+    pub fn hash(&self) -> Option<(u32, u16)> {
+        self.hash
     }
 
     /// How many buffers the packet spans (`num_buffers`, mergeable buffers only; 1 for a

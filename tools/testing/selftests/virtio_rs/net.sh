@@ -45,6 +45,11 @@
 # than one pair, ethtool -L combined N changes the pairs in use (sysfs
 # queues, ethtool -l), traffic (iperf3 -P 4) moves every pair's counters,
 # and ethtool -L combined 1 goes back to one pair.
+# RSS and hash reports (VRS_NET_RSS, scripts/vm --net-rss: rss=on,hash=on on
+# pci with more than one pair): ethtool -x shows C's default table and a key;
+# ethtool -X weight 0 1 sends every flow of iperf3 -P 4 to queue 1, equal 1 to
+# queue 0 (b's input.N interrupts), and default restores the table; ethtool -n/-N rx-flow-hash and
+# -K rxhash as C; after ethtool -L combined 1 the table names queue 0 only.
 # Variables below are read by the code strings vrs_test evaluates.
 # shellcheck disable=SC2034
 . "$(dirname "$0")/lib.sh"
@@ -518,6 +523,55 @@ mq_traffic() {
 	return 1
 }
 
+# RSS (VRS_NET_RSS, scripts/vm --net-rss: rss=on,hash=on on both NICs).
+# rss_table NS IFACE: the indirection table ethtool -x shows, an entry a line.
+rss_table() {
+	eth "$1" -x "$2" | sed -n 's/^ \{1,\}[0-9]\{1,\}: *//p' | tr -s ' \t' '\n' | grep -v '^$'
+}
+# rss_shown NS IFACE PAIRS: ethtool -x shows C's default: QEMU's 128
+# entries, entry I sending to queue I mod PAIRS (ethtool_rxfh_indir_default),
+# a key of QEMU's 40 bytes, and the Toeplitz function only.
+rss_shown() {
+	eth "$1" -x "$2" >"$TMP/rssx" || return 1
+	head -n 3 "$TMP/rssx"
+	rss_table "$1" "$2" >"$TMP/rss.table"
+	_n=$(wc -l <"$TMP/rss.table")
+	_bad=$(awk -v p="$3" '$1 != (NR - 1) % p' "$TMP/rss.table" | wc -l)
+	_key=$(grep -A1 '^RSS hash key:' "$TMP/rssx" | tail -n 1)
+	echo "$_n entries, $_bad not the default; key $_key"
+	[ "$_n" -eq 128 ] && [ "$_bad" -eq 0 ] &&
+		[ "$(echo "$_key" | tr ':' '\n' | grep -c '^[0-9a-f][0-9a-f]$')" -eq 40 ] &&
+		grep -q 'toeplitz: on' "$TMP/rssx" && grep -q 'xor: off' "$TMP/rssx"
+}
+# rss_steer Q: b's table set to send every flow to queue Q (ethtool -X: equal
+# 1 for queue 0, weight 0 1 for queue 1); under iperf3 -P 4 a -> b, b's
+# input.Q interrupts move and those of the other queue at most a tenth as
+# much (no flow is hashed to it).
+rss_steer() {
+	if [ "$1" -eq 0 ]; then eth b -X "$IF1" equal 1; else eth b -X "$IF1" weight 0 1; fi || return 1
+	_t=$(rss_table b "$IF1" | sort -u | tr '\n' ' ')
+	echo "table now sends to: $_t"
+	[ "$_t" = "$1 " ] || return 1
+	_o=$((1 - $1))
+	_q0=$(irqs "$D1" "input.$1") _o0=$(irqs "$D1" "input.$_o")
+	iperf_start a b 10.0.0.2 -P 4 -n $((4 * 1024 * 1024)) && iperf_wait 120 || return 1
+	_dq=$(($(irqs "$D1" "input.$1") - _q0)) _do=$(($(irqs "$D1" "input.$_o") - _o0))
+	echo "under iperf3 -P 4: input.$1 +$_dq interrupts, input.$_o +$_do"
+	[ "$_dq" -ge 10 ] && [ $((_do * 10)) -le "$_dq" ]
+}
+# rss_fields NS IFACE FLOW WANT: ethtool -n rx-flow-hash FLOW shows exactly the
+# fields WANT (sd: the addresses; sdfn: and the ports).
+rss_fields() {
+	eth "$1" -n "$2" rx-flow-hash "$3" >"$TMP/rssn" || return 1
+	_got=$(grep -E '^(IP SA|IP DA|L4 bytes)' "$TMP/rssn" | tr '\n' '/')
+	echo "$3: $_got"
+	case $4 in
+	sd) [ "$_got" = "IP SA/IP DA/" ] ;;
+	sdfn) [ "$_got" = "IP SA/IP DA/L4 bytes 0 & 1 [TCP/UDP src port]/L4 bytes 2 & 3 [TCP/UDP dst port]/" ] ;;
+	*) return 1 ;;
+	esac
+}
+
 # How the driver makes the skb of each received frame, seen with tracing
 # (tracefs event triggers; the debug kernel has no function tracer and no
 # kprobes): a stack trace of every skb that __build_skb allocates (event
@@ -740,10 +794,38 @@ if [ "$QUEUES" -gt 1 ]; then
 		net_test "iperf3 -P 4 a -> b: every pair carries traffic (a's txN_kicks, b's input.N interrupts)" '
 			mq_traffic $QUEUES'
 	fi
+	if [ "${VRS_NET_RSS:-0}" = 1 ]; then
+		net_test "RSS: ethtool -x shows C's default table over $QUEUES queues, a 40-byte key, toeplitz" '
+			rss_shown a $IF0 $QUEUES && rss_shown b $IF1 $QUEUES'
+		net_test "RSS: ethtool -X weight 0 1 sends every flow to queue 1, equal 1 to queue 0 (b's input.N interrupts)" '
+			rss_steer 1 && rss_steer 0'
+		net_test "RSS: ethtool -X default: the default table again" '
+			eth b -X $IF1 default && rss_shown b $IF1 $QUEUES'
+		net_test "hash report: rx-flow-hash tcp4 and udp4 sdfn; -N tcp4 sd, then sdfn again; sdf refused" '
+			rss_fields b $IF1 tcp4 sdfn && rss_fields b $IF1 udp4 sdfn &&
+			eth b -N $IF1 rx-flow-hash tcp4 sd && rss_fields b $IF1 tcp4 sd &&
+			eth b -N $IF1 rx-flow-hash tcp4 sdfn && rss_fields b $IF1 tcp4 sdfn &&
+			eth b -N $IF1 rx-flow-hash tcp4 sdf 2>&1 | grep "Cannot change" && rss_fields b $IF1 tcp4 sdfn'
+		net_test "hash report: receive-hashing off by default, on and off with ethtool -K, ping both ways" '
+			eth b -k $IF1 | grep -x "receive-hashing: off" &&
+			eth b -K $IF1 rxhash on && eth b -k $IF1 | grep -x "receive-hashing: on" && ping_both &&
+			eth b -K $IF1 rxhash off && eth b -k $IF1 | grep -x "receive-hashing: off"'
+	else
+		for _t in "RSS: ethtool -x shows C's default table" "RSS: ethtool -X moves flows" \
+			"RSS: ethtool -X default" "hash report: rx-flow-hash" "hash report: receive-hashing"; do
+			net_skip "$_t" "no RSS in this run (scripts/vm --net-rss)"
+		done
+	fi
 	net_test "ethtool -L combined 1: one pair in use again, ping both ways; combined 0 and above $QUEUES refused" '
 		! eth a -L $IF0 combined 0 2>/dev/null && ! eth a -L $IF0 combined $((QUEUES + 1)) 2>/dev/null &&
 		eth a -L $IF0 combined 1 && eth b -L $IF1 combined 1 &&
 		channels a $IF0 $QUEUES 1 && channels b $IF1 $QUEUES 1 && ping_both'
+	if [ "${VRS_NET_RSS:-0}" = 1 ]; then
+		net_test "RSS: after ethtool -L combined 1, ethtool -x sends every entry to queue 0" '
+			rss_shown a $IF0 1 && rss_shown b $IF1 1'
+	else
+		net_skip "RSS: after ethtool -L combined 1" "no RSS in this run (scripts/vm --net-rss)"
+	fi
 else
 	for _t in "ethtool -L combined N: N pairs in use" \
 		"iperf3 -P 4 a -> b: every pair carries traffic" \
