@@ -379,6 +379,17 @@ def parse_ktap(text, parsed_log):
             walk(s, name, i)
     for i, s in enumerate(test.subtests, 1):  # the top level is the parser's "main"
         walk(s, "", i)
+    # kunit_parser stops at the plan: results past it would count for
+    # nothing, pass or fail. More top-level results than the plan is one
+    # failure of the run.
+    plans = re.findall(r"^1\.\.(\d+)\s*$", text, re.M)
+    results = len(re.findall(r"^(?:not )?ok \d+\b", text, re.M))
+    if plans and results > int(plans[0]):
+        failed.append(f"KTAP output: {results} results for a plan of {plans[0]}: "
+                      "the results past the plan were not counted")
+        extra_fail = 1
+    else:
+        extra_fail = 0
     c = test.counts
     # Each test that failed, crashed or has no result counts once; parse
     # errors (a bad plan, wrong numbering, no KTAP at all) that no such
@@ -388,8 +399,8 @@ def parse_ktap(text, parsed_log):
         nfail = 1
         failed.append(f"KTAP output: {c.errors} parse error(s), see parsed.txt"
                       if test.name != "<missing>" else "no KTAP output")
-    return (c.passed - bad["ok"], nfail + bad["ok"] + bad["skip"], c.skipped - bad["skip"],
-            failed, skipped)
+    return (c.passed - bad["ok"], nfail + bad["ok"] + bad["skip"] + extra_fail,
+            c.skipped - bad["skip"], failed, skipped)
 
 
 def plan(wanted, transport_filter, full):

@@ -60,6 +60,11 @@ class ParseKtapTest(unittest.TestCase):
         self.assertEqual((p, f, s), (1, 2, 0))
         self.assertEqual(failed, ["test 2 (no result line)", "test 3 (no result line)"])
 
+    def test_results_past_the_plan_fail(self):
+        p, f, s, failed, _ = counts("TAP version 13\n1..2\nok 1 a\nok 2 b\nnot ok 3 c\n")
+        self.assertEqual((p, f, s), (2, 1, 0))
+        self.assertIn("3 results for a plan of 2", failed[-1])
+
     def test_no_ktap_is_one_failure(self):
         self.assertEqual(counts("Kernel panic - not syncing\n")[:3], (0, 1, 0))
         self.assertEqual(counts("")[:3], (0, 1, 0))
@@ -107,20 +112,25 @@ class PlanTest(unittest.TestCase):
     def test_net_tap_variants(self):
         runs = check.plan(["net-tap-c"], "", True)
         tags = [r[4]["tag"] for r in runs]
-        self.assertIn("mrg-big-mq2", tags)
+        self.assertIn("mrg-big-mq2-rss", tags)
         self.assertIn("mrg-big", tags)
         for s, transport, ring, devices, variant in runs:
             self.assertEqual(devices, "net,net1")
             p0, p1, *mq = variant["tag"].split("-")
+            rss = "rss" in mq
+            mq = [m for m in mq if m != "rss"]
             va = variant["vm_args"]
             self.assertEqual(va[:2], ["--net-backend", "tap"])
             self.assertIn(f"net={check.NET_PATHS[p0]}", va)
             self.assertIn(f"net1={check.NET_PATHS[p1]}", va)
             # Queue pairs: "-mqN" in the tag, --net-queues N for scripts/vm; else neither.
             if mq:
-                self.assertEqual(va[-2:], ["--net-queues", mq[0][len("mq"):]])
+                i = va.index("--net-queues")
+                self.assertEqual(va[i:i + 2], ["--net-queues", mq[0][len("mq"):]])
             else:
                 self.assertNotIn("--net-queues", va)
+            # RSS and hash reports: "-rss" in the tag, --net-rss for scripts/vm.
+            self.assertEqual("--net-rss" in va, rss)
             # host_mtu=9000 on both, and the script told, unless a NIC is on small buffers.
             want = f" {p0} {p1}" + ("" if "small" in (p0, p1) else " 9000")
             self.assertEqual(variant["args"], want)
@@ -128,7 +138,7 @@ class PlanTest(unittest.TestCase):
     def test_default_and_filter(self):
         default = check.plan(["net-tap-c"], "", False)
         self.assertEqual([(r[1], r[2], r[4]["tag"]) for r in default],
-                         [("pci", "split", "mrg-big-mq2")])
+                         [("pci", "split", "mrg-big-mq2-rss")])
         self.assertFalse(check.plan(["net-tap-c"], "mmio", False))
         self.assertEqual(check.plan(["net"], "", False)[0][4], {})
 
