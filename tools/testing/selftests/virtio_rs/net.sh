@@ -829,7 +829,9 @@ if [ "$QUEUES" -gt 1 ]; then
 else
 	for _t in "ethtool -L combined N: N pairs in use" \
 		"iperf3 -P 4 a -> b: every pair carries traffic" \
-		"ethtool -L combined 1: one pair in use again"; do
+		"RSS: ethtool -x shows C's default table" "RSS: ethtool -X moves flows" \
+		"RSS: ethtool -X default" "hash report: rx-flow-hash" "hash report: receive-hashing" \
+		"ethtool -L combined 1: one pair in use again" "RSS: after ethtool -L combined 1"; do
 		net_skip "$_t" "one queue pair in this run (scripts/vm --net-queues)"
 	done
 fi
