@@ -33,8 +33,9 @@ sys.path.insert(0, os.path.join(BUILD, f"linux-{KVER}", "tools/testing/kunit"))
 
 ALL_TRANSPORTS = [("pci", "split"), ("pci-legacy", "split"), ("mmio", "split"), ("pci", "packed")]
 # The guest-time budget keeps the drivers that are done (rng, input, and the leak checks) to
-# one transport of each kind by default: pci and mmio; FULL=1 adds pci-legacy and packed rings.
-SHORT_TRANSPORTS = [("pci", "split"), ("mmio", "split")]
+# pci/split by default (blk, net and console cover virtio-mmio, packed rings and the legacy
+# interface in the core); FULL=1 adds mmio, pci-legacy and packed rings.
+SHORT_TRANSPORTS = [("pci", "split")]
 LEGACY = ("pci-legacy", "split")
 SHORT_FULL = [r for r in ALL_TRANSPORTS if r not in SHORT_TRANSPORTS]
 # microvm has 8 virtio-mmio slots, so "every device" takes two mmio guests.
@@ -135,8 +136,8 @@ SUITES = [
     # negotiates (pci, mmio and packed rings; pci-legacy with FULL=1); "console-c" runs the
     # same tests on the C virtio_console, the reference.
     dict(name="console", script="console.sh rust",
-         runs=[("pci", "split"), ("mmio", "split"), ("pci", "packed")],
-         full_runs=[LEGACY],
+         runs=[("pci", "split"), ("mmio", "split")],
+         full_runs=[LEGACY, ("pci", "packed")],
          devices="console", drivers="none", budget=2, timeout=420),
     dict(name="console-c", script="console.sh c", runs=[("pci", "split")],
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices="console",
