@@ -89,6 +89,7 @@ use crate::{
 use core::{marker::PhantomData, mem::MaybeUninit, ptr};
 
 pub mod config;
+pub mod console;
 pub mod device;
 mod gate;
 pub mod virtqueue;
