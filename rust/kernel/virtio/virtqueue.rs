@@ -649,6 +649,27 @@ impl<R, W> Virtqueue<R, W> {
         }
     }
 
+    /// Waits for the device to finish a request in any context, spinning, the way C's virtio
+    /// console waits for kernel console output (`put_chars`). Gives up after `timeout_us`
+    /// microseconds, or as soon as the queue is broken or the device gone, returning `None`;
+    /// the requests stay in the ring, owned by the queue, as with [`wait_buf`](Self::wait_buf).
+    /// C spins forever: a device that never answers would stop the CPU.
+    pub fn spin_buf(&mut self, timeout_us: u32) -> Option<Used<R, W>> {
+        // SAFETY: Reads the monotonic clock; any context.
+        let deadline = unsafe { bindings::ktime_get() } + i64::from(timeout_us) * 1_000;
+        loop {
+            if let Some(used) = self.get_buf() {
+                return Some(used);
+            }
+            // SAFETY: As above.
+            if self.is_broken() || unsafe { bindings::ktime_get() } > deadline {
+                return None;
+            }
+            // SAFETY: A pause hint; any context.
+            unsafe { bindings::cpu_relax() };
+        }
+    }
+
     /// Reports an oversized used length, the first few times.
     #[cold]
     fn lie(&mut self, len: u32, cap: usize) {
