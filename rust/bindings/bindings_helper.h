@@ -16,3 +16,4 @@
 #include <linux/skbuff.h>
 #include <net/netdev_rx_queue.h>
 #include <uapi/linux/virtio_net.h>
+#include "../../drivers/tty/hvc/hvc_console.h"
