@@ -27,6 +27,9 @@
 //!   registered until it is released; `poll`/`select` and epoll take their entries off before
 //!   that (at the end of the call, and in `eventpoll_release` before `release`), so no entry
 //!   outlives its queue.
+//! - A [`Fasync`] is a list of files that asked for `SIGIO` (`O_ASYNC`), for
+//!   [`fasync_queue`](Operations::fasync_queue). A file keeps a reference to the list it is on
+//!   until it leaves it (`fcntl`, or the VFS before `release`), so no entry outlives its list.
 
 use crate::{
     bindings,
@@ -52,6 +55,45 @@ pub const POLLHUP: u32 = 0x0010;
 pub const POLLRDNORM: u32 = 0x0040;
 /// `EPOLLWRNORM`: writing normal data will not block.
 pub const POLLWRNORM: u32 = 0x0100;
+
+/// `POLL_IN`: the band of a `SIGIO` for data to read.
+pub const POLL_IN: i32 = 1;
+/// `POLL_OUT`: the band of a `SIGIO` for room to write.
+pub const POLL_OUT: i32 = 2;
+
+/// The files that asked for `SIGIO` on something (`fasync_struct`, C's `fasync_helper` and
+/// `kill_fasync`).
+pub struct Fasync {
+    /// The list's head, which `fasync_helper` and `kill_fasync` use under their own locking
+    /// (`fasync_lock`, the file's lock and RCU).
+    head: UnsafeCell<*mut bindings::fasync_struct>,
+}
+
+// SAFETY: The head is only used through `fasync_helper` and `kill_fasync`, which may run on any
+// thread at the same time.
+unsafe impl Send for Fasync {}
+// SAFETY: See `Send`.
+unsafe impl Sync for Fasync {}
+
+impl Fasync {
+    /// A new, empty list.
+    pub fn new() -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Self {
+                head: UnsafeCell::new(ptr::null_mut()),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Sends `SIGIO` with band `band` ([`POLL_IN`], [`POLL_OUT`]) to the owner of every file on
+    /// the list. Any context.
+    pub fn kill(&self, band: i32) {
+        // SAFETY: `kill_fasync` reads the head under RCU; every entry belongs to a file that
+        // holds a reference to `self` while it is on the list (see `fasync_callback`).
+        unsafe { bindings::kill_fasync(self.head.get(), bindings::SIGIO as c_int, band) };
+    }
+}
 
 /// An open file, as its operations see it.
 ///
@@ -198,6 +240,10 @@ pub trait Operations: Sized + 'static {
     /// What an open file keeps; released in [`release`](Operations::release).
     type Data: ForeignOwnable + Send + Sync;
 
+    /// The most one [`write`](Operations::write) is handed: a longer write from user space
+    /// gets a reader of this many bytes (and returns at most this many).
+    const MAX_WRITE: usize = usize::MAX;
+
     /// A file is being opened on `port`'s node.
     fn open(port: &Arc<Self::Port>, file: &File) -> Result<Self::Data>;
 
@@ -219,6 +265,13 @@ pub trait Operations: Sized + 'static {
         _file: &File,
         _buf: &mut UserSliceReader,
     ) -> Result<usize> {
+        Err(EINVAL)
+    }
+
+    /// The list a file joins when it asks for `SIGIO` (`O_ASYNC`); implementing it gives the
+    /// file operations `fasync`. It is asked once, when the file joins: the file stays on that
+    /// list (and keeps it alive) until it leaves it.
+    fn fasync_queue(_data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result<Arc<Fasync>> {
         Err(EINVAL)
     }
 
@@ -268,6 +321,11 @@ impl<T: Operations> FileOps<T> {
                 } else {
                     None
                 },
+                fasync: if T::HAS_FASYNC_QUEUE {
+                    Some(fasync_callback::<T>)
+                } else {
+                    None
+                },
                 // SAFETY: All-zero is a valid `file_operations` (no operation).
                 ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
             },
@@ -309,6 +367,9 @@ struct FileState {
     /// The wait queues `poll` registered on this file.
     #[pin]
     polled: Mutex<KVec<Arc<WaitQueue>>>,
+    /// The `SIGIO` list the file is on, if any.
+    #[pin]
+    fasync: Mutex<Option<Arc<Fasync>>>,
 }
 
 /// The registry: classes by name, and the port of each node by `dev_t`.
@@ -738,6 +799,7 @@ unsafe extern "C" fn open_callback<T: Operations>(
             pin_init!(FileState {
                 data,
                 polled <- crate::new_mutex!(KVec::new()),
+                fasync <- crate::new_mutex!(None),
             }),
             GFP_KERNEL,
         );
@@ -771,6 +833,11 @@ unsafe extern "C" fn release_callback<T: Operations>(
     let state = unsafe { Pin::<KBox<FileState>>::from_foreign((*file).private_data) };
     // SAFETY: `data` came from `T::Data::into_foreign` in open, and is given back once.
     let data = unsafe { T::Data::from_foreign(state.data) };
+    // The VFS takes an `O_ASYNC` file off its list before release; this is in case it did not.
+    if let Some(q) = state.fasync.lock().take() {
+        // SAFETY: `file` is valid; it is on `q`'s list (or not, and this does nothing).
+        unsafe { bindings::fasync_helper(-1, file, 0, q.head.get()) };
+    }
     // SAFETY: `file` is valid during release.
     T::release(data, unsafe { File::from_raw(file) });
     // The queues `poll` registered go with the state, now that no poller is left.
@@ -814,6 +881,7 @@ unsafe extern "C" fn write_callback<T: Operations>(
     from_result(|| {
         // SAFETY: As in `read_callback`.
         let data = unsafe { borrow::<T>(file) };
+        let len = len.min(T::MAX_WRITE);
         let mut r = UserSlice::new(buf as usize, len).reader();
         // SAFETY: `file` is valid during the call.
         let n = T::write(data, unsafe { File::from_raw(file) }, &mut r)?;
@@ -844,6 +912,42 @@ unsafe extern "C" fn poll_callback<T: Operations>(
         polled: &state.polled,
     };
     T::poll(data, f, &table)
+}
+
+/// `fasync` of [`FileOps`]: the file joins (`on != 0`) or leaves its `SIGIO` list.
+///
+/// # Safety
+///
+/// As for `read_callback` (the VFS calls it before `release`, to leave).
+unsafe extern "C" fn fasync_callback<T: Operations>(
+    fd: c_int,
+    file: *mut bindings::file,
+    on: c_int,
+) -> c_int {
+    // SAFETY: `file` is valid during the call; `private_data` is its `FileState`, alive until
+    // release, which cannot run concurrently.
+    let state = unsafe { &*(*file).private_data.cast::<FileState>() };
+    let mut cur = state.fasync.lock();
+    let q = match (cur.as_ref(), on != 0) {
+        (Some(q), _) => q.clone(),
+        (None, false) => return 0,
+        (None, true) => {
+            // SAFETY: As in `read_callback`.
+            let data = unsafe { T::Data::borrow(state.data) };
+            match T::fasync_queue(data) {
+                Ok(q) => q,
+                Err(e) => return e.to_errno(),
+            }
+        }
+    };
+    // SAFETY: `file` is valid; the list's head lives as long as `q`. An entry for the file
+    // stays on the list only while `state.fasync` holds `q` (set below, and cleared only after
+    // the entry is taken off).
+    let ret = unsafe { bindings::fasync_helper(fd, file, on, q.head.get()) };
+    if ret >= 0 {
+        *cur = if on != 0 { Some(q) } else { None };
+    }
+    ret
 }
 
 /// The file's `T::Data`, borrowed.
