@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Virtio console driver, in Rust: the named ports of `virtio_console.c` (multiport).
+//! Virtio console driver, in Rust: the named ports and console ports of `virtio_console.c`.
 //!
 //! A virtio-serial device has up to `max_nr_ports` ports, each with a pair of queues (input,
 //! output), and, with `VIRTIO_CONSOLE_F_MULTIPORT`, a pair of control queues. Queues are laid
@@ -27,16 +27,28 @@
 //! write would not block, and `POLLHUP` when the host side is closed or the port was unplugged.
 //! After unplug, an open file polls `POLLHUP` and gets `ENODEV` on read and write, as in C.
 //!
-//! Not done yet: console ports (`hvc`; the driver notes them, and opening one fails with
-//! `ENXIO`, as in C), the `RESIZE` message, `fasync`, `splice`, freeze/restore (the adapter
-//! removes and probes the device again instead), and devices without `MULTIPORT` (whose only
-//! port is a console).
+//! Console ports (`VIRTIO_CONSOLE_CONSOLE_PORT`, QEMU's `virtconsole`) are hvc consoles,
+//! `/dev/hvcN` ([`kernel::hvc`]): usable as `console=hvc0` and as a login terminal. Their
+//! `/dev/vportNpM` node refuses opens (`ENXIO`), as in C. Kernel console output waits for the
+//! device to take each buffer, as C's `put_chars` does, but for at most a second. Unlike C, the
+//! port's backend is in place before the console registers, so the printk backlog that the
+//! kernel console replays then reaches the host (C drops it). `RESIZE` messages (and, without
+//! `MULTIPORT`, the config space's size) resize the console with `VIRTIO_CONSOLE_F_SIZE`; the
+//! message parser is in [`kernel::virtio::console`], with unit tests.
+//!
+//! A file may ask for `SIGIO` (`O_ASYNC`): it comes when data arrives and when the host opens or
+//! closes its side, with C's band (`POLL_OUT`). Freeze/restore keeps ports, device nodes, open
+//! files and consoles, and replaces only the queues, as C's `virtcons_freeze`/`restore`. A
+//! device without `MULTIPORT` has one port, a console, from the start.
+//!
+//! Not done: `splice`, and the emergency write register (`VIRTIO_CONSOLE_F_EMERG_WRITE`, which
+//! 6.12's C does not negotiate either).
 
 use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use kernel::{
     c_str,
-    chrdev::{self, File, Node, PollTable, Region, WaitQueue},
-    fmt, new_mutex,
+    chrdev::{self, Fasync, File, Node, PollTable, Region, WaitQueue},
+    fmt, hvc, new_mutex,
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
     str::CString,
@@ -45,7 +57,9 @@ use kernel::{
     virtio::{
         self,
         config::{ConsoleConfig, CONSOLE_F_MULTIPORT, CONSOLE_F_SIZE},
-        config_field, Device, DeviceHandle, Probe, QueueSpec, Virtqueue,
+        config_field,
+        console::{event, port_name, Control as Msg, Resize, BAD_ID},
+        Device, DeviceHandle, Probe, QueueSpec, Virtqueue,
     },
     workqueue::{self, impl_has_work, new_work, Work, WorkItem},
 };
@@ -54,7 +68,7 @@ kernel::module_virtio_driver! {
     type: VirtioConsole,
     name: "virtio_console_rs",
     author: "virtio-rs authors",
-    description: "Virtio console driver: named ports (Rust)",
+    description: "Virtio console driver: named ports and hvc consoles (Rust)",
     license: "GPL",
 }
 
@@ -62,22 +76,8 @@ kernel::module_virtio_driver! {
 const BUF_SIZE: usize = 4096;
 /// The most a single `write` sends, as in C.
 const MAX_WRITE: usize = 32 * 1024;
-/// `virtio_console.c`'s `VIRTIO_CONSOLE_BAD_ID`: control messages about the device itself.
-const BAD_ID: u32 = !0;
 /// The class of the port devices.
 const CLASS: &CStr = c_str!("virtio-ports-rs");
-
-/// `VIRTIO_CONSOLE_*` control events.
-mod event {
-    pub(crate) const DEVICE_READY: u16 = 0;
-    pub(crate) const DEVICE_ADD: u16 = 1;
-    pub(crate) const DEVICE_REMOVE: u16 = 2;
-    pub(crate) const PORT_READY: u16 = 3;
-    pub(crate) const CONSOLE_PORT: u16 = 4;
-    pub(crate) const RESIZE: u16 = 5;
-    pub(crate) const PORT_OPEN: u16 = 6;
-    pub(crate) const PORT_NAME: u16 = 7;
-}
 
 type Buf = KVec<u8>;
 type InQueue = Virtqueue<(), Buf>;
@@ -119,20 +119,18 @@ struct Control {
     ovq: SpinLockIrq<Option<Virtqueue<KBox<[u8; 8]>, ()>>>,
     /// The device's byte order for control messages.
     le: bool,
+    /// The device has control queues (`VIRTIO_CONSOLE_F_MULTIPORT`).
+    multiport: bool,
 }
 
 impl Control {
-    /// Sends control message `event`/`value` about port `id`.
+    /// Sends control message `event`/`value` about port `id`. Without `MULTIPORT` there is no
+    /// control queue, and nothing to send (as C's `send_control_msg`).
     fn send(&self, id: u32, event: u16, value: u16) -> Result {
-        let mut msg = [0u8; 8];
-        let (i, e, v) = if self.le {
-            (id.to_le_bytes(), event.to_le_bytes(), value.to_le_bytes())
-        } else {
-            (id.to_ne_bytes(), event.to_ne_bytes(), value.to_ne_bytes())
-        };
-        msg[0..4].copy_from_slice(&i);
-        msg[4..6].copy_from_slice(&e);
-        msg[6..8].copy_from_slice(&v);
+        if !self.multiport {
+            return Ok(());
+        }
+        let msg = Msg { id, event, value }.to_bytes(self.le);
         let msg = KBox::new(msg, GFP_KERNEL)?;
         let mut guard = self.ovq.lock();
         let vq = guard.as_mut().ok_or(ENODEV)?;
@@ -178,6 +176,26 @@ impl Rx {
         }
     }
 
+    /// Copies what was received into `out`, across buffers, for a console (as C's
+    /// `fill_readbuf`); returns how many bytes.
+    fn fill(&mut self, out: &mut [u8]) -> usize {
+        let mut done = 0;
+        while done < out.len() && self.has_data() {
+            let Some((data, len, off)) = self.cur.take() else {
+                break;
+            };
+            let n = (out.len() - done).min(len - off);
+            out[done..done + n].copy_from_slice(&data[off..off + n]);
+            done += n;
+            if off + n < len {
+                self.cur = Some((data, len, off + n));
+            } else {
+                self.give_back(data);
+            }
+        }
+        done
+    }
+
     /// Drops whatever was received and not read, as C's `discard_port_data`.
     fn discard(&mut self) {
         while self.has_data() {
@@ -210,6 +228,12 @@ struct Port {
     guest_connected: AtomicBool,
     /// The host said it is a console port.
     console: AtomicBool,
+    /// The port's console (`/dev/hvcN`), once it is one. Taken out (under the lock) and
+    /// dropped (outside it: dropping sleeps) when the port goes.
+    #[pin]
+    hvc: SpinLockIrq<Option<hvc::Registration>>,
+    /// The files that asked for `SIGIO` (`O_ASYNC`).
+    fasync: Arc<Fasync>,
     /// Unplugged.
     dead: AtomicBool,
 }
@@ -237,6 +261,12 @@ impl Port {
     /// The port is going: wake everybody, and give its queues back.
     fn unplug(&self) -> (Option<InQueue>, Option<OutQueue>) {
         self.dead.store(true, SeqCst);
+        self.detach()
+    }
+
+    /// Takes the port's queues away (unplug, freeze), dropping what was received and not read,
+    /// and wakes everybody. The host side counts as closed until it says otherwise.
+    fn detach(&self) -> (Option<InQueue>, Option<OutQueue>) {
         self.host_connected.store(false, SeqCst);
         let rx = {
             let mut rx = self.rx.lock();
@@ -247,6 +277,56 @@ impl Port {
         self.wq.wake_up();
         (rx, tx)
     }
+
+    /// Gives the port new queues (restore).
+    fn attach(&self, rx: InQueue, tx: OutQueue) {
+        self.rx.lock().vq = Some(rx);
+        *self.tx.lock() = Some(tx);
+        self.wq.wake_up();
+    }
+
+    /// Sends `SIGIO` to the files that asked for it, as C's `send_sigio_to_port` (with C's
+    /// band, `POLL_OUT`).
+    fn sigio(&self) {
+        if self.guest_connected.load(SeqCst) {
+            self.fasync.kill(chrdev::POLL_OUT);
+        }
+    }
+
+    /// Data came: wake readers, signal, and feed the console.
+    fn input(&self) {
+        self.wq.wake_up();
+        self.sigio();
+        if let Some(hvc) = self.hvc.lock().as_ref() {
+            hvc.poll();
+        }
+    }
+}
+
+/// How long kernel console output waits for the device to take a buffer. C waits forever.
+const PUT_CHARS_TIMEOUT_US: u32 = 1_000_000;
+
+impl hvc::Backend for Port {
+    fn get_chars(&self, buf: &mut [u8]) -> Result<usize> {
+        Ok(self.rx.lock().fill(buf))
+    }
+
+    /// As C's `put_chars`: one buffer, and wait until the device has taken it.
+    fn put_chars(&self, buf: &[u8]) -> Result<usize> {
+        let mut data = KVec::with_capacity(buf.len(), GFP_ATOMIC)?;
+        data.extend_from_slice(buf, GFP_ATOMIC)?;
+        let mut tx = self.tx.lock();
+        let vq = tx.as_mut().ok_or(EPIPE)?;
+        while vq.get_buf().is_some() {}
+        if vq.add(data, (), GFP_ATOMIC).is_err() {
+            // No room: hvc tries again later.
+            return Ok(0);
+        }
+        vq.kick();
+        // If the device does not answer in time, the buffer stays in the ring, owned by it.
+        let _ = vq.spin_buf(PUT_CHARS_TIMEOUT_US);
+        Ok(buf.len())
+    }
 }
 
 /// The file operations of a port.
@@ -256,6 +336,7 @@ struct PortOps;
 impl chrdev::Operations for PortOps {
     type Port = Port;
     type Data = Arc<Port>;
+    const MAX_WRITE: usize = MAX_WRITE;
 
     fn open(port: &Arc<Port>, _file: &File) -> Result<Arc<Port>> {
         if port.console.load(SeqCst) {
@@ -337,16 +418,21 @@ impl chrdev::Operations for PortOps {
             port.wq
                 .wait_interruptible(|| port.writable() || port.dead.load(SeqCst))?;
         }
-        let count = buf.len().min(MAX_WRITE);
+        // At most `MAX_WRITE` bytes (the reader's length), copied once.
+        let count = buf.len();
         let mut data = KVec::with_capacity(count, GFP_KERNEL)?;
-        data.extend_with(count, 0, GFP_KERNEL)?;
-        buf.read_slice(&mut data)?;
+        buf.clone_reader().read_all(&mut data, GFP_KERNEL)?;
+        buf.skip(count)?;
         let mut tx = port.tx.lock();
         let vq = tx.as_mut().ok_or(ENODEV)?;
         let ret = vq.add(data, (), GFP_ATOMIC);
         vq.kick();
         ret?;
         Ok(count)
+    }
+
+    fn fasync_queue(port: ArcBorrow<'_, Port>) -> Result<Arc<Fasync>> {
+        Ok(port.fasync.clone())
     }
 
     fn poll(port: ArcBorrow<'_, Port>, _file: &File, table: &PollTable<'_>) -> u32 {
@@ -401,6 +487,12 @@ struct Shared {
     region: Arc<Region<PortOps>>,
     handle: DeviceHandle,
     index: u32,
+    /// `VIRTIO_CONSOLE_F_MULTIPORT`.
+    multiport: bool,
+    /// `VIRTIO_CONSOLE_F_SIZE`.
+    size: bool,
+    /// How many ports (1 without `MULTIPORT`).
+    nr_ports: u32,
 }
 
 impl_has_work! {
@@ -434,30 +526,18 @@ impl WorkItem for Shared {
 
 impl Shared {
     fn handle_control(&self, msg: &[u8]) {
-        if msg.len() < 8 {
+        let Some(Msg {
+            id,
+            event: ev,
+            value: val,
+        }) = Msg::parse(msg, self.control.le)
+        else {
             pr_warn!(
                 "virtio{}: short control message ({} bytes)\n",
                 self.index,
                 msg.len()
             );
             return;
-        }
-        let le = self.control.le;
-        let id = [msg[0], msg[1], msg[2], msg[3]];
-        let ev = [msg[4], msg[5]];
-        let val = [msg[6], msg[7]];
-        let (id, ev, val) = if le {
-            (
-                u32::from_le_bytes(id),
-                u16::from_le_bytes(ev),
-                u16::from_le_bytes(val),
-            )
-        } else {
-            (
-                u32::from_ne_bytes(id),
-                u16::from_ne_bytes(ev),
-                u16::from_ne_bytes(val),
-            )
         };
         let mut ports = self.ports.lock();
         if ports.dead {
@@ -492,25 +572,27 @@ impl Shared {
             event::DEVICE_REMOVE => self.remove_port(&mut ports, id),
             event::CONSOLE_PORT => {
                 if val != 0 && !port.console.swap(true, SeqCst) {
-                    pr_info!(
-                        "virtio{}: port {} is a console: not supported by this driver yet\n",
-                        self.index,
-                        id
-                    );
+                    self.init_console(&port);
                 }
             }
-            event::RESIZE => {}
+            event::RESIZE => {
+                // As C: only for a console, and only with `VIRTIO_CONSOLE_F_SIZE`.
+                if let (Some(size), true) = (Resize::parse(msg, self.control.le), self.size) {
+                    if let Some(hvc) = port.hvc.lock().as_ref() {
+                        hvc.resize(size.rows, size.cols);
+                    }
+                }
+            }
             event::PORT_OPEN => {
                 port.host_connected.store(val != 0, SeqCst);
                 port.wq.wake_up();
+                port.sigio();
             }
             event::PORT_NAME => {
-                let name = &msg[8..];
-                let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-                let Ok(name) = CString::try_from_fmt(fmt!(
-                    "{}",
-                    core::str::from_utf8(&name[..end]).unwrap_or("")
-                )) else {
+                let Some(name) = port_name(msg) else {
+                    return;
+                };
+                let Ok(name) = CString::try_from_fmt(fmt!("{}", name)) else {
                     return;
                 };
                 if let Some(Some(added)) = ports.added.get_mut(id as usize) {
@@ -519,6 +601,31 @@ impl Shared {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Makes `port` a console, `/dev/hvcN`, as C's `init_port_console`. On failure the port
+    /// stays a plain port, as in C.
+    fn init_console(&self, port: &Arc<Port>) {
+        let backend: Arc<dyn hvc::Backend> = port.clone();
+        // The kernel console may replay its backlog through the port before this returns.
+        match hvc::Registration::new(backend, BUF_SIZE) {
+            Ok(reg) => {
+                port.guest_connected.store(true, SeqCst);
+                *port.hvc.lock() = Some(reg);
+                let _ = self.control.send(port.id, event::PORT_OPEN, 1);
+                // What came before the console existed.
+                port.input();
+            }
+            Err(e) => {
+                pr_err!(
+                    "virtio{}: error {:?} allocating hvc for port {}\n",
+                    self.index,
+                    e,
+                    port.id
+                );
+                port.console.store(false, SeqCst);
+            }
         }
     }
 
@@ -541,6 +648,8 @@ impl Shared {
                 host_connected: AtomicBool::new(false),
                 guest_connected: AtomicBool::new(false),
                 console: AtomicBool::new(false),
+                hvc <- new_spinlock_irq!(None),
+                fasync: Fasync::new()?,
                 dead: AtomicBool::new(false),
             }? Error),
             GFP_KERNEL,
@@ -575,6 +684,9 @@ impl Shared {
         };
         let live = self.live.lock()[id as usize].take();
         drop(live);
+        // The console goes first: no more output through the port's queue.
+        let hvc = added.port.hvc.lock().take();
+        drop(hvc);
         // No new open from here on, and the device node goes.
         drop(added.node);
         if let (Some(r), Some(t)) = added.port.unplug() {
@@ -597,33 +709,18 @@ impl virtio::Driver for VirtioConsole {
     fn probe(dev: &Device<Probe>) -> Result<impl PinInit<Self, Error>> {
         let multiport = dev.has_feature(CONSOLE_F_MULTIPORT);
         let nr_ports = if multiport {
+            // Queue indices are `u16`s; C allocates `2 * (nr_ports + 1)` queues.
             dev.read(config_field!(ConsoleConfig, max_nr_ports))?
+                .clamp(1, 0x7ffe)
         } else {
             1
         };
-        // Queue indices are `u16`s; C allocates `2 * (nr_ports + 1)` queues.
-        let nr_ports = nr_ports.clamp(1, 0x7ffe);
-        let nr_queues = if multiport {
-            2 * (nr_ports as usize + 1)
-        } else {
-            2
-        };
-        let mut specs = KVec::with_capacity(nr_queues, GFP_KERNEL)?;
-        for q in 0..nr_queues {
-            let name = match (queue_port(q), q % 2) {
-                (None, 0) => c_str!("control-i"),
-                (None, _) => c_str!("control-o"),
-                (Some(_), 0) => c_str!("input"),
-                (Some(_), _) => c_str!("output"),
-            };
-            specs.push(QueueSpec::new(name), GFP_KERNEL)?;
-        }
+        let specs = queue_specs(multiport, nr_ports)?;
         let mut queues = dev.find_vqs(&specs)?;
         let mut spare = KVec::with_capacity(nr_ports as usize, GFP_KERNEL)?;
         let mut added = KVec::with_capacity(nr_ports as usize, GFP_KERNEL)?;
         let mut live = KVec::with_capacity(nr_ports as usize, GFP_KERNEL)?;
-        let ports_here = if multiport { nr_ports } else { 1 };
-        for id in 0..ports_here {
+        for id in 0..nr_ports {
             let q = port_queue(id);
             let rx = queues.take::<(), Buf>(q)?;
             let tx = queues.take::<Buf, ()>(q + 1)?;
@@ -642,13 +739,14 @@ impl virtio::Driver for VirtioConsole {
             try_pin_init!(Control {
                 ovq <- new_spinlock_irq!(ovq),
                 le: dev.little_endian(),
+                multiport,
             }? Error),
             GFP_KERNEL,
         )?;
         let region = Region::new(
             c_str!("virtio-portsdev-rs"),
             CLASS,
-            ports_here,
+            nr_ports,
             kernel::chrdev_fops!(PortOps),
         )?;
         let handle = dev.handle()?;
@@ -662,6 +760,9 @@ impl virtio::Driver for VirtioConsole {
                 region,
                 handle,
                 index: dev.index(),
+                multiport,
+                size: dev.has_feature(CONSOLE_F_SIZE),
+                nr_ports,
             }? Error),
             GFP_KERNEL,
         )?;
@@ -669,8 +770,17 @@ impl virtio::Driver for VirtioConsole {
     }
 
     fn ready(&self, _dev: &Device) -> Result {
-        if self.shared.ivq.lock().is_some() {
-            self.shared.control.send(BAD_ID, event::DEVICE_READY, 1)?;
+        let sh = &self.shared;
+        if sh.multiport {
+            return sh.control.send(BAD_ID, event::DEVICE_READY, 1);
+        }
+        // Without `MULTIPORT`, port 0 is there from the start, and is a console (as C).
+        let mut ports = sh.ports.lock();
+        sh.add_port(&mut ports, 0)?;
+        if let Some(Some(added)) = ports.added.first() {
+            let port = added.port.clone();
+            port.console.store(true, SeqCst);
+            sh.init_console(&port);
         }
         Ok(())
     }
@@ -686,9 +796,35 @@ impl virtio::Driver for VirtioConsole {
                 }
             }
             Some(id) => {
-                if let Some(Some(port)) = self.shared.live.lock().get(id as usize) {
-                    port.wq.wake_up();
+                let port = self.shared.live.lock().get(id as usize).cloned().flatten();
+                if let Some(port) = port {
+                    if queue % 2 == 0 {
+                        port.input();
+                    } else {
+                        port.wq.wake_up();
+                    }
                 }
+            }
+        }
+    }
+
+    fn config_work(&self, dev: &Device) {
+        // Without `MULTIPORT`, the console's size is in config space (as C's
+        // `update_size_from_config`); with it, `RESIZE` messages carry it.
+        let sh = &self.shared;
+        if sh.multiport || !sh.size {
+            return;
+        }
+        let (Ok(cols), Ok(rows)) = (
+            dev.read(config_field!(ConsoleConfig, cols)),
+            dev.read(config_field!(ConsoleConfig, rows)),
+        ) else {
+            return;
+        };
+        let port = sh.live.lock().first().cloned().flatten();
+        if let Some(port) = port {
+            if let Some(hvc) = port.hvc.lock().as_ref() {
+                hvc.resize(rows, cols);
             }
         }
     }
@@ -700,4 +836,76 @@ impl virtio::Driver for VirtioConsole {
             self.shared.remove_port(&mut ports, id as u32);
         }
     }
+
+    /// As C's `virtcons_freeze`: ports, their device nodes, open files and consoles stay; their
+    /// queues go, with whatever was received and not read. The host side counts as closed
+    /// until the host says otherwise after restore.
+    fn freeze(&self, _dev: &Device) -> Result {
+        let sh = &self.shared;
+        let ivq = sh.ivq.lock().take();
+        drop(ivq);
+        let ovq = sh.control.ovq.lock().take();
+        drop(ovq);
+        let mut ports = sh.ports.lock();
+        for spare in ports.spare.iter_mut() {
+            *spare = None;
+        }
+        for added in ports.added.iter().flatten() {
+            let queues = added.port.detach();
+            drop(queues);
+        }
+        Ok(())
+    }
+
+    /// As C's `virtcons_restore`: new queues for every port, and each port says it is ready
+    /// (and open, if a guest file or its console holds it), so that the host tells its state.
+    fn restore(&self, dev: &Device<Probe>) -> Result {
+        let sh = &self.shared;
+        let specs = queue_specs(sh.multiport, sh.nr_ports)?;
+        let mut queues = dev.find_vqs(&specs)?;
+        if sh.multiport {
+            let mut ivq = queues.take::<(), Buf>(2)?;
+            fill(&mut ivq, GFP_KERNEL)?;
+            *sh.ivq.lock() = Some(ivq);
+            *sh.control.ovq.lock() = Some(queues.take::<KBox<[u8; 8]>, ()>(3)?);
+        }
+        let mut ports = sh.ports.lock();
+        for id in 0..sh.nr_ports {
+            let q = port_queue(id);
+            let mut rx = queues.take::<(), Buf>(q)?;
+            let tx = queues.take::<Buf, ()>(q + 1)?;
+            let Some(Some(added)) = ports.added.get(id as usize) else {
+                ports.spare[id as usize] = Some((rx, tx));
+                continue;
+            };
+            let port = added.port.clone();
+            fill(&mut rx, GFP_KERNEL)?;
+            port.attach(rx, tx);
+            sh.control.send(id, event::PORT_READY, 1)?;
+            if port.guest_connected.load(SeqCst) {
+                sh.control.send(id, event::PORT_OPEN, 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The queues of a device with `nr_ports` ports, in C's order and with C's names.
+fn queue_specs(multiport: bool, nr_ports: u32) -> Result<KVec<QueueSpec>> {
+    let nr_queues = if multiport {
+        2 * (nr_ports as usize + 1)
+    } else {
+        2
+    };
+    let mut specs = KVec::with_capacity(nr_queues, GFP_KERNEL)?;
+    for q in 0..nr_queues {
+        let name = match (queue_port(q), q % 2) {
+            (None, 0) => c_str!("control-i"),
+            (None, _) => c_str!("control-o"),
+            (Some(_), 0) => c_str!("input"),
+            (Some(_), _) => c_str!("output"),
+        };
+        specs.push(QueueSpec::new(name), GFP_KERNEL)?;
+    }
+    Ok(specs)
 }
