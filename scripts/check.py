@@ -138,10 +138,10 @@ SUITES = [
     dict(name="console", script="console.sh rust",
          runs=[("pci", "split"), ("mmio", "split")],
          full_runs=[LEGACY, ("pci", "packed")],
-         devices="console", drivers="none", budget=2, timeout=420),
+         devices="console", drivers="none", vm_args=["--hvc"], budget=2, timeout=420),
     dict(name="console-c", script="console.sh c", runs=[("pci", "split")],
          full_runs=[r for r in ALL_TRANSPORTS if r != ("pci", "split")], devices="console",
-         drivers="none", budget=2, timeout=420),
+         drivers="none", vm_args=["--hvc"], budget=2, timeout=420),
     # "net" tests virtio_net_rs on two NICs on one QEMU hub, each in its own guest network
     # namespace (ping, iperf3 TCP and UDP both ways, counters, set_link, the features C
     # negotiates; net1 reports a speed and a duplex, VIRTIO_NET_F_SPEED_DUPLEX, for ethtool),

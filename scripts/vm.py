@@ -331,6 +331,16 @@ def qemu_device_args(args, devs, run):
                       "server=on,wait=off",
                       "-device", f"virtserialport,bus={dev_id}.0,chardev=vcon{n or 0},name=vrs.port{n or 0},"
                       f"id=vrsport{n or 0}"]
+            if args.hvc and not n:
+                # A console port (port 0, /dev/hvc0) whose host side is a socket that
+                # `vrs-host port hvc0` drives; what the guest writes is also logged.
+                qargs += ["-chardev", f"socket,id=vhvc0,path={run}/vhvc0.sock,server=on,"
+                          f"wait=off,logfile={run}/vhvc0.log",
+                          "-device", f"virtconsole,bus={dev_id}.0,chardev=vhvc0,name=vrs.hvc0,"
+                          "id=vrshvc0",
+                          # For a console port the guest hot-adds (QMP device_add virtconsole
+                          # with chardev vhvc1): `vrs-host port hvc1`.
+                          "-chardev", f"socket,id=vhvc1,path={run}/vhvc1.sock,server=on,wait=off"]
         if base == "badrng":
             qargs += ["-chardev", f"socket,id=badrngchr{n or 0},path={run}/badrng{n or 0}.sock"]
         if base == "badblk":
@@ -443,6 +453,7 @@ class Guest:
         self.writer = None
         self.out = open(args.output, "w") if args.output else None
         self.ports = {}  # console device -> (reader, writer) of its port's host side
+        self.port_seen = {}  # console device -> what expect read and has not matched yet
 
     async def qmp_connect(self, path):
         from qemu.qmp import QMPClient
@@ -497,25 +508,33 @@ class Guest:
         await self.writer.drain()
 
     async def port_request(self, text):
-        """`DEVICE OP [N]`: the host side of the virtserialport of console device DEVICE
-        (console, console1, ...; scripts/vm names its port vrs.portN). OP: connect, close
-        (the port's host side opens or closes), send N (N random bytes; answers their
-        SHA-256), recv N (reads exactly N bytes; answers their SHA-256). Answers line by line,
-        then `@@VRS-END STATUS` (0, or 1 on an error)."""
+        """`DEVICE OP [ARG]`: the host side of the virtserialport of console device DEVICE
+        (console, console1, ...; scripts/vm names its port vrs.portN), or of the console port
+        hvc0 (--hvc), or hvc1 (--hvc: the chardev vhvc1, for a virtconsole the guest adds). OP: connect, close (the port's host side opens or closes), send N (N
+        random bytes; answers their SHA-256), recv N (reads exactly N bytes; answers their
+        SHA-256), write TEXT (TEXT and Enter), expect TEXT (reads until TEXT comes; answers
+        its line), log TEXT (hvc0: TEXT is in QEMU's log of what the guest wrote). Answers
+        line by line, then `@@VRS-END STATUS` (0, or 1 on an error)."""
         lines, status = [], 0
         try:
             words = text.split()
             dev, op = words[0], words[1]
-            n = int(words[2]) if len(words) > 2 else 0
-            if dev not in self.args.devs or device_base(dev) != "console":
+            n = int(words[2]) if len(words) > 2 and op in ("send", "recv") else 0
+            if dev in ("hvc0", "hvc1"):
+                if not self.args.hvc:
+                    raise RuntimeError(f"no console port {dev}: scripts/vm needs --hvc")
+                sock = f"v{dev}.sock"
+            elif dev not in self.args.devs or device_base(dev) != "console":
                 raise RuntimeError(f"no console device '{dev}' in --devices")
-            k = dev[len("console"):] or "0"
+            else:
+                sock = f"vport{dev[len('console'):] or '0'}.sock"
             if op == "connect":
                 if dev in self.ports:
                     raise RuntimeError(f"{dev}: already connected")
-                sock = os.path.join(self.run_dir or "", f"vport{k}.sock")
+                sock = os.path.join(self.run_dir or "", sock)
                 self.ports[dev] = await asyncio.wait_for(asyncio.open_unix_connection(sock), 10)
             elif op == "close":
+                self.port_seen.pop(dev, None)
                 _, w = self.ports.pop(dev)
                 w.close()
                 await w.wait_closed()
@@ -529,6 +548,39 @@ class Guest:
                 r, _ = self.ports[dev]
                 data = await asyncio.wait_for(r.readexactly(n), 120)
                 lines = [hashlib.sha256(data).hexdigest()]
+            elif op == "write":
+                # The rest of the line, and a newline (a terminal's Enter: "\r").
+                _, w = self.ports[dev]
+                w.write(text.split(None, 2)[2].encode() + b"\r")
+                await asyncio.wait_for(w.drain(), 30)
+            elif op == "expect":
+                # Reads until the rest of the line shows up in what the guest sent since
+                # the last expect (at most 30 s); answers the line it is on.
+                want = text.split(None, 2)[2].encode()
+                r, _ = self.ports[dev]
+                seen = self.port_seen.get(dev, b"")
+                while want not in seen:
+                    chunk = await asyncio.wait_for(r.read(4096), 30)
+                    if not chunk:
+                        raise RuntimeError(f"{dev}: end of file before {want!r}")
+                    seen += chunk
+                i = seen.index(want)
+                start = seen.rfind(b"\n", 0, i) + 1
+                end = seen.find(b"\n", i)
+                end = len(seen) if end < 0 else end
+                lines = [seen[start:end].decode(errors="replace").rstrip("\r")]
+                self.port_seen[dev] = seen[i + len(want):]
+            elif op == "log":
+                # Whether the rest of the line is in everything the guest wrote to hvc0 so
+                # far, connected or not (QEMU's chardev log).
+                if dev != "hvc0":
+                    raise RuntimeError("log: hvc0 only")
+                want = text.split(None, 2)[2].encode()
+                with open(os.path.join(self.run_dir or "", "vhvc0.log"), "rb") as f:
+                    data = f.read()
+                if want not in data:
+                    raise RuntimeError(f"{want!r} is not in the {len(data)} bytes of hvc0's log")
+                lines = [f"found in {len(data)} bytes"]
             else:
                 raise RuntimeError(f"unknown port operation '{op}'")
         except KeyError as e:
@@ -585,6 +637,10 @@ async def run(args, cmd):
     append = ["console=ttyS0", "panic=-1", "rdinit=/init", "quiet" if args.quiet else "loglevel=7"]
     if args.transport == "mmio":
         append.append("reboot=t")
+    if args.hvc:
+        # Kernel messages on hvc0 too, once a driver registers it; ttyS0, named last, stays
+        # /dev/console.
+        append.insert(0, "console=hvc0")
     append += args.append
     dev_args = qemu_device_args(args, args.devs, run_dir)
     ctl = os.path.join(run_dir, "ctl.sock")
@@ -727,6 +783,9 @@ def main():
     ap.add_argument("--net-rss", action="store_true",
                     help="with --net-queues above 1: virtio-net devices with rss=on,hash=on "
                     "(VIRTIO_NET_F_RSS and VIRTIO_NET_F_HASH_REPORT)")
+    ap.add_argument("--hvc", action="store_true",
+                    help="with a console device: a console port (virtconsole, /dev/hvc0) on its "
+                    "bus, whose host side 'vrs-host port hvc0' drives, and console=hvc0")
     ap.add_argument("--append", action="append", default=[], help="extra kernel command line")
     ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument")
     ap.add_argument("--badrng-lie", default="cycle", choices=BADRNG_LIES,
