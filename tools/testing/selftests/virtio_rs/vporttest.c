@@ -15,6 +15,9 @@
  *   readnb N     the same with O_NONBLOCK on
  *   writenb N    write N bytes with O_NONBLOCK on; print "wrote K" or
  *                "error ERRNO-NAME"
+ *   sigio MS     ask for SIGIO on the file (F_SETOWN, O_ASYNC), print
+ *                "armed", wait at most MS milliseconds for a SIGIO, print
+ *                "sigio" or "none", and turn O_ASYNC off again
  *
  * A call that blocks for more than a minute (a wake-up the driver never
  * sends) is killed by SIGALRM: its output stays empty, and the test fails
@@ -25,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +44,14 @@ static const char *errname(int e)
 	case EINTR: return "EINTR";
 	default: return strerror(e);
 	}
+}
+
+static volatile sig_atomic_t got_sigio;
+
+static void on_sigio(int sig)
+{
+	(void)sig;
+	got_sigio = 1;
 }
 
 static void set_nonblock(int fd, int on)
@@ -82,6 +94,27 @@ int main(int argc, char **argv)
 		       p.revents & POLLERR ? "err " : "");
 		return 0;
 	}
+	if (!strcmp(argv[2], "sigio")) {
+		struct sigaction sa = { .sa_handler = on_sigio };
+		int fl = fcntl(fd, F_GETFL);
+		long waited = 0;
+
+		sigaction(SIGIO, &sa, NULL);
+		if (fcntl(fd, F_SETOWN, getpid()) < 0 ||
+		    fcntl(fd, F_SETFL, fl | O_ASYNC) < 0) {
+			printf("error %s\n", errname(errno));
+			return 0;
+		}
+		printf("armed\n");
+		fflush(stdout);
+		while (!got_sigio && waited < n) {
+			usleep(10000);
+			waited += 10;
+		}
+		printf("%s\n", got_sigio ? "sigio" : "none");
+		fcntl(fd, F_SETFL, fl & ~O_ASYNC);
+		return 0;
+	}
 	if (n < 0 || n > (long)sizeof(buf))
 		goto usage;
 	if (!strcmp(argv[2], "read") || !strcmp(argv[2], "readnb")) {
@@ -110,6 +143,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 usage:
-	fprintf(stderr, "usage: vporttest FD poll|pollin MS|read N|readnb N|writenb N\n");
+	fprintf(stderr, "usage: vporttest FD poll|pollin MS|read N|readnb N|writenb N|sigio MS\n");
 	return 2;
 }
