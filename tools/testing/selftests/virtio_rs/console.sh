@@ -99,8 +99,105 @@ h2g() {
 polls() { got=$($VPT 5 poll 0); echo "poll: $got"; test "$got" = "$1"; }
 no_hup() { ! $VPT 5 poll 0 | grep -q hup; }
 
+# --- qemu-guest-agent (issue 16) ---------------------------------------------
+# qemu-ga on the second port scripts/vm gives the device, org.qemu.guest_agent.0,
+# reached through the /dev/virtio-ports link vrs-portlinks makes (the image's
+# stand-in for udev's rule); the host side is a real agent client, vrs-host ga
+# (guest-sync-delimited, then the command, each reply within a bound). Every
+# test checks what the agent answered against the guest itself.
+GA_NAME=org.qemu.guest_agent.0
+GA_LINK=/dev/virtio-ports/$GA_NAME
+GA_PID=/tmp/vrs-qga.pid
+GA_LOG=/tmp/vrs-qga.log
+GA_FILE=/tmp/vrs-ga-file
+ga() { vrs-host ga console "$1"; }
+# jstr KEY, jnum KEY: the string, or the number or boolean, that KEY has in the
+# one-line JSON on stdin (the last one, if KEY is there twice).
+jstr() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+jnum() { sed -n "s/.*\"$1\":\([-0-9a-z]*\).*/\1/p"; }
+# ga_up: qemu-ga wrote its pidfile and holds the agent port open.
+ga_up() { has_open "$(cat $GA_PID)" "$(readlink -f "$GA_LINK")"; }
+# ga_closed PID: process PID (qemu-ga) does not hold the agent port open.
+ga_closed() { ! has_open "$1" "$(readlink -f "$GA_LINK")"; }
+# ga_exec SCRIPT: run sh -c SCRIPT through guest-exec with its output captured,
+# poll guest-exec-status until it exited, and print its status reply.
+ga_exec() {
+	r=$(ga '{"execute":"guest-exec","arguments":{"path":"/bin/sh","arg":["-c","'"$1"'"],"capture-output":true}}') ||
+		{ echo "$r"; return 1; }
+	p=$(echo "$r" | jnum pid)
+	n=100
+	while [ "$n" -gt 0 ]; do
+		r=$(ga '{"execute":"guest-exec-status","arguments":{"pid":'"$p"'}}') || { echo "$r"; return 1; }
+		[ "$(echo "$r" | jnum exited)" = true ] && { echo "$r"; return 0; }
+		sleep 0.1
+		n=$((n - 1))
+	done
+	echo "pid $p never exited: $r"
+	return 1
+}
+# ga_file: bytes written with guest-file-write are in the guest's file, and
+# guest-file-read gives them back.
+ga_file() {
+	head -c 1000 /dev/urandom >/tmp/vrs-ga-want
+	want=$(sha </tmp/vrs-ga-want)
+	b64=$(base64 -w 0 </tmp/vrs-ga-want)
+	rm -f $GA_FILE
+	r=$(ga '{"execute":"guest-file-open","arguments":{"path":"'$GA_FILE'","mode":"w+"}}') &&
+		h=$(echo "$r" | jnum return) && [ -n "$h" ] || { echo "open: $r"; return 1; }
+	r=$(ga '{"execute":"guest-file-write","arguments":{"handle":'"$h"',"buf-b64":"'"$b64"'"}}') &&
+		[ "$(echo "$r" | jnum count)" = 1000 ] || { echo "write: $r"; return 1; }
+	r=$(ga '{"execute":"guest-file-flush","arguments":{"handle":'"$h"'}}') || { echo "flush: $r"; return 1; }
+	echo "wrote $want, the guest's file has $(sha <$GA_FILE)"
+	[ "$(sha <$GA_FILE)" = "$want" ] || return 1
+	r=$(ga '{"execute":"guest-file-seek","arguments":{"handle":'"$h"',"offset":0,"whence":"set"}}') ||
+		{ echo "seek: $r"; return 1; }
+	r=$(ga '{"execute":"guest-file-read","arguments":{"handle":'"$h"',"count":4096}}') ||
+		{ echo "read: $r"; return 1; }
+	got=$(echo "$r" | jstr buf-b64 | base64 -d | sha)
+	echo "read back $got (count $(echo "$r" | jnum count), eof $(echo "$r" | jnum eof))"
+	[ "$got" = "$want" ] && [ "$(echo "$r" | jnum eof)" = true ] || return 1
+	r=$(ga '{"execute":"guest-file-close","arguments":{"handle":'"$h"'}}') || { echo "close: $r"; return 1; }
+	[ "$(sha <$GA_FILE)" = "$want" ]
+}
+
+ga_tests() {
+	vrs_test "vrs-portlinks: $GA_LINK links to the port of that name" '
+		vrs-portlinks && ls -lL "$GA_LINK" &&
+		test "$(readlink -f "$GA_LINK")" = "$(NAME=$GA_NAME; port_dev)"'
+	vrs_test "qemu-ga starts on $GA_LINK and opens it" '
+		rm -f $GA_PID
+		qemu-ga -m virtio-serial -p "$GA_LINK" -d -f $GA_PID -t /tmp -l $GA_LOG &&
+		wait_for 50 ga_up || { cat $GA_LOG; false; }'
+	vrs_test "guest-ping answers" 'r=$(ga "{\"execute\":\"guest-ping\"}"); echo "$r"; test "$r" = "{\"return\":{}}"'
+	vrs_test "guest-info: the agent's version; guest-exec enabled" '
+		r=$(ga "{\"execute\":\"guest-info\"}") && v=$(echo "$r" | jstr version) &&
+		echo "version $v; $(qemu-ga --version)" && test -n "$v" &&
+		qemu-ga --version | grep -qx "QEMU Guest Agent $v" &&
+		echo "$r" | grep -q "\"enabled\":true,\"name\":\"guest-exec\","'
+	vrs_test "guest-get-osinfo: the image's /etc/os-release, the running kernel" '
+		r=$(ga "{\"execute\":\"guest-get-osinfo\"}") && echo "$r" &&
+		(. /etc/os-release
+		 test "$(echo "$r" | jstr id)" = "$ID" &&
+		 test "$(echo "$r" | jstr version-id)" = "$VERSION_ID" &&
+		 test "$(echo "$r" | jstr pretty-name)" = "$PRETTY_NAME") &&
+		test "$(echo "$r" | jstr kernel-release)" = "$(uname -r)" &&
+		test "$(echo "$r" | jstr machine)" = "$(uname -m)"'
+	vrs_test "guest-file-open/write/read/close: 1000 bytes, in the guest's file too" 'ga_file'
+	vrs_test "guest-exec: captured output, exit code 0" '
+		cmd="cat /proc/sys/kernel/random/boot_id; uname -r"
+		r=$(ga_exec "$cmd") && echo "$r" &&
+		test "$(echo "$r" | jstr out-data | base64 -d)" = "$(sh -c "$cmd")" &&
+		test "$(echo "$r" | jnum exitcode)" = 0'
+	vrs_test "guest-exec: a failing command, its exit code and stderr" '
+		r=$(ga_exec "echo vrs-oops >&2; exit 7") && echo "$r" &&
+		test "$(echo "$r" | jnum exitcode)" = 7 &&
+		test "$(echo "$r" | jstr err-data | base64 -d)" = vrs-oops'
+	vrs_test "qemu-ga stops and closes the port" '
+		p=$(cat $GA_PID) && kill "$p" && wait_for 50 ga_closed "$p" && (exec 6<>"$GA_LINK")'
+}
+
 ktap_print_header
-ktap_set_plan 27
+ktap_set_plan 36
 
 vrs_test "a virtio console device present" 'test -n "$D"'
 
@@ -171,6 +268,7 @@ exec 5<&-
 vrs_test "bind again: the port is back, named" '
 	echo "${D##*/}" >"$(vrs_driver_dir $DRV)/bind" &&
 	wait_for 100 port_dev && make_link'
+ga_tests
 vrs_test "rmmod $DRV with no port open; the port is gone" '
 	rmmod $DRV && ! test -e "$(readlink -f "$LINK")"'
 ktap_finished
