@@ -126,6 +126,9 @@ jget() {
 	*) v=${v%%[,\}]*} ;;
 	esac
 }
+# gar JSON: the agent's reply to JSON in $r; false, and the reply or the host's
+# error printed, if it has no "return".
+gar() { r=$(ga "$1") || { echo "$1: $r"; return 1; }; }
 # has KEY VALUE: KEY is VALUE in the reply $r.
 has() { jget "$1"; [ "$v" = "$2" ] || { echo "$1: '$v', not '$2'"; return 1; }; }
 # ga_up: qemu-ga wrote its pidfile and holds the agent port open.
@@ -185,11 +188,11 @@ ga_tests() {
 		wait_for 50 ga_up || { cat $GA_LOG; false; }'
 	vrs_test "guest-ping answers" 'r=$(ga "{\"execute\":\"guest-ping\"}"); echo "$r"; test "$r" = "{\"return\":{}}"'
 	vrs_test "guest-info: the agent's version; guest-exec enabled" '
-		r=$(ga "{\"execute\":\"guest-info\"}") && jget version && qv=$(qemu-ga --version) &&
+		gar "{\"execute\":\"guest-info\"}" && jget version && qv=$(qemu-ga --version) &&
 		echo "version $v; $qv" && test -n "$v" && test "$qv" = "QEMU Guest Agent $v" &&
 		case $r in *"\"enabled\":true,\"name\":\"guest-exec\","*) ;; *) false ;; esac'
 	vrs_test "guest-get-osinfo: the image's /etc/os-release, the running kernel" '
-		r=$(ga "{\"execute\":\"guest-get-osinfo\"}") && echo "$r" &&
+		gar "{\"execute\":\"guest-get-osinfo\"}" && echo "$r" &&
 		(. /etc/os-release && has id "$ID" && has version-id "$VERSION_ID" &&
 		 has pretty-name "$PRETTY_NAME") &&
 		read -r kr </proc/sys/kernel/osrelease && has kernel-release "$kr" &&
