@@ -133,7 +133,8 @@ SUITES = [
     # "console" tests virtio_console_rs's named ports on one virtio-serial device with one
     # virtserialport on a host socket (vrs-host port): names, /dev/virtio-ports links, bytes
     # both ways, poll and O_NONBLOCK, host disconnect and reconnect, the features C
-    # negotiates (pci, mmio and packed rings; pci-legacy with FULL=1); "console-c" runs the
+    # negotiates, and qemu-guest-agent on a second port, org.qemu.guest_agent.0 (vrs-host ga)
+    # (pci, mmio and packed rings; pci-legacy with FULL=1); "console-c" runs the
     # same tests on the C virtio_console, the reference.
     dict(name="console", script="console.sh rust",
          runs=[("pci", "split"), ("mmio", "split")],

@@ -15,8 +15,10 @@ APT_PKGS=(
 	libssl-dev cpio kmod rsync make gcc libc6-dev python3 python3-venv xz-utils
 	# guest
 	qemu-system-x86 busybox-static
-	# tools that run inside the guest
+	# tools that run inside the guest (qemu-guest-agent: qemu-ga, which the
+	# console tests run on a virtio-serial port)
 	fio iperf3 sockperf iproute2 rng-tools5 e2fsprogs stress-ng util-linux ethtool tcpdump
+	qemu-guest-agent
 	# benchmarks
 	gnuplot-nox
 	# lint

@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build the guest initramfs for one flavour with the kernel's own
-# usr/gen_init_cpio: busybox, the guest scripts, the selftests, the C and
-# Rust modules, and the real tools the tests use with their shared
-# libraries. Rebuilt only when one of its inputs changes.
+# usr/gen_init_cpio: busybox, the guest scripts (scripts/guest: init, the
+# vrs-* helpers, and /etc/os-release, which qemu-ga's guest-get-osinfo
+# reads), the selftests, the C and Rust modules, and the real tools the
+# tests use (qemu-ga among them) with their shared libraries. Rebuilt only
+# when one of its inputs changes.
 #
 # usage: scripts/initramfs.sh [release|debug]...   (default: both)
 set -euo pipefail
@@ -12,7 +14,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 # Real tools the tests use (the busybox applets are not enough).
-TOOLS=(fio iperf3 sockperf rngtest mke2fs e2fsck stress-ng blkdiscard dd sha256sum ip ethtool tcpdump)
+TOOLS=(fio iperf3 sockperf rngtest mke2fs e2fsck stress-ng blkdiscard dd sha256sum ip ethtool tcpdump
+	qemu-ga)
 # More host tools for ad hoc work, e.g. VRS_EXTRA_TOOLS=perf for a profile
 # (Documentation/benchmarks.rst); the image is rebuilt when the list changes.
 read -r -a extra <<<"${VRS_EXTRA_TOOLS:-}"
@@ -69,6 +72,7 @@ list() {
 	for f in "$ROOT"/scripts/guest/*; do
 		case ${f##*/} in
 		init) echo "file /init $f 755 0 0" ;;
+		os-release) echo "file /etc/os-release $f 644 0 0" ;;
 		*) echo "file /usr/local/bin/${f##*/} $f 755 0 0" ;;
 		esac
 	done

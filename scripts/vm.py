@@ -111,6 +111,9 @@ BADBLK_REQ_LIES = ("honest", "ioerr", "unsupp", "used-len-huge", "used-len-0", "
 BADBLK_PRESETS += tuple(f"req-{lie}" for lie in BADBLK_REQ_LIES)
 # Devices served by build/baddev over vhost-user.
 VHOST_USER = ("badrng", "badblk")
+# How long the host side of qemu-guest-agent's port waits for each step of a request (a
+# bound, not a measure: the agent answers at once; a missing agent fails in this time).
+GA_TIMEOUT = 10
 GROUPS = {"input": ["keyboard", "mouse", "tablet"]}
 ALL = ["rng", "blk", "net", "console", "balloon", "scsi", "9p", "keyboard", "mouse",
        "tablet", "gpu"]
@@ -341,6 +344,12 @@ def qemu_device_args(args, devs, run):
                           # For a console port the guest hot-adds (QMP device_add virtconsole
                           # with chardev vhvc1): `vrs-host port hvc1`.
                           "-chardev", f"socket,id=vhvc1,path={run}/vhvc1.sock,server=on,wait=off"]
+            # And qemu-guest-agent's port, on a socket that `vrs-host ga` speaks the agent
+            # protocol on (Guest.ga_request).
+            qargs += ["-chardev", f"socket,id=vga{n or 0},path={run}/vga{n or 0}.sock,"
+                      "server=on,wait=off",
+                      "-device", f"virtserialport,bus={dev_id}.0,chardev=vga{n or 0},"
+                      f"name=org.qemu.guest_agent.{n or 0},id=vrsga{n or 0}"]
         if base == "badrng":
             qargs += ["-chardev", f"socket,id=badrngchr{n or 0},path={run}/badrng{n or 0}.sock"]
         if base == "badblk":
@@ -454,6 +463,7 @@ class Guest:
         self.out = open(args.output, "w") if args.output else None
         self.ports = {}  # console device -> (reader, writer) of its port's host side
         self.port_seen = {}  # console device -> what expect read and has not matched yet
+        self.ga = {}  # console device -> (reader, writer) of its agent port's host side
 
     async def qmp_connect(self, path):
         from qemu.qmp import QMPClient
@@ -592,6 +602,59 @@ class Guest:
         self.writer.write(f"@@VRS-END {status}\n".encode())
         await self.writer.drain()
 
+    async def ga_request(self, text):
+        """`DEVICE JSON`: one qemu-guest-agent command, JSON, over the agent port of console
+        device DEVICE (org.qemu.guest_agent.N): the host side connects on the first request
+        and stays connected. Each request first syncs with guest-sync-delimited (a fresh id;
+        everything up to the agent's 0xFF sentinel, such as a late reply to an earlier
+        request that timed out, is dropped; then the reply carrying that id), then sends the
+        command and reads its reply, every step within GA_TIMEOUT seconds. Answers the reply
+        on one line (keys sorted, no spaces), then `@@VRS-END STATUS` (0 if it has
+        "return", 1 otherwise)."""
+        lines, status = [], 1
+        try:
+            dev, _, cmd = text.strip().partition(" ")
+            if dev not in self.args.devs or device_base(dev) != "console":
+                raise RuntimeError(f"no console device '{dev}' in --devices")
+            req = json.loads(cmd)
+            if dev not in self.ga:
+                sock = os.path.join(self.run_dir or "", f"vga{dev[len('console'):] or '0'}.sock")
+                self.ga[dev] = await asyncio.wait_for(
+                    asyncio.open_unix_connection(sock, limit=1 << 22), GA_TIMEOUT)
+            r, w = self.ga[dev]
+            sync_id = int.from_bytes(os.urandom(4), "little") & 0x7fffffff
+            w.write(json.dumps({"execute": "guest-sync-delimited",
+                                "arguments": {"id": sync_id}}).encode() + b"\n")
+            await w.drain()
+            try:
+                await asyncio.wait_for(r.readuntil(b"\xff"), GA_TIMEOUT)
+                while True:
+                    line = await asyncio.wait_for(r.readline(), GA_TIMEOUT)
+                    if not line:
+                        raise RuntimeError("the agent port's host side was closed")
+                    try:
+                        if json.loads(line).get("return") == sync_id:
+                            break
+                    except ValueError:
+                        pass
+            except asyncio.TimeoutError:
+                raise RuntimeError(f"no reply to guest-sync-delimited in {GA_TIMEOUT} s: "
+                                   "is qemu-ga running on the port?") from None
+            w.write(json.dumps(req).encode() + b"\n")
+            await w.drain()
+            line = await asyncio.wait_for(r.readline(), GA_TIMEOUT)
+            reply = json.loads(line)
+            lines = [json.dumps(reply, sort_keys=True, separators=(",", ":"))]
+            status = 0 if "return" in reply else 1
+        except Exception as e:  # noqa: BLE001 - every failure goes back to the guest
+            if isinstance(e, asyncio.TimeoutError):
+                e = RuntimeError(f"no reply in {GA_TIMEOUT} s")
+            lines, status = [f"error: {type(e).__name__}: {e}"], 1
+        for line in lines:
+            self.writer.write((line + "\n").encode())
+        self.writer.write(f"@@VRS-END {status}\n".encode())
+        await self.writer.drain()
+
     async def control(self, reader, writer):
         self.writer = writer
         buf = b""
@@ -617,6 +680,9 @@ class Guest:
                     continue
                 if text.startswith("@@VRS-PORT "):
                     await self.port_request(text[len("@@VRS-PORT "):])
+                    continue
+                if text.startswith("@@VRS-GA "):
+                    await self.ga_request(text[len("@@VRS-GA "):])
                     continue
                 print(text, flush=True)
                 if self.out:

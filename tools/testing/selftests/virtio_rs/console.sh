@@ -128,8 +128,118 @@ hvc_registered() { dmesg | grep -q "console \[hvc0\] enabled"; }
 # ended PID: process PID has exited.
 ended() { ! kill -0 "$1" 2>/dev/null; }
 
+# --- qemu-guest-agent (issue 16) ---------------------------------------------
+# qemu-ga on the second port scripts/vm gives the device, org.qemu.guest_agent.0,
+# reached through the /dev/virtio-ports link vrs-portlinks makes (the image's
+# stand-in for udev's rule); the host side is a real agent client, vrs-host ga
+# (guest-sync-delimited, then the command, each reply within a bound). Every
+# test checks what the agent answered against the guest itself.
+GA_NAME=org.qemu.guest_agent.0
+GA_LINK=/dev/virtio-ports/$GA_NAME
+GA_PID=/tmp/vrs-qga.pid
+GA_LOG=/tmp/vrs-qga.log
+GA_FILE=/tmp/vrs-ga-file
+ga() { vrs-host ga console "$1"; }
+# jget KEY: the value of the first KEY in the one-line JSON reply $r, in $v (a
+# string without its quotes, a number or a boolean as it is); false if there is
+# no KEY. No fork: each costs a tenth of a second in a debug guest under TCG.
+jget() {
+	v=
+	case $r in *"\"$1\":"*) ;; *) return 1 ;; esac
+	v=${r#*\""$1"\":}
+	case $v in
+	\"*)
+		v=${v#\"}
+		v=${v%%\"*}
+		;;
+	*) v=${v%%[,\}]*} ;;
+	esac
+}
+# gar JSON: the agent's reply to JSON in $r; false, and the reply or the host's
+# error printed, if it has no "return".
+gar() { r=$(ga "$1") || { echo "$1: $r"; return 1; }; }
+# has KEY VALUE: KEY is VALUE in the reply $r.
+has() { jget "$1"; [ "$v" = "$2" ] || { echo "$1: '$v', not '$2'"; return 1; }; }
+# ga_up: qemu-ga wrote its pidfile and holds the agent port open.
+ga_up() { has_open "$(cat $GA_PID)" "$(readlink -f "$GA_LINK")"; }
+# ga_closed PID: process PID (qemu-ga) does not hold the agent port open.
+ga_closed() { ! has_open "$1" "$(readlink -f "$GA_LINK")"; }
+# ga_exec SCRIPT: run sh -c SCRIPT through guest-exec with its output captured,
+# poll guest-exec-status until it exited; its reply in $r.
+ga_exec() {
+	r=$(ga '{"execute":"guest-exec","arguments":{"path":"/bin/sh","arg":["-c","'"$1"'"],"capture-output":true}}') &&
+		jget pid || { echo "guest-exec: $r"; return 1; }
+	_p=$v
+	_n=100
+	while [ "$_n" -gt 0 ]; do
+		r=$(ga '{"execute":"guest-exec-status","arguments":{"pid":'"$_p"'}}') || { echo "$r"; return 1; }
+		jget exited && [ "$v" = true ] && { echo "$r"; return 0; }
+		sleep 0.1
+		_n=$((_n - 1))
+	done
+	echo "pid $_p never exited: $r"
+	return 1
+}
+# ga_file: bytes written with guest-file-write are in the guest's file, and
+# guest-file-read gives them back.
+ga_file() {
+	head -c 1000 /dev/urandom >/tmp/vrs-ga-want
+	want=$(sha </tmp/vrs-ga-want)
+	b64=$(base64 -w 0 </tmp/vrs-ga-want)
+	rm -f $GA_FILE
+	r=$(ga '{"execute":"guest-file-open","arguments":{"path":"'$GA_FILE'","mode":"w+"}}') &&
+		jget return || { echo "open: $r"; return 1; }
+	h=$v
+	r=$(ga '{"execute":"guest-file-write","arguments":{"handle":'"$h"',"buf-b64":"'"$b64"'"}}') &&
+		has count 1000 || { echo "write: $r"; return 1; }
+	r=$(ga '{"execute":"guest-file-flush","arguments":{"handle":'"$h"'}}') || { echo "flush: $r"; return 1; }
+	got=$(sha <$GA_FILE)
+	echo "wrote $want, the guest's file has $got"
+	[ "$got" = "$want" ] || return 1
+	r=$(ga '{"execute":"guest-file-seek","arguments":{"handle":'"$h"',"offset":0,"whence":"set"}}') ||
+		{ echo "seek: $r"; return 1; }
+	r=$(ga '{"execute":"guest-file-read","arguments":{"handle":'"$h"',"count":4096}}') &&
+		jget buf-b64 || { echo "read: $r"; return 1; }
+	got=$(echo "$v" | base64 -d | sha)
+	echo "read back $got"
+	[ "$got" = "$want" ] && has count 1000 && has eof true || return 1
+	r=$(ga '{"execute":"guest-file-close","arguments":{"handle":'"$h"'}}') || { echo "close: $r"; return 1; }
+	[ "$(sha <$GA_FILE)" = "$want" ]
+}
+
+ga_tests() {
+	vrs_test "vrs-portlinks: $GA_LINK links to the port of that name" '
+		vrs-portlinks && ls -lL "$GA_LINK" &&
+		test "$(readlink -f "$GA_LINK")" = "$(NAME=$GA_NAME; port_dev)"'
+	vrs_test "qemu-ga starts on $GA_LINK and opens it" '
+		rm -f $GA_PID
+		qemu-ga -m virtio-serial -p "$GA_LINK" -d -f $GA_PID -t /tmp -l $GA_LOG &&
+		wait_for 50 ga_up || { cat $GA_LOG; false; }'
+	vrs_test "guest-ping answers" 'r=$(ga "{\"execute\":\"guest-ping\"}"); echo "$r"; test "$r" = "{\"return\":{}}"'
+	vrs_test "guest-info: the agent's version; guest-exec enabled" '
+		gar "{\"execute\":\"guest-info\"}" && jget version && qv=$(qemu-ga --version) &&
+		echo "version $v; $qv" && test -n "$v" && test "$qv" = "QEMU Guest Agent $v" &&
+		case $r in *"\"enabled\":true,\"name\":\"guest-exec\","*) ;; *) false ;; esac'
+	vrs_test "guest-get-osinfo: the image's /etc/os-release, the running kernel" '
+		gar "{\"execute\":\"guest-get-osinfo\"}" && echo "$r" &&
+		(. /etc/os-release && has id "$ID" && has version-id "$VERSION_ID" &&
+		 has pretty-name "$PRETTY_NAME") &&
+		read -r kr </proc/sys/kernel/osrelease && has kernel-release "$kr" &&
+		has machine "$(uname -m)"'
+	vrs_test "guest-file-open/write/read/close: 1000 bytes, in the guest's file too" 'ga_file'
+	vrs_test "guest-exec: captured output, exit code 0" '
+		cmd="cat /proc/sys/kernel/random/boot_id; uname -r"
+		ga_exec "$cmd" && jget out-data && out=$(echo "$v" | base64 -d) &&
+		want=$(sh -c "$cmd") && echo "out-data: $out" && test "$out" = "$want" && has exitcode 0'
+	vrs_test "guest-exec: a failing command, its exit code and stderr" '
+		ga_exec "echo vrs-oops >&2; exit 7" && has exitcode 7 &&
+		jget err-data && test "$(echo "$v" | base64 -d)" = vrs-oops'
+	vrs_test "qemu-ga stops and closes the port" '
+		p=$(cat $GA_PID) && kill "$p" && wait_for 50 ga_closed "$p" && (exec 6<>"$GA_LINK")'
+}
+
 ktap_print_header
-ktap_set_plan 37
+ktap_set_plan 46
 
 vrs_test "a virtio console device present" 'test -n "$D"'
 vrs_test "the host side of hvc0 connects" '$HV connect'
@@ -236,6 +346,7 @@ exec 5<&-
 vrs_test "bind again: the port is back, named" '
 	echo "${D##*/}" >"$(vrs_driver_dir $DRV)/bind" &&
 	wait_for 100 port_dev && make_link'
+ga_tests
 vrs_test "rmmod $DRV with no port open; the port is gone" '
 	rmmod $DRV && ! test -e "$(readlink -f "$LINK")"'
 # The C driver last, for the features it negotiates (first, it would be the
