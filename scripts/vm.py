@@ -443,6 +443,7 @@ class Guest:
         self.writer = None
         self.out = open(args.output, "w") if args.output else None
         self.ports = {}  # console device -> (reader, writer) of its port's host side
+        self.servers = {}  # console device -> its port_server.py process (port serve)
 
     async def qmp_connect(self, path):
         from qemu.qmp import QMPClient
@@ -500,8 +501,10 @@ class Guest:
         """`DEVICE OP [N]`: the host side of the virtserialport of console device DEVICE
         (console, console1, ...; scripts/vm names its port vrs.portN). OP: connect, close
         (the port's host side opens or closes), send N (N random bytes; answers their
-        SHA-256), recv N (reads exactly N bytes; answers their SHA-256). Answers line by line,
-        then `@@VRS-END STATUS` (0, or 1 on an error)."""
+        SHA-256), recv N (reads exactly N bytes; answers their SHA-256), serve (the host
+        side is scripts/port_server.py, in a process of its own, until the guest stops:
+        make bench DEVICE=console's). Answers line by line, then `@@VRS-END STATUS` (0, or
+        1 on an error)."""
         lines, status = [], 0
         try:
             words = text.split()
@@ -510,10 +513,18 @@ class Guest:
             if dev not in self.args.devs or device_base(dev) != "console":
                 raise RuntimeError(f"no console device '{dev}' in --devices")
             k = dev[len("console"):] or "0"
-            if op == "connect":
-                if dev in self.ports:
-                    raise RuntimeError(f"{dev}: already connected")
-                sock = os.path.join(self.run_dir or "", f"vport{k}.sock")
+            sock = os.path.join(self.run_dir or "", f"vport{k}.sock")
+            if op in ("connect", "serve") and (dev in self.ports or dev in self.servers):
+                raise RuntimeError(f"{dev}: already connected")
+            if op == "serve":
+                p = await asyncio.create_subprocess_exec(
+                    sys.executable, os.path.join(ROOT, "scripts", "port_server.py"), sock,
+                    stdout=asyncio.subprocess.PIPE)
+                self.servers[dev] = p
+                said = await asyncio.wait_for(p.stdout.readline(), 20)
+                if said.strip() != b"connected":
+                    raise RuntimeError(f"{dev}: port_server.py did not connect")
+            elif op == "connect":
                 self.ports[dev] = await asyncio.wait_for(asyncio.open_unix_connection(sock), 10)
             elif op == "close":
                 _, w = self.ports.pop(dev)
@@ -643,6 +654,12 @@ async def run(args, cmd):
     finally:
         server.close()
         stop_baddev(baddevs)
+        for p in guest.servers.values():
+            try:
+                p.kill()
+            except ProcessLookupError:
+                pass
+            await p.wait()
         if guest.qmp is not None:
             try:
                 await guest.qmp.disconnect()
