@@ -922,8 +922,9 @@ def print_table(name, dev, summary, res, meta, settings):
             return v if v is None else f"{v:.2f}" if v == 0 or v >= 0.01 else fmt(v)
         print("  queue interrupts per op, median (C / Rust): " + "; ".join(
             f"{label} {per_op(c)} / {per_op(r)}" for label, c, r in irq))
-    if dev.table_note and dev.table_note(res):
-        print(f"  {dev.table_note(res)}")
+    extra = dev.table_note(res) if dev and dev.table_note else None
+    if extra:
+        print(f"  {extra}")
     print(f"  {verdict_line(name, summary)}")
 
 
