@@ -187,6 +187,7 @@ NET_WORKLOADS = [
              per_op_us="mean round trip"),
 ]
 
+
 def console_stream(kind, size):
     """vrs-vport (bench/guest/vrs-vport.c) through the port: write (guest -> host) or
     read (host -> guest) with SIZE bytes per system call, in MiB/s; CPU per byte."""
