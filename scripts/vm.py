@@ -523,6 +523,7 @@ class Guest:
                 self.servers[dev] = p
                 said = await asyncio.wait_for(p.stdout.readline(), 20)
                 if said.strip() != b"connected":
+                    self.servers.pop(dev)
                     raise RuntimeError(f"{dev}: port_server.py did not connect")
             elif op == "connect":
                 self.ports[dev] = await asyncio.wait_for(asyncio.open_unix_connection(sock), 10)
