@@ -86,6 +86,11 @@ class Device:
     # name), and the other bench/guest scripts it sources (copied in too).
     guest: str = ""
     guest_sources: list = dataclasses.field(default_factory=list)
+    # Programs the guest script runs: bench/guest/<name>.c each, built statically
+    # on the host (build/bench/<name>) and copied in as /usr/local/bin/<name>.
+    guest_progs: list = dataclasses.field(default_factory=list)
+    # Called with run_guest's result after the table: a line to print under it, or None.
+    table_note: object = None
     # In "--device all" (make bench without DEVICE=, and --smoke)? The scale
     # devices are not: they run when named (or as the group "scale").
     in_all: bool = True
@@ -182,6 +187,56 @@ NET_WORKLOADS = [
              per_op_us="mean round trip"),
 ]
 
+
+def console_stream(kind, size):
+    """vrs-vport (bench/guest/vrs-vport.c) through the port: write (guest -> host) or
+    read (host -> guest) with SIZE bytes per system call, in MiB/s; CPU per byte."""
+    what = {"write": "guest->host", "read": "host->guest"}[kind]
+    return Workload(f"{'g2h' if kind == 'write' else 'h2g'}-{size // 1024}k", f"{kind}:{size}",
+                    f"{what} {size // 1024} KiB", "MiB/s", 1 / MIB, "B", 1)
+
+
+CONSOLE_WORKLOADS = [
+    console_stream("write", 4096), console_stream("write", 65536),
+    console_stream("read", 4096), console_stream("read", 65536),
+    # LEN-byte messages the host echoes, one in flight: round trips per second, and
+    # the mean round trip in the table.
+    *(Workload(f"rr-{n}", f"pingpong:{n}", f"ping-pong {n} B", "RT/s", 1.0, "RT", 1,
+               per_op_us="mean round trip") for n in (1, 64)),
+]
+
+
+def console_setup(dev):
+    """The host side's own speed (scripts/port_server.py --measure: the same loop
+    against a local client), in the backend line: it must be far above what the guest
+    gets through the port, or the port's numbers measure the host."""
+    r = cmd_out([sys.executable, os.path.join(ROOT, "scripts", "port_server.py"),
+                 "--measure", "0.5"], timeout=60)
+    try:
+        m = json.loads(r)
+        cap = (f"host side alone: sink {m['sink_mib_s']} MiB/s, source {m['source_mib_s']} "
+               f"MiB/s ({m['write_bytes'] // 1024} KiB), echo {m['pingpong_us']} us per "
+               f"{m['pingpong_bytes']} B round trip")
+    except (TypeError, ValueError, KeyError):
+        cap = "host side alone: not measured (port_server.py --measure failed)"
+    note(f"console: {cap}")
+    return dev.vm_args, f"{dev.backend}; {cap}"
+
+
+def console_note(res):
+    """How busy the host side was while it served the guest (bench/guest/vrs-bench-console
+    asks it at the end)."""
+    i = res["info"]
+    if "host_side_busy" not in i:
+        return None
+    busy = float(i["host_side_busy"])
+    return (f"host side while serving: {busy * 100:.0f} % of one host core "
+            f"({i.get('host_side_cpu_s', '?')} s CPU in {i.get('host_side_serving_s', '?')} s, "
+            f"{i.get('host_side_commands', '?')} commands): "
+            + ("well below one core, so not what limits the numbers" if busy < 0.5 else
+               "WARNING: near one core, the host side may be what limits the numbers"))
+
+
 # Adding a device: add an entry here and write bench/guest/vrs-bench-<name>.
 DEVICES = {
     "rng": Device(
@@ -214,6 +269,15 @@ DEVICES = {
         # About two minutes on the debug kernel (a 10-ms round trip under KASAN):
         # --smoke --device net runs it when asked.
         in_smoke=False),
+    # One virtio-serial device with one named port (vrs.port0) on a host socket; the
+    # host side is scripts/port_server.py, the guest side bench/guest/vrs-vport.
+    "console": Device(
+        vm_devices="console", virtio_id=3, c_module="virtio_console",
+        rust_module="virtio_console_rs",
+        backend="virtio-serial-pci, one virtserialport on a unix socket chardev; host side "
+        "scripts/port_server.py",
+        workloads=CONSOLE_WORKLOADS, smoke="g2h-4k", guest_progs=["vrs-vport"],
+        setup=console_setup, table_note=console_note),
     # Scale (Documentation/benchmarks.rst): does a second request queue help each
     # driver as much (blk-q1 against blk-q2, see SCALINGS), and how fast does each
     # driver probe (and remove) many disks?
@@ -257,7 +321,7 @@ def note(msg):
 def cmd_out(cmd, **kw):
     try:
         return subprocess.run(cmd, capture_output=True, text=True, check=True, **kw).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
         return None
 
 
@@ -304,6 +368,23 @@ def guest_scripts(name, dev):
     """The bench/guest scripts a device's guest needs besides vrs-bench: its own
     (vrs-bench-<guest>, the name vrs-bench sources) and those it sources."""
     return [f"vrs-bench-{g}" for g in [dev.guest or name, *dev.guest_sources]]
+
+
+def guest_prog(name):
+    """build/bench/NAME, built from bench/guest/NAME.c (statically, as the selftests'
+    helpers are) when missing or older than its source; None if the build failed."""
+    src, out = os.path.join(GUEST_DIR, f"{name}.c"), os.path.join(BUILD, "bench", name)
+    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
+        return out
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    r = subprocess.run(["cc", "-static", "-O2", "-Wall", "-Werror", "-o", out + ".tmp", src],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        note(f"cannot build bench/guest/{name}.c (needs a static libc: libc6-dev):\n"
+             f"{r.stderr.strip()}")
+        return None
+    os.replace(out + ".tmp", out)
+    return out
 
 
 def vm_smp(vm_args, default):
@@ -361,6 +442,7 @@ def run_guest(name, dev, workloads, args, accel, stamp):
           "--timeout", str(timeout), "--log", log, "--quiet", "--quiet-runner",
           "--add-bin", os.path.join(GUEST_DIR, "vrs-bench"),
           *(a for g in guest_scripts(name, dev) for a in ("--add-bin", os.path.join(GUEST_DIR, g))),
+          *(a for g in dev.guest_progs for a in ("--add-bin", guest_prog(g))),
           *(ICOUNT_ARGS if args.icount else []), *vm_args, "--", guest_cmd]
     res = {"info": {}, "drivers": {}, "params": {}, "results": [], "failures": [],
            "done": False, "console_log": log, "vm_command": shlex.join(vm), "other_output": [],
@@ -841,6 +923,9 @@ def print_table(name, dev, summary, res, meta, settings):
             return v if v is None else f"{v:.2f}" if v == 0 or v >= 0.01 else fmt(v)
         print("  queue interrupts per op, median (C / Rust): " + "; ".join(
             f"{label} {per_op(c)} / {per_op(r)}" for label, c, r in irq))
+    extra = dev.table_note(res) if dev and dev.table_note else None
+    if extra:
+        print(f"  {extra}")
     print(f"  {verdict_line(name, summary)}")
 
 
@@ -1045,6 +1130,9 @@ def main():
     for f in ("vrs-bench", *(g for n in names for g in guest_scripts(n, DEVICES[n]))):
         if not os.path.exists(os.path.join(GUEST_DIR, f)):
             die(f"bench/guest/{f} is missing")
+    for g in {g for n in names for g in DEVICES[n].guest_progs}:
+        if not guest_prog(g):
+            die(f"bench/guest/{g}.c does not build")
 
     # Which devices have a Rust driver; the rest are skipped, or run with
     # the C driver alone when that is allowed.

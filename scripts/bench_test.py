@@ -9,8 +9,10 @@ the 95 % interval of the Rust/C ratio against one worked by hand, each
 verdict on rounds built to get it, and that summarise, print_table and
 draw_svg carry the interval, the verdict and n; the scaling factors of two
 devices (blk-q1, blk-q2) and their interval, worked by hand too; and the
-devices' set-up (the scale devices, the --device names). The expected
-numbers are written out here, not computed with bench.py's own functions.
+devices' set-up (the scale devices, console, the --device names); the
+guest parsers of net and console under busybox; scripts/port_server.py's
+commands over a socketpair. The expected numbers are written out here, not
+computed with bench.py's own functions.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -383,10 +386,38 @@ class DevicesTest(unittest.TestCase):
         self.assertEqual(secs("net", smoke=True), 0.3)
         self.assertEqual(secs("rng", 0.1, smoke=True), 0.1)
 
+    def test_console_device(self):
+        """One virtio-serial device with its named port; guest -> host and host -> guest
+        at 4 and 64 KiB per system call in MiB/s with CPU per byte, ping-pong 1 and 64 B
+        in round trips/s with the mean round trip; vrs-vport built from its source."""
+        dev = bench.DEVICES["console"]
+        self.assertEqual(vm.parse_devices(dev.vm_devices), ["console"])
+        self.assertEqual((dev.virtio_id, dev.c_module, dev.rust_module),
+                         (3, "virtio_console", "virtio_console_rs"))
+        self.assertEqual([(w.name, w.arg, w.unit, w.op, w.op_amount, w.per_op_us)
+                          for w in dev.workloads],
+                         [("g2h-4k", "write:4096", "MiB/s", "B", 1, ""),
+                          ("g2h-64k", "write:65536", "MiB/s", "B", 1, ""),
+                          ("h2g-4k", "read:4096", "MiB/s", "B", 1, ""),
+                          ("h2g-64k", "read:65536", "MiB/s", "B", 1, ""),
+                          ("rr-1", "pingpong:1", "RT/s", "RT", 1, "mean round trip"),
+                          ("rr-64", "pingpong:64", "RT/s", "RT", 1, "mean round trip")])
+        # 3 MiB in 2 s are 1.5 MiB/s.
+        self.assertAlmostEqual(3 * (1 << 20) / 2 * dev.workloads[0].scale, 1.5)
+        self.assertIn(dev.smoke, [w.name for w in dev.workloads])
+        self.assertEqual(bench.guest_scripts("console", dev), ["vrs-bench-console"])
+        self.assertEqual(dev.guest_progs, ["vrs-vport"])
+        self.assertTrue(os.path.exists(os.path.join(bench.GUEST_DIR, "vrs-vport.c")))
+        self.assertTrue(dev.in_all and dev.in_smoke)
+        self.assertIsNone(dev.table_note({"info": {}}))
+        for busy, word in (("0.040", "not what limits"), ("0.900", "WARNING")):
+            note = dev.table_note({"info": {"host_side_busy": busy}})
+            self.assertIn(word, note)
+
     def test_device_names(self):
-        self.assertEqual(bench.device_names("all"), ["rng", "blk", "net"])
+        self.assertEqual(bench.device_names("all"), ["rng", "blk", "net", "console"])
         # make check's bench-smoke: not net, whose smoke run takes minutes on debug.
-        self.assertEqual(bench.device_names("all", smoke=True), ["rng", "blk"])
+        self.assertEqual(bench.device_names("all", smoke=True), ["rng", "blk", "console"])
         self.assertEqual(bench.device_names("net", smoke=True), ["net"])
         self.assertEqual(bench.device_names("scale"), ["blk-q1", "blk-q2", "blk-probe"])
         self.assertEqual(bench.device_names("blk-q1, blk-q2,blk-q1"), ["blk-q1", "blk-q2"])
@@ -499,6 +530,120 @@ class NetParseTest(unittest.TestCase):
             rc, res, err = self.run_guest(f'NET_OUT="{out}"; dev_result', "tcp:4", "6")
             self.assertEqual((rc, res), (1, ""))
             self.assertIn('"error":', err)
+
+
+CONSOLE_GUEST = os.path.join(bench.GUEST_DIR, "vrs-bench-console")
+
+
+@unittest.skipUnless(os.path.exists(BUSYBOX), "busybox is not installed (scripts/deps.sh)")
+class ConsoleGuestTest(unittest.TestCase):
+    """bench/guest/vrs-bench-console's result check and calibration, with busybox as in
+    the guest and a stand-in for vrs-vport that reports a fixed speed."""
+
+    def run_guest(self, script, *args):
+        with tempfile.TemporaryDirectory() as d:
+            for applet in ("awk", "tail", "sed", "cat"):
+                os.symlink(BUSYBOX, os.path.join(d, applet))
+            # vrs-vport at 100e6 B/s, or 5000 round trips/s: "AMOUNT SECONDS".
+            fake = os.path.join(d, "vrs-vport")
+            with open(fake, "w") as f:
+                f.write(f"#!{BUSYBOX} sh\n"
+                        'awk -v k="$2" -v n="$4" \'BEGIN { printf "%d %.6f\\n", n, '
+                        '(k == "pingpong") ? n / 5000 : n / 100e6 }\'\n')
+            os.chmod(fake, 0o755)
+            out = os.path.join(d, "out")
+            r = subprocess.run([BUSYBOX, "sh", "-c", f'. "{CONSOLE_GUEST}"; VPORT="{fake}"; '
+                                f'CON_OUT="{out}"; CON_DEV=/dev/null; {script}', "sh", *args],
+                               capture_output=True, text=True, env={"PATH": d}, timeout=30)
+            return r.returncode, r.stdout, r.stderr
+
+    def test_calibrate(self):
+        """The size that lasts SECONDS at the stand-in's speed: a multiple of the write
+        size for the streams, round trips for ping-pong."""
+        for arg, want in (("write:4096", 2e8), ("read:65536", 2e8), ("pingpong:64", 10000)):
+            with self.subTest(arg=arg):
+                rc, out, err = self.run_guest('dev_calibrate "$1" 2', arg)
+                self.assertEqual(rc, 0, err)
+                n = int(out)
+                q = 1 if arg.startswith("pingpong") else int(arg.split(":")[1])
+                self.assertEqual(n % q, 0)
+                self.assertLess(abs(n - want), want * 0.01 + q)
+
+    def test_result(self):
+        """dev_result passes vrs-vport's line when it moved all of SIZE, else fails
+        and shows the output."""
+        rc, out, err = self.run_guest('dev_run write:4096 8192 && dev_result write:4096 8192')
+        self.assertEqual((rc, out), (0, "8192 0.000082\n"))
+        rc, out, err = self.run_guest('echo "4096 0.1" >"$CON_OUT"; dev_result write:4096 8192')
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("4096 0.1", err)
+        rc, out, err = self.run_guest('echo "vrs-vport: read: x" >"$CON_OUT"; '
+                                      'dev_result read:4096 8192')
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("vrs-vport: read: x", err)
+
+
+class PortServerTest(unittest.TestCase):
+    """scripts/port_server.py's commands, over a socketpair: what the guest's vrs-vport
+    writes and expects."""
+
+    def setUp(self):
+        import port_server
+        import threading
+        self.a, b = socket.socketpair()
+        self.addCleanup(self.a.close)
+        self.addCleanup(b.close)
+        self.port = port_server.Port(b, buf=4096)
+        self.error = []
+
+        def serve():
+            try:
+                self.port.serve()
+            except ValueError as e:
+                self.error.append(str(e))
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+        self.a.settimeout(10)
+
+    def recv(self, n):
+        got = b""
+        while len(got) < n:
+            k = self.a.recv(n - len(got))
+            self.assertTrue(k, f"end of file after {len(got)} of {n} bytes")
+            got += k
+        return got
+
+    def end(self):
+        self.a.shutdown(socket.SHUT_WR)
+        self.thread.join(10)
+        self.assertFalse(self.thread.is_alive())
+
+    def test_commands(self):
+        # The command and the data in one send, the data larger than the buffer.
+        self.a.sendall(b"sink 10000\n" + b"x" * 10000)
+        self.assertEqual(self.recv(9), b"ok 10000\n")
+        self.a.sendall(b"source 9000\n")
+        self.assertEqual(self.recv(9000), bytes(9000))
+        self.a.sendall(b"echo 6\nabc")
+        self.assertEqual(self.recv(3), b"abc")
+        self.a.sendall(b"def")
+        self.assertEqual(self.recv(3), b"def")
+        self.a.sendall(b"stats 0\n")
+        line = b""
+        while not line.endswith(b"\n"):
+            line += self.recv(1)
+        words = dict(w.split("=") for w in line.decode().split()[1:])
+        self.assertTrue(line.startswith(b"ok "))
+        self.assertEqual(words["commands"], "3")
+        self.assertGreaterEqual(float(words["busy"]), 0)
+        self.end()
+        self.assertEqual(self.error, [])
+
+    def test_bad_command(self):
+        self.a.sendall(b"flood 5\n")
+        self.assertTrue(self.recv(6).startswith(b"error:"))
+        self.thread.join(10)
+        self.assertEqual(len(self.error), 1)
 
 
 META = {"accelerator": "TCG", "qemu": "QEMU emulator version 7.2.11", "host_cpu": "test",

@@ -252,7 +252,7 @@ SUITES = [
     # only, for the guest-time budget: blk-switch below runs the same harness (bench.py,
     # its switches, measurements and statistics) by default.
     dict(name="bench-smoke", host=["scripts/bench.py", "--smoke", "--flavour", "debug"],
-         runs=[("pci", "split")], devices="rng", drivers="none", budget=3, default=False),
+         runs=[("pci", "split")], devices="rng", drivers="none", budget=4, default=False),
     # The bench's own switch sequence (C, Rust, C... by sysfs unbind/bind, both disks
     # together, on null-co and a cache=none,aio=threads file), three rounds: every
     # switch and measurement must finish before the bench's watchdog fires. It is

@@ -464,6 +464,7 @@ class Guest:
         self.ports = {}  # console device -> (reader, writer) of its port's host side
         self.port_seen = {}  # console device -> what expect read and has not matched yet
         self.ga = {}  # console device -> (reader, writer) of its agent port's host side
+        self.servers = {}  # console device -> its port_server.py process (port serve)
 
     async def qmp_connect(self, path):
         from qemu.qmp import QMPClient
@@ -520,11 +521,14 @@ class Guest:
     async def port_request(self, text):
         """`DEVICE OP [ARG]`: the host side of the virtserialport of console device DEVICE
         (console, console1, ...; scripts/vm names its port vrs.portN), or of the console port
-        hvc0 (--hvc), or hvc1 (--hvc: the chardev vhvc1, for a virtconsole the guest adds). OP: connect, close (the port's host side opens or closes), send N (N
-        random bytes; answers their SHA-256), recv N (reads exactly N bytes; answers their
-        SHA-256), write TEXT (TEXT and Enter), expect TEXT (reads until TEXT comes; answers
-        its line), log TEXT (hvc0: TEXT is in QEMU's log of what the guest wrote). Answers
-        line by line, then `@@VRS-END STATUS` (0, or 1 on an error)."""
+        hvc0 (--hvc), or hvc1 (--hvc: the chardev vhvc1, for a virtconsole the guest adds).
+        OP: connect, close (the port's host side opens or closes), send N (N random bytes;
+        answers their SHA-256), recv N (reads exactly N bytes; answers their SHA-256), write
+        TEXT (TEXT and Enter), expect TEXT (reads until TEXT comes; answers its line), log
+        TEXT (hvc0: TEXT is in QEMU's log of what the guest wrote), serve (the host side is
+        scripts/port_server.py, in a process of its own, until the guest stops: make bench
+        DEVICE=console's). Answers line by line, then `@@VRS-END STATUS` (0, or 1 on an
+        error)."""
         lines, status = [], 0
         try:
             words = text.split()
@@ -538,10 +542,19 @@ class Guest:
                 raise RuntimeError(f"no console device '{dev}' in --devices")
             else:
                 sock = f"vport{dev[len('console'):] or '0'}.sock"
-            if op == "connect":
-                if dev in self.ports:
-                    raise RuntimeError(f"{dev}: already connected")
-                sock = os.path.join(self.run_dir or "", sock)
+            sock = os.path.join(self.run_dir or "", sock)
+            if op in ("connect", "serve") and (dev in self.ports or dev in self.servers):
+                raise RuntimeError(f"{dev}: already connected")
+            if op == "serve":
+                p = await asyncio.create_subprocess_exec(
+                    sys.executable, os.path.join(ROOT, "scripts", "port_server.py"), sock,
+                    stdout=asyncio.subprocess.PIPE)
+                self.servers[dev] = p
+                said = await asyncio.wait_for(p.stdout.readline(), 20)
+                if said.strip() != b"connected":
+                    self.servers.pop(dev)
+                    raise RuntimeError(f"{dev}: port_server.py did not connect")
+            elif op == "connect":
                 self.ports[dev] = await asyncio.wait_for(asyncio.open_unix_connection(sock), 10)
             elif op == "close":
                 self.port_seen.pop(dev, None)
@@ -765,6 +778,12 @@ async def run(args, cmd):
     finally:
         server.close()
         stop_baddev(baddevs)
+        for p in guest.servers.values():
+            try:
+                p.kill()
+            except ProcessLookupError:
+                pass
+            await p.wait()
         if guest.qmp is not None:
             try:
                 await guest.qmp.disconnect()
