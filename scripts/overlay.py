@@ -10,6 +10,9 @@ only what depends on a real change.
 What it manages:
   * rust/kernel/**, rust/helpers/*.c   new files, copied as they are;
   * rust/kernel/lib.rs                 `pub mod` lines for new top-level modules;
+  * rust/kernel/X.rs                   `pub mod` lines for new files rust/kernel/X/*.rs,
+                                       when X.rs is the kernel's (kernel::net's dev, napi
+                                       and skb);
   * rust/helpers/helpers.c             `#include` lines for new helper files;
   * rust/bindings/bindings_helper.h    the lines of rust/bindings/bindings_helper.h;
   * rust/patches/*.patch               fixes to existing kernel files, in order.
@@ -22,6 +25,7 @@ build tree by hand: edit this repository and rerun.
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -79,6 +83,7 @@ def main():
 
     # 1. New files under rust/kernel and rust/helpers.
     new_modules, new_helpers = [], []
+    new_submodules = {}  # rust/kernel/X.rs -> new modules in rust/kernel/X/
     for sub in ("rust/kernel", "rust/helpers"):
         base = os.path.join(repo, sub)
         for dirpath, _, files in os.walk(base):
@@ -94,6 +99,10 @@ def main():
                 status[rel] = "new"
                 if sub == "rust/kernel" and dirpath == base and name.endswith(".rs"):
                     new_modules.append(name[:-3])
+                elif (sub == "rust/kernel" and os.path.dirname(dirpath) == base
+                      and name.endswith(".rs")):
+                    new_submodules.setdefault(os.path.relpath(dirpath, repo) + ".rs",
+                                              []).append(name[:-3])
                 if sub == "rust/helpers" and name.endswith(".c"):
                     new_helpers.append(name)
 
@@ -125,6 +134,19 @@ def main():
     if new_modules:
         insert("rust/kernel/lib.rs", [f"pub mod {m};" for m in sorted(new_modules)],
                "//", anchor="\npub mod ")
+    for parent, mods in sorted(new_submodules.items()):
+        # Only a module file of the kernel's own gets lines; one of this repository's
+        # declares its submodules itself. A file a sibling includes with `#[path]` is that
+        # sibling's submodule.
+        if parent not in want and pristine(parent) is not None:
+            d = parent[:-3] + "/"
+            pathed = set()
+            for rel in want:
+                if rel.startswith(d) and "/" not in rel[len(d):]:
+                    pathed.update(re.findall(rb'#\[path\s*=\s*"([^"/]+)\.rs"\]', want[rel]))
+            mods = [m for m in mods if m.encode() not in pathed]
+            if mods:
+                insert(parent, [f"pub mod {m};" for m in sorted(mods)], "//")
     if new_helpers:
         rels = [f"rust/helpers/{h}" for h in new_helpers]
         insert("rust/helpers/helpers.c",
