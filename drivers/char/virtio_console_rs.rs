@@ -425,6 +425,8 @@ impl chrdev::Operations for PortOps {
         buf.skip(count)?;
         let mut tx = port.tx.lock();
         let vq = tx.as_mut().ok_or(ENODEV)?;
+        // As C's `__send_to_port`: what the device finished meanwhile goes first.
+        while vq.get_buf().is_some() {}
         let ret = vq.add(data, (), GFP_ATOMIC);
         vq.kick();
         ret?;
