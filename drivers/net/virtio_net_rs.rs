@@ -58,6 +58,7 @@
 
 use kernel::{
     c_str,
+    cpumask::{cpus_read_locked, Cpumask, CpusLocked},
     net::{
         dev::{
             num_online_cpus, AttrWriter, Features, LinkStats, NetDevice, Operations, Registration,
@@ -85,7 +86,7 @@ mod rx;
 mod tx;
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use ctrl::Ctrl;
 use rss::Rss;
 use rx::{Mode, Ring, RxQueue};
@@ -284,6 +285,8 @@ struct Nic {
     ctrl_mq: bool,
     /// RSS and hash reports, with `RSS` or `HASH_REPORT` (both need the control queue).
     rss: Option<Rss>,
+    /// Whether the pairs' interrupts have an affinity hint (C's `affinity_hint_set`).
+    affinity_set: AtomicBool,
 }
 
 impl Nic {
@@ -335,6 +338,46 @@ impl Nic {
             dev.schedule_work(0);
         }
         Ok(())
+    }
+
+    /// Spreads the pairs in use over the online CPUs, as C's `virtnet_set_affinity`: pair `i`
+    /// gets the next `stride` CPUs (one more for the first `stragglers` pairs), wrapping
+    /// around when there are more pairs than CPUs; its two queues' interrupts go there, and
+    /// those CPUs send on its transmit queue (XPS). The pairs out of use keep what they had.
+    fn set_affinity(&self, dev: &NetDevice, cpus: &CpusLocked) {
+        let Ok(mut mask) = Cpumask::new(GFP_KERNEL) else {
+            self.clean_affinity();
+            return;
+        };
+        let pairs = self.pairs().max(1);
+        let num_cpu = cpus.num_online() as usize;
+        let stride = (num_cpu / pairs).max(1);
+        let stragglers = if num_cpu >= pairs { num_cpu % pairs } else { 0 };
+        let mut cpu = cpus.online().cycle();
+        for (i, (rx, tx)) in self.rx.iter().zip(self.tx.iter()).take(pairs).enumerate() {
+            let group = stride + usize::from(i < stragglers);
+            for c in cpu.by_ref().take(group) {
+                // An online CPU is a CPU number.
+                let _ = mask.set(c);
+            }
+            // As C, failures are not reported: the interrupts stay where they were.
+            let _ = rx.data().vq.lock().set_affinity(Some(&mask));
+            let _ = tx.data().set_affinity(Some(&mask));
+            let _ = dev.set_xps_queue(cpus, &mask, i as u16);
+            mask.clear();
+        }
+        self.affinity_set.store(true, Relaxed);
+    }
+
+    /// Clears the interrupts' affinity hints of every pair, if they were set, as C's
+    /// `virtnet_clean_affinity` (the interrupts stay where they are, and so does XPS).
+    fn clean_affinity(&self) {
+        if self.affinity_set.swap(false, Relaxed) {
+            for (rx, tx) in self.rx.iter().zip(self.tx.iter()) {
+                let _ = rx.data().vq.lock().set_affinity(None);
+                let _ = tx.data().set_affinity(None);
+            }
+        }
     }
 
     /// Sends the RSS or hash configuration (with `RSS` or `HASH_REPORT`), as C's probe does.
@@ -450,6 +493,20 @@ impl Operations for Nic {
         if let Some(tx) = self.tx.get(queue as usize) {
             tx.data().timeout(dev, queue);
         }
+    }
+
+    // CPU hotplug, as C's `virtnet_cpu_online`, `virtnet_cpu_down_prep` and
+    // `virtnet_cpu_dead`: the pairs spread over the CPUs online again.
+    fn cpu_online(&self, dev: &NetDevice, cpus: &CpusLocked, _cpu: u32) {
+        self.set_affinity(dev, cpus);
+    }
+
+    fn cpu_down_prep(&self, _dev: &NetDevice, _cpus: &CpusLocked, _cpu: u32) {
+        self.clean_affinity();
+    }
+
+    fn cpu_dead(&self, dev: &NetDevice, cpus: &CpusLocked, _cpu: u32) {
+        self.set_affinity(dev, cpus);
     }
 
     fn set_rx_mode(&self, _dev: &NetDevice, mode: &RxMode) {
@@ -797,8 +854,11 @@ impl virtio::Driver for VirtioNet {
                 ctrl_mac,
                 ctrl_mq,
                 rss,
+                affinity_set: AtomicBool::new(false),
             }? Error))
         })?;
+        // As C's `init_vqs`: the pairs in use spread over the CPUs.
+        cpus_read_locked(|cpus| reg.data().set_affinity(reg.dev(), cpus));
         reg.set_real_num_queues(pairs as u32, pairs as u32)?;
         // As C: the device validates receive checksums, or they are left for the stack to
         // check; it may merge TCP segments (`GRO_HW`), which the user may turn off with
@@ -884,6 +944,8 @@ impl virtio::Driver for VirtioNet {
 
     fn remove(&self, _dev: &Device) {
         self.netdev.unregister();
+        // As C's `virtnet_del_vqs`.
+        self.netdev.data().clean_affinity();
     }
 
     fn freeze(&self, _dev: &Device) -> Result {
@@ -895,6 +957,8 @@ impl virtio::Driver for VirtioNet {
         if ndev.is_running() {
             nic.down(ndev);
         }
+        // As C's `virtnet_del_vqs`.
+        nic.clean_affinity();
         Ok(())
     }
 
@@ -917,6 +981,8 @@ impl virtio::Driver for VirtioNet {
         if let (Some(c), Some(cvq)) = (ctrl, cvq) {
             c.replace(cvq);
         }
+        // As C's `init_vqs`: the new queues' interrupts spread over the CPUs again.
+        cpus_read_locked(|cpus| nic.set_affinity(ndev, cpus));
         if ndev.is_running() {
             nic.up(ndev);
         }

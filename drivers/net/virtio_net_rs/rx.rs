@@ -36,6 +36,7 @@ use super::GOOD_PACKET_LEN;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use kernel::{
     alloc::Flags,
+    cpumask::Cpumask,
     net::{
         dev::{Features, LinkStats, NetDevice},
         napi::{Napi, NapiPoll, Poll},
@@ -172,6 +173,15 @@ impl Ring {
             Ring::Small(q) => q.kick_prepare() && q.notify(),
             Ring::Mergeable(q) => q.kick_prepare() && q.notify(),
             Ring::Big(q) => q.kick_prepare() && q.notify(),
+        }
+    }
+
+    /// Sets the CPUs of the ring's interrupt, or clears the hint (`None`).
+    pub(crate) fn set_affinity(&self, mask: Option<&Cpumask>) -> Result {
+        match self {
+            Ring::Small(q) => q.set_affinity(mask),
+            Ring::Mergeable(q) => q.set_affinity(mask),
+            Ring::Big(q) => q.set_affinity(mask),
         }
     }
 
