@@ -30,8 +30,12 @@
 //!   the transmit queue the stack chose for it, which is stopped, woken and BQL-accounted on
 //!   its own. As C, as many pairs are in use as there are CPUs (at most the device's), which
 //!   the device is told through the control queue (`VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET`) and
-//!   `ethtool -L combined N` changes. Unlike C, no interrupt affinity or XPS map is set (C
-//!   sets them only when there are as many pairs as CPUs) and CPU hotplug is not followed.
+//!   `ethtool -L combined N` changes. As C's `virtnet_set_affinity`, each pair in use gets a
+//!   share of the online CPUs: its two interrupts go there (with that affinity hint; on
+//!   virtio-pci, where each queue has its interrupt) and its transmit queue is theirs (XPS);
+//!   at probe, after `ethtool -L`, on restore and when a CPU comes online or dies (CPU
+//!   hotplug, through the net device's `cpu_*` callbacks; a CPU about to go down clears the
+//!   hints, as C).
 //! - **ethtool** (in [`ethtool`]): driver information, link settings (`SPEED_DUPLEX`), link,
 //!   ring sizes, channels (`-l`, `-L`) and C's per-queue statistics (`-S`).
 //! - **Link**: the MAC address comes from config space (`VIRTIO_NET_F_MAC`, else random) and
@@ -45,7 +49,7 @@
 //!   to the device through the control queue (`ethtool -x/-X`, `-n/-N rx-flow-hash`), and the
 //!   reported hash to the skb with `rxhash` on, as C. `HASH_REPORT` is taken only with `RSS`.
 //!
-//! Not yet, where C has them: interrupt affinity and XPS, the page-end hole C gives the last
+//! Not yet, where C has them: the page-end hole C gives the last
 //! mergeable buffer of a page (the buffers come from the shared page-fragment cache, whose page
 //! ends the driver does not see), `HASH_REPORT` without `RSS`, and XDP. XDP needs what
 //! `kernel::net` does not have yet: `ndo_bpf` and `ndo_xdp_xmit`, a `bpf_prog` handle that runs
