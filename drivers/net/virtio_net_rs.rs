@@ -73,9 +73,11 @@ use kernel::{
         skb::{SkBuff, ETH_HLEN, MAX_SKB_FRAGS},
     },
     net_virtio::{NetConfig, TxSkb},
+    new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    virtio::{self, config_field, Device, Probe, QueueSpec, Queues, Validate, Virtqueue},
+    sync::Mutex,
+    virtio::{self, config_field, Affinity, Device, Probe, QueueSpec, Queues, Validate, Virtqueue},
 };
 
 #[path = "virtio_net_rs/ctrl.rs"]
@@ -291,6 +293,10 @@ struct Nic {
     rss: Option<Rss>,
     /// Whether the pairs' interrupts have an affinity hint (C's `affinity_hint_set`).
     affinity_set: AtomicBool,
+    /// Where each pair's receive and send queue interrupts go (set in process context, which
+    /// the queues' IRQ-safe locks are not); replaced with the queues on restore.
+    #[pin]
+    irqs: Mutex<KVec<(Affinity, Affinity)>>,
 }
 
 impl Nic {
@@ -358,15 +364,16 @@ impl Nic {
         let stride = (num_cpu / pairs).max(1);
         let stragglers = if num_cpu >= pairs { num_cpu % pairs } else { 0 };
         let mut cpu = cpus.online().cycle();
-        for (i, (rx, tx)) in self.rx.iter().zip(self.tx.iter()).take(pairs).enumerate() {
+        let irqs = self.irqs.lock();
+        for (i, (rx, tx)) in irqs.iter().take(pairs).enumerate() {
             let group = stride + usize::from(i < stragglers);
             for c in cpu.by_ref().take(group) {
                 // An online CPU is a CPU number.
                 let _ = mask.set(c);
             }
             // As C, failures are not reported: the interrupts stay where they were.
-            let _ = rx.data().vq.lock().set_affinity(Some(&mask));
-            let _ = tx.data().set_affinity(Some(&mask));
+            let _ = rx.set(Some(&mask));
+            let _ = tx.set(Some(&mask));
             let _ = dev.set_xps_queue(cpus, &mask, i as u16);
             mask.clear();
         }
@@ -377,9 +384,9 @@ impl Nic {
     /// `virtnet_clean_affinity` (the interrupts stay where they are, and so does XPS).
     fn clean_affinity(&self) {
         if self.affinity_set.swap(false, Relaxed) {
-            for (rx, tx) in self.rx.iter().zip(self.tx.iter()) {
-                let _ = rx.data().vq.lock().set_affinity(None);
-                let _ = tx.data().set_affinity(None);
+            for (rx, tx) in self.irqs.lock().iter() {
+                let _ = rx.set(None);
+                let _ = tx.set(None);
             }
         }
     }
@@ -828,6 +835,12 @@ impl virtio::Driver for VirtioNet {
         } else {
             Features::EMPTY
         };
+        let mut irqs = KVec::with_capacity(max_pairs, GFP_KERNEL)?;
+        for (ring, tx) in rings.iter().zip(txvqs.iter()) {
+            if let (Some((ring, _)), Some(tx)) = (ring, tx) {
+                irqs.push((ring.affinity(), tx.affinity()), GFP_KERNEL)?;
+            }
+        }
         let nq = max_pairs as u32;
         let reg = Registration::<Nic>::new_mq(dev.as_dev(), nq, nq, move |_ndev| {
             // The NAPI contexts join the device whose private area they are built in. The
@@ -859,6 +872,7 @@ impl virtio::Driver for VirtioNet {
                 ctrl_mq,
                 rss,
                 affinity_set: AtomicBool::new(false),
+                irqs <- new_mutex!(irqs, "virtio_net_rs_irqs"),
             }? Error))
         })?;
         // As C's `init_vqs`: the pairs in use spread over the CPUs.
@@ -973,6 +987,13 @@ impl virtio::Driver for VirtioNet {
         let (nic, ndev) = (self.netdev.data(), self.netdev.dev());
         let ctrl = nic.ctrl.as_ref();
         let (mut rings, mut txvqs, cvq) = find_queues(dev, nic.rx_setup, nic.rx.len())?;
+        let mut irqs = KVec::with_capacity(rings.len(), GFP_KERNEL)?;
+        for (ring, tx) in rings.iter().zip(txvqs.iter()) {
+            if let (Some((ring, _)), Some(tx)) = (ring, tx) {
+                irqs.push((ring.affinity(), tx.affinity()), GFP_KERNEL)?;
+            }
+        }
+        *nic.irqs.lock() = irqs;
         for (i, (rx, tx)) in nic.rx.iter().zip(nic.tx.iter()).enumerate() {
             if let Some(Some((ring, _mode))) = rings.get_mut(i).map(Option::take) {
                 let old = core::mem::replace(&mut *rx.data().vq.lock(), ring);

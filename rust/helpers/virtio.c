@@ -2,7 +2,7 @@
 
 #include <linux/cpumask.h>
 #include <linux/sched.h>
-#include <linux/spinlock.h>
+#include <linux/mutex.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 
@@ -53,18 +53,18 @@ const char *rust_helper_virtio_bus_name(struct virtio_device *vdev)
  * virtqueue_set_affinity() through one lock: the transport keeps one affinity
  * mask per interrupt vector, which queues may share (virtio-pci without a vector
  * per queue), and copies the new mask into it; C callers serialise with the CPU
- * hotplug lock and RTNL, Rust callers here. Any context.
+ * hotplug lock and RTNL, Rust callers here. Process context: virtio-pci sleeps
+ * (pci_irq_vector() takes the MSI descriptors' mutex).
  */
-static DEFINE_RAW_SPINLOCK(rust_vq_affinity_lock);
+static DEFINE_MUTEX(rust_vq_affinity_lock);
 
 int rust_helper_virtqueue_set_affinity(struct virtqueue *vq,
 				       const struct cpumask *cpu_mask)
 {
-	unsigned long flags;
 	int ret;
 
-	raw_spin_lock_irqsave(&rust_vq_affinity_lock, flags);
+	mutex_lock(&rust_vq_affinity_lock);
 	ret = virtqueue_set_affinity(vq, cpu_mask);
-	raw_spin_unlock_irqrestore(&rust_vq_affinity_lock, flags);
+	mutex_unlock(&rust_vq_affinity_lock);
 	return ret;
 }

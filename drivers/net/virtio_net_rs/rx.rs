@@ -36,7 +36,6 @@ use super::GOOD_PACKET_LEN;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use kernel::{
     alloc::Flags,
-    cpumask::Cpumask,
     net::{
         dev::{Features, LinkStats, NetDevice},
         napi::{Napi, NapiPoll, Poll},
@@ -46,7 +45,7 @@ use kernel::{
     page::PAGE_SIZE,
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
-    virtio::{Queues, Virtqueue},
+    virtio::{Affinity, Queues, Virtqueue},
 };
 
 /// How the receive buffers are made.
@@ -176,12 +175,12 @@ impl Ring {
         }
     }
 
-    /// Sets the CPUs of the ring's interrupt, or clears the hint (`None`).
-    pub(crate) fn set_affinity(&self, mask: Option<&Cpumask>) -> Result {
+    /// The handle that sets where the ring's interrupt goes.
+    pub(crate) fn affinity(&self) -> Affinity {
         match self {
-            Ring::Small(q) => q.set_affinity(mask),
-            Ring::Mergeable(q) => q.set_affinity(mask),
-            Ring::Big(q) => q.set_affinity(mask),
+            Ring::Small(q) => q.affinity(),
+            Ring::Mergeable(q) => q.affinity(),
+            Ring::Big(q) => q.affinity(),
         }
     }
 

@@ -20,7 +20,6 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
-    cpumask::Cpumask,
     net::{
         dev::{LinkStats, NetDevice, NetdevQueue, TxLocked},
         napi::{Napi, NapiPoll, Poll},
@@ -246,11 +245,6 @@ impl SendQueue {
         if let Some(txq) = self.queue(dev) {
             txq.with_tx_lock(|locked| locked.reset());
         }
-    }
-
-    /// Sets the CPUs of the queue's interrupt, or clears the hint (`None`).
-    pub(crate) fn set_affinity(&self, mask: Option<&Cpumask>) -> Result {
-        self.tx.lock().vq.set_affinity(mask)
     }
 
     /// The ring's largest and current size (`ethtool -g`).

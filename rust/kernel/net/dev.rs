@@ -29,8 +29,7 @@
 
 use super::skb::SkBuff;
 use crate::{
-    bindings, c_str,
-    cpuhp,
+    bindings, c_str, cpuhp,
     cpumask::CpusLocked,
     device,
     error::{from_result, to_result},
