@@ -179,7 +179,7 @@ impl Iterator for OnlineCpus<'_> {
             let cpu = self.next;
             self.next += 1;
             // SAFETY: As above; `cpu / WORD_BITS < len`.
-            let word = unsafe { (*bits)[(cpu / WORD_BITS) as usize] } as usize;
+            let word = unsafe { (*bits)[(cpu / WORD_BITS) as usize] };
             if word & (1 << (cpu % WORD_BITS)) != 0 {
                 return Some(cpu);
             }

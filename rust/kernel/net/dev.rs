@@ -1065,9 +1065,6 @@ impl<T: Operations> Adapter<T> {
         }
     }
 
-    /// # Safety
-    ///
-    /// Called only by the workqueue, for the `rx_mode_work` of a `Priv<T>`.
     /// The event function of the CPU hotplug instance (`Priv::cpuhp`).
     ///
     /// # Safety
@@ -1096,6 +1093,9 @@ impl<T: Operations> Adapter<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called only by the workqueue, for the `rx_mode_work` of a `Priv<T>`.
     unsafe extern "C" fn rx_mode_work_fn(work: *mut bindings::work_struct) {
         // SAFETY: `work` is the `rx_mode_work` field of a live `Priv<T>`: `Registration::drop`
         // cancels the work (waiting for it) before dropping it.

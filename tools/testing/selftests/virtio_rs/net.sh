@@ -568,10 +568,10 @@ affine() {
 	_i=0
 	for _m in $(cpu_layout "$4"); do
 		for _q in input.$_i output.$_i; do
-			_n=$(irq_of "$3" $_q)
+			_n=$(irq_of "$3" "$_q")
 			[ -n "$_n" ] || { echo "${3##*/}: no $_q interrupt"; return 1; }
-			_a=$(hexmask /proc/irq/$_n/smp_affinity) && _h=$(hexmask /proc/irq/$_n/affinity_hint) || return 1
-			echo "${3##*/}-$_q (irq $_n): CPUs $(cat /proc/irq/$_n/smp_affinity_list), mask $(printf %x "$_a"), hint $(printf %x "$_h"); C's $(printf %x "$_m")"
+			_a=$(hexmask "/proc/irq/$_n/smp_affinity") && _h=$(hexmask "/proc/irq/$_n/affinity_hint") || return 1
+			echo "${3##*/}-$_q (irq $_n): CPUs $(cat "/proc/irq/$_n/smp_affinity_list"), mask $(printf %x "$_a"), hint $(printf %x "$_h"); C's $(printf %x "$_m")"
 			[ "$_a" -eq "$_m" ] && [ "$_h" -eq "$_m" ] || return 1
 		done
 		_x=$(nsx "$1" sh -c "tr -d ',\n' </sys/class/net/$2/queues/tx-$_i/xps_cpus") || return 1
