@@ -30,8 +30,12 @@
 //!   the transmit queue the stack chose for it, which is stopped, woken and BQL-accounted on
 //!   its own. As C, as many pairs are in use as there are CPUs (at most the device's), which
 //!   the device is told through the control queue (`VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET`) and
-//!   `ethtool -L combined N` changes. Unlike C, no interrupt affinity or XPS map is set (C
-//!   sets them only when there are as many pairs as CPUs) and CPU hotplug is not followed.
+//!   `ethtool -L combined N` changes. As C's `virtnet_set_affinity`, each pair in use gets a
+//!   share of the online CPUs: its two interrupts go there (with that affinity hint; on
+//!   virtio-pci, where each queue has its interrupt) and its transmit queue is theirs (XPS);
+//!   at probe, after `ethtool -L`, on restore and when a CPU comes online or dies (CPU
+//!   hotplug, through the net device's `cpu_*` callbacks; a CPU about to go down clears the
+//!   hints, as C).
 //! - **ethtool** (in [`ethtool`]): driver information, link settings (`SPEED_DUPLEX`), link,
 //!   ring sizes, channels (`-l`, `-L`) and C's per-queue statistics (`-S`).
 //! - **Link**: the MAC address comes from config space (`VIRTIO_NET_F_MAC`, else random) and
@@ -45,7 +49,7 @@
 //!   to the device through the control queue (`ethtool -x/-X`, `-n/-N rx-flow-hash`), and the
 //!   reported hash to the skb with `rxhash` on, as C. `HASH_REPORT` is taken only with `RSS`.
 //!
-//! Not yet, where C has them: interrupt affinity and XPS, the page-end hole C gives the last
+//! Not yet, where C has them: the page-end hole C gives the last
 //! mergeable buffer of a page (the buffers come from the shared page-fragment cache, whose page
 //! ends the driver does not see), `HASH_REPORT` without `RSS`, and XDP. XDP needs what
 //! `kernel::net` does not have yet: `ndo_bpf` and `ndo_xdp_xmit`, a `bpf_prog` handle that runs
@@ -58,6 +62,7 @@
 
 use kernel::{
     c_str,
+    cpumask::{cpus_read_locked, Cpumask, CpusLocked},
     net::{
         dev::{
             num_online_cpus, AttrWriter, Features, LinkStats, NetDevice, Operations, Registration,
@@ -68,9 +73,11 @@ use kernel::{
         skb::{SkBuff, ETH_HLEN, MAX_SKB_FRAGS},
     },
     net_virtio::{NetConfig, TxSkb},
+    new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    virtio::{self, config_field, Device, Probe, QueueSpec, Queues, Validate, Virtqueue},
+    sync::Mutex,
+    virtio::{self, config_field, Affinity, Device, Probe, QueueSpec, Queues, Validate, Virtqueue},
 };
 
 #[path = "virtio_net_rs/ctrl.rs"]
@@ -85,7 +92,7 @@ mod rx;
 mod tx;
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use ctrl::Ctrl;
 use rss::Rss;
 use rx::{Mode, Ring, RxQueue};
@@ -284,6 +291,12 @@ struct Nic {
     ctrl_mq: bool,
     /// RSS and hash reports, with `RSS` or `HASH_REPORT` (both need the control queue).
     rss: Option<Rss>,
+    /// Whether the pairs' interrupts have an affinity hint (C's `affinity_hint_set`).
+    affinity_set: AtomicBool,
+    /// Where each pair's receive and send queue interrupts go (set in process context, which
+    /// the queues' IRQ-safe locks are not); replaced with the queues on restore.
+    #[pin]
+    irqs: Mutex<KVec<(Affinity, Affinity)>>,
 }
 
 impl Nic {
@@ -335,6 +348,47 @@ impl Nic {
             dev.schedule_work(0);
         }
         Ok(())
+    }
+
+    /// Spreads the pairs in use over the online CPUs, as C's `virtnet_set_affinity`: pair `i`
+    /// gets the next `stride` CPUs (one more for the first `stragglers` pairs), wrapping
+    /// around when there are more pairs than CPUs; its two queues' interrupts go there, and
+    /// those CPUs send on its transmit queue (XPS). The pairs out of use keep what they had.
+    fn set_affinity(&self, dev: &NetDevice, cpus: &CpusLocked) {
+        let Ok(mut mask) = Cpumask::new(GFP_KERNEL) else {
+            self.clean_affinity();
+            return;
+        };
+        let pairs = self.pairs().max(1);
+        let num_cpu = cpus.num_online() as usize;
+        let stride = (num_cpu / pairs).max(1);
+        let stragglers = if num_cpu >= pairs { num_cpu % pairs } else { 0 };
+        let mut cpu = cpus.online().cycle();
+        let irqs = self.irqs.lock();
+        for (i, (rx, tx)) in irqs.iter().take(pairs).enumerate() {
+            let group = stride + usize::from(i < stragglers);
+            for c in cpu.by_ref().take(group) {
+                // An online CPU is a CPU number.
+                let _ = mask.set(c);
+            }
+            // As C, failures are not reported: the interrupts stay where they were.
+            let _ = rx.set(Some(&mask));
+            let _ = tx.set(Some(&mask));
+            let _ = dev.set_xps_queue(cpus, &mask, i as u16);
+            mask.clear();
+        }
+        self.affinity_set.store(true, Relaxed);
+    }
+
+    /// Clears the interrupts' affinity hints of every pair, if they were set, as C's
+    /// `virtnet_clean_affinity` (the interrupts stay where they are, and so does XPS).
+    fn clean_affinity(&self) {
+        if self.affinity_set.swap(false, Relaxed) {
+            for (rx, tx) in self.irqs.lock().iter() {
+                let _ = rx.set(None);
+                let _ = tx.set(None);
+            }
+        }
     }
 
     /// Sends the RSS or hash configuration (with `RSS` or `HASH_REPORT`), as C's probe does.
@@ -450,6 +504,20 @@ impl Operations for Nic {
         if let Some(tx) = self.tx.get(queue as usize) {
             tx.data().timeout(dev, queue);
         }
+    }
+
+    // CPU hotplug, as C's `virtnet_cpu_online`, `virtnet_cpu_down_prep` and
+    // `virtnet_cpu_dead`: the pairs spread over the CPUs online again.
+    fn cpu_online(&self, dev: &NetDevice, cpus: &CpusLocked, _cpu: u32) {
+        self.set_affinity(dev, cpus);
+    }
+
+    fn cpu_down_prep(&self, _dev: &NetDevice, _cpus: &CpusLocked, _cpu: u32) {
+        self.clean_affinity();
+    }
+
+    fn cpu_dead(&self, dev: &NetDevice, cpus: &CpusLocked, _cpu: u32) {
+        self.set_affinity(dev, cpus);
     }
 
     fn set_rx_mode(&self, _dev: &NetDevice, mode: &RxMode) {
@@ -767,6 +835,12 @@ impl virtio::Driver for VirtioNet {
         } else {
             Features::EMPTY
         };
+        let mut irqs = KVec::with_capacity(max_pairs, GFP_KERNEL)?;
+        for (ring, tx) in rings.iter().zip(txvqs.iter()) {
+            if let (Some((ring, _)), Some(tx)) = (ring, tx) {
+                irqs.push((ring.affinity(), tx.affinity()), GFP_KERNEL)?;
+            }
+        }
         let nq = max_pairs as u32;
         let reg = Registration::<Nic>::new_mq(dev.as_dev(), nq, nq, move |_ndev| {
             // The NAPI contexts join the device whose private area they are built in. The
@@ -797,8 +871,12 @@ impl virtio::Driver for VirtioNet {
                 ctrl_mac,
                 ctrl_mq,
                 rss,
+                affinity_set: AtomicBool::new(false),
+                irqs <- new_mutex!(irqs, "virtio_net_rs_irqs"),
             }? Error))
         })?;
+        // As C's `init_vqs`: the pairs in use spread over the CPUs.
+        cpus_read_locked(|cpus| reg.data().set_affinity(reg.dev(), cpus));
         reg.set_real_num_queues(pairs as u32, pairs as u32)?;
         // As C: the device validates receive checksums, or they are left for the stack to
         // check; it may merge TCP segments (`GRO_HW`), which the user may turn off with
@@ -884,6 +962,8 @@ impl virtio::Driver for VirtioNet {
 
     fn remove(&self, _dev: &Device) {
         self.netdev.unregister();
+        // As C's `virtnet_del_vqs`.
+        self.netdev.data().clean_affinity();
     }
 
     fn freeze(&self, _dev: &Device) -> Result {
@@ -895,6 +975,8 @@ impl virtio::Driver for VirtioNet {
         if ndev.is_running() {
             nic.down(ndev);
         }
+        // As C's `virtnet_del_vqs`.
+        nic.clean_affinity();
         Ok(())
     }
 
@@ -905,6 +987,13 @@ impl virtio::Driver for VirtioNet {
         let (nic, ndev) = (self.netdev.data(), self.netdev.dev());
         let ctrl = nic.ctrl.as_ref();
         let (mut rings, mut txvqs, cvq) = find_queues(dev, nic.rx_setup, nic.rx.len())?;
+        let mut irqs = KVec::with_capacity(rings.len(), GFP_KERNEL)?;
+        for (ring, tx) in rings.iter().zip(txvqs.iter()) {
+            if let (Some((ring, _)), Some(tx)) = (ring, tx) {
+                irqs.push((ring.affinity(), tx.affinity()), GFP_KERNEL)?;
+            }
+        }
+        *nic.irqs.lock() = irqs;
         for (i, (rx, tx)) in nic.rx.iter().zip(nic.tx.iter()).enumerate() {
             if let Some(Some((ring, _mode))) = rings.get_mut(i).map(Option::take) {
                 let old = core::mem::replace(&mut *rx.data().vq.lock(), ring);
@@ -917,6 +1006,8 @@ impl virtio::Driver for VirtioNet {
         if let (Some(c), Some(cvq)) = (ctrl, cvq) {
             c.replace(cvq);
         }
+        // As C's `init_vqs`: the new queues' interrupts spread over the CPUs again.
+        cpus_read_locked(|cpus| nic.set_affinity(ndev, cpus));
         if ndev.is_running() {
             nic.up(ndev);
         }

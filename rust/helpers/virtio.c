@@ -2,6 +2,7 @@
 
 #include <linux/cpumask.h>
 #include <linux/sched.h>
+#include <linux/mutex.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 
@@ -46,4 +47,24 @@ void rust_helper_cpu_relax(void)
 const char *rust_helper_virtio_bus_name(struct virtio_device *vdev)
 {
 	return virtio_bus_name(vdev);
+}
+
+/*
+ * virtqueue_set_affinity() through one lock: the transport keeps one affinity
+ * mask per interrupt vector, which queues may share (virtio-pci without a vector
+ * per queue), and copies the new mask into it; C callers serialise with the CPU
+ * hotplug lock and RTNL, Rust callers here. Process context: virtio-pci sleeps
+ * (pci_irq_vector() takes the MSI descriptors' mutex).
+ */
+static DEFINE_MUTEX(rust_vq_affinity_lock);
+
+int rust_helper_virtqueue_set_affinity(struct virtqueue *vq,
+				       const struct cpumask *cpu_mask)
+{
+	int ret;
+
+	mutex_lock(&rust_vq_affinity_lock);
+	ret = virtqueue_set_affinity(vq, cpu_mask);
+	mutex_unlock(&rust_vq_affinity_lock);
+	return ret;
 }

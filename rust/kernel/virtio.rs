@@ -97,8 +97,8 @@ pub mod virtqueue;
 pub use config::{config_field, ConfigValue};
 pub use device::{Atomic, Bound, Device, DeviceContext, DeviceHandle, Probe, QueueSpec, Validate};
 pub use virtqueue::{
-    AddError, DeviceReadable, DeviceRequest, DeviceWritable, Notifier, Queues, SgSink, Used,
-    Virtqueue, MAX_SEGMENTS,
+    AddError, Affinity, DeviceReadable, DeviceRequest, DeviceWritable, Notifier, Queues, SgSink,
+    Used, Virtqueue, MAX_SEGMENTS,
 };
 
 /// Reports a call from atomic context of code that may sleep, on kernels built with

@@ -11,6 +11,7 @@ use super::{f, Nic, RxQueue, SendQueue};
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
 use kernel::{
     c_str,
+    cpumask::cpus_read_locked,
     net::dev::{
         ethtool::{
             self, Channels, ChannelsRequest, DrvInfo, Duplex, LinkSettings, RealQueues, RingParam,
@@ -121,6 +122,8 @@ impl ethtool::Operations for Nic {
             return Err(EINVAL);
         }
         self.set_queues(dev, pairs)?;
+        // As C: the pairs in use spread over the CPUs, then the stack's queues follow.
+        cpus_read_locked(|cpus| self.set_affinity(dev, cpus));
         queues.set(pairs as u32, pairs as u32)
     }
 

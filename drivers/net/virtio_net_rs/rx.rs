@@ -45,7 +45,7 @@ use kernel::{
     page::PAGE_SIZE,
     prelude::*,
     spinlock_irq::{new_spinlock_irq, SpinLockIrq},
-    virtio::{Queues, Virtqueue},
+    virtio::{Affinity, Queues, Virtqueue},
 };
 
 /// How the receive buffers are made.
@@ -172,6 +172,15 @@ impl Ring {
             Ring::Small(q) => q.kick_prepare() && q.notify(),
             Ring::Mergeable(q) => q.kick_prepare() && q.notify(),
             Ring::Big(q) => q.kick_prepare() && q.notify(),
+        }
+    }
+
+    /// The handle that sets where the ring's interrupt goes.
+    pub(crate) fn affinity(&self) -> Affinity {
+        match self {
+            Ring::Small(q) => q.affinity(),
+            Ring::Mergeable(q) => q.affinity(),
+            Ring::Big(q) => q.affinity(),
         }
     }
 

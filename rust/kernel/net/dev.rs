@@ -29,7 +29,9 @@
 
 use super::skb::SkBuff;
 use crate::{
-    bindings, c_str, device,
+    bindings, c_str, cpuhp,
+    cpumask::CpusLocked,
+    device,
     error::{from_result, to_result},
     init::PinInit,
     new_mutex,
@@ -41,7 +43,7 @@ use core::{
     ffi::{c_int, c_void},
     marker::PhantomData,
     ptr::NonNull,
-    sync::atomic::{AtomicU32, AtomicUsize},
+    sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering},
 };
 
 /// The most queues a [`Registration`] allocates each way: queue indices fit the 16 bits of an
@@ -182,6 +184,21 @@ pub trait Operations: Send + Sync + Sized {
     /// (`ndo_tx_timeout`): the device stopped sending. Softirq context (the watchdog timer),
     /// with the queue's transmit lock held. Without this callback there is no watchdog.
     fn tx_timeout(&self, _dev: &NetDevice, _queue: u32) {}
+
+    /// CPU `cpu` came online (CPU hotplug: [`crate::cpuhp`]). It runs on that CPU, in
+    /// process context, with CPU hotplug held off (`cpus`). With any of the `cpu_*` callbacks,
+    /// the registration follows CPU hotplug from the end of [`Registration::register`] to the
+    /// start of [`Registration::unregister`], as C drivers add their hotplug instance after
+    /// `register_netdev` and remove it before `unregister_netdev`.
+    fn cpu_online(&self, _dev: &NetDevice, _cpus: &CpusLocked, _cpu: u32) {}
+
+    /// CPU `cpu` is about to go offline: as [`cpu_online`](Self::cpu_online), on that CPU, which
+    /// is still online.
+    fn cpu_down_prep(&self, _dev: &NetDevice, _cpus: &CpusLocked, _cpu: u32) {}
+
+    /// CPU `cpu` is dead: as [`cpu_online`](Self::cpu_online), on another CPU; `cpu` is not
+    /// online any more.
+    fn cpu_dead(&self, _dev: &NetDevice, _cpus: &CpusLocked, _cpu: u32) {}
 
     /// The device's delayed work (see [`NetDevice::schedule_work`]), in process context (the
     /// system workqueue). Runs only between [`NetDevice::enable_work`] and
@@ -449,6 +466,12 @@ struct Priv<T> {
     /// before registration and fixed after: the core sizes the buffers of `get_rxfh` and
     /// `set_rxfh` from them.
     rxfh_sizes: (AtomicU32, AtomicU32),
+    /// The CPU hotplug instance, with any `cpu_*` callback: added by `register` once the
+    /// device is registered, removed by `unregister` before it unregisters it.
+    #[pin]
+    cpuhp: cpuhp::Node,
+    /// Whether `cpuhp` is added. Changed only under `reg`.
+    cpuhp_added: AtomicBool,
     #[pin]
     data: T,
 }
@@ -567,6 +590,8 @@ impl<T: Operations> Registration<T> {
                 state <- new_mutex!(RegState { phase: State::New, carrier: false }, "net_reg_state"),
                 ethtool_stats: AtomicUsize::new(0),
                 rxfh_sizes: (AtomicU32::new(0), AtomicU32::new(0)),
+                cpuhp <- cpuhp::Node::new(Adapter::<T>::cpu_event),
+                cpuhp_added: AtomicBool::new(false),
                 data <- data,
             }? Error);
             // SAFETY: The private area has room for a `Priv<T>` (allocated with its size) and
@@ -791,6 +816,19 @@ impl<T: Operations> Registration<T> {
                 Self::apply_carrier(self.dev.as_ptr(), true);
             }
         }
+        drop(st);
+        if T::HAS_CPU_ONLINE || T::HAS_CPU_DOWN_PREP || T::HAS_CPU_DEAD {
+            // SAFETY: The node is not added (it is added only here, once: the state is
+            // `Registered` only once), and `reg` serialises this with the removal in
+            // `unregister`, which runs before the private data and the device go (`drop`).
+            if let Err(e) = unsafe { p.cpuhp.add() } {
+                // As C's probe: a device that cannot follow CPU hotplug is unregistered.
+                drop(_reg);
+                self.unregister();
+                return Err(e);
+            }
+            p.cpuhp_added.store(true, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -800,6 +838,10 @@ impl<T: Operations> Registration<T> {
     pub fn unregister(&self) {
         let p = self.priv_();
         let _reg = p.reg.lock();
+        if p.cpuhp_added.swap(false, Ordering::Relaxed) {
+            // SAFETY: Added by `register` and not removed since (`cpuhp_added`, under `reg`).
+            unsafe { p.cpuhp.remove() };
+        }
         let was = core::mem::replace(&mut p.state.lock().phase, State::Gone);
         if was == State::Registered {
             // SAFETY: It is registered, and `reg` keeps anybody else from unregistering it; the
@@ -1020,6 +1062,34 @@ impl<T: Operations> Adapter<T> {
                 bindings::system_wq,
                 Opaque::raw_get(core::ptr::addr_of!((*p).rx_mode_work)),
             );
+        }
+    }
+
+    /// The event function of the CPU hotplug instance (`Priv::cpuhp`).
+    ///
+    /// # Safety
+    ///
+    /// `online` is the node of the `cpuhp` field of a live `Priv<T>`, called by the CPU hotplug
+    /// core with its lock held, while the node is added.
+    unsafe extern "C" fn cpu_event(
+        online: *mut bindings::hlist_node,
+        event: core::ffi::c_uint,
+        cpu: core::ffi::c_uint,
+    ) {
+        // SAFETY: `online` is the first field of the `cpuhp` node of a `Priv<T>` (safety
+        // requirements), which `unregister` removes (waiting for this) before the private data
+        // goes; `Node` is `repr(transparent)` over the raw node, whose first field it is.
+        let p = unsafe { &*crate::container_of!(online.cast::<cpuhp::Node>(), Priv<T>, cpuhp) };
+        // SAFETY: The device outlives its private area.
+        let dev = unsafe { NetDevice::from_raw(p.ndev) };
+        // SAFETY: The CPU hotplug core holds its lock around its callbacks (safety
+        // requirements), for longer than this call.
+        let cpus = unsafe { CpusLocked::assume() };
+        match cpuhp::Event::from_raw(event) {
+            Some(cpuhp::Event::Online) => T::cpu_online(&p.data, dev, cpus, cpu),
+            Some(cpuhp::Event::DownPrep) => T::cpu_down_prep(&p.data, dev, cpus, cpu),
+            Some(cpuhp::Event::Dead) => T::cpu_dead(&p.data, dev, cpus, cpu),
+            None => {}
         }
     }
 
@@ -1446,6 +1516,38 @@ impl NetDevice {
         unsafe {
             core::ptr::read_volatile(core::ptr::addr_of!((*self.as_raw()).real_num_rx_queues))
         }
+    }
+
+    /// Makes the CPUs in `mask` send on transmit queue `index` (XPS,
+    /// `__netif_set_xps_queue(dev, mask, index, XPS_CPUS)`), as `queues/tx-N/xps_cpus` shows
+    /// it; an empty mask takes the queue out of the map. The CPUs must not change meanwhile:
+    /// CPU hotplug is held off (`_cpus`), as C's callers hold `cpus_read_lock()` or run in a
+    /// hotplug callback. `EINVAL` if the device has no such queue, `ENOMEM`. Process context;
+    /// sleeps.
+    ///
+    /// The stack drops the map of a queue that goes out of use
+    /// (`netif_set_real_num_tx_queues()`) and every map when the device is unregistered.
+    pub fn set_xps_queue(
+        &self,
+        _cpus: &crate::cpumask::CpusLocked,
+        mask: &crate::cpumask::Cpumask,
+        index: u16,
+    ) -> Result {
+        if u32::from(index) >= self.num_tx_queues() {
+            return Err(EINVAL);
+        }
+        // SAFETY: The device is valid (type invariant) and has queue `index` (checked above);
+        // `mask` is a valid cpumask whose bits the core only reads during the call; CPU
+        // hotplug is held off (`_cpus`), as the function requires, and it takes its own lock
+        // (`xps_map_mutex`) for the maps.
+        to_result(unsafe {
+            bindings::__netif_set_xps_queue(
+                self.as_raw(),
+                (*mask.as_raw()).bits.as_ptr(),
+                index,
+                bindings::xps_map_type_XPS_CPUS,
+            )
+        })
     }
 
     /// The transmit queue `index` (`netdev_get_tx_queue()`), if the device has it.

@@ -347,6 +347,10 @@ pub(crate) struct QueueShared {
     #[pin]
     gate: Gate,
     live: AtomicBool,
+    /// Whether [`Virtqueue::set_affinity`] gave the queue's interrupt an affinity hint, which
+    /// points into the transport's masks: [`QueueShared::revoke`] clears it before the
+    /// transport frees them.
+    hinted: AtomicBool,
     #[pin]
     tomb: SpinLockIrq<Tomb>,
 }
@@ -370,6 +374,7 @@ impl QueueShared {
             index,
             gate <- Gate::new(true),
             live: AtomicBool::new(false),
+            hinted: AtomicBool::new(false),
             tomb <- new_spinlock_irq!(Tomb { detached: false, grave: None }, "virtio_rs_tomb"),
         })
     }
@@ -390,6 +395,13 @@ impl QueueShared {
     /// Process context.
     pub(super) fn revoke(&self) {
         self.gate.close();
+        if self.hinted.load(Ordering::SeqCst) {
+            // The interrupt's affinity hint points into the transport's mask for its vector,
+            // which `del_vqs` frees: clear it first, as C drivers do before deleting their
+            // queues (virtio-pci clears only the hints of per-queue vectors itself).
+            // SAFETY: The queue is not deleted yet; nobody else uses it (the gate is closed).
+            unsafe { bindings::virtqueue_set_affinity(self.vq.as_ptr(), core::ptr::null()) };
+        }
         loop {
             // SAFETY: Nobody else uses the ring (the gate is closed), the device is reset, and
             // the queue is not deleted yet. The token is a slot number, owned by the queue's
@@ -828,6 +840,55 @@ impl<R, W> Virtqueue<R, W> {
         };
         // SAFETY: `vq` is live while we are inside the gate (invariant of `QueueShared`).
         unsafe { bindings::virtqueue_is_broken(self.q.vq.as_ptr()) }
+    }
+
+    /// Sets the CPUs the queue's interrupt goes to: see [`Affinity::set`].
+    pub fn set_affinity(&self, mask: Option<&crate::cpumask::Cpumask>) -> Result {
+        self.q.set_affinity(mask)
+    }
+
+    /// Returns a handle that sets where the queue's interrupt goes without access to the
+    /// queue, whose lock a driver may hold with interrupts off while setting the affinity
+    /// sleeps.
+    pub fn affinity(&self) -> Affinity {
+        Affinity { q: self.q.clone() }
+    }
+}
+
+impl QueueShared {
+    fn set_affinity(&self, mask: Option<&crate::cpumask::Cpumask>) -> Result {
+        let _pass = self.gate.enter().ok_or(ENODEV)?;
+        if mask.is_some() {
+            // Before the hint is set: `revoke` closes the gate, then reads this.
+            self.hinted.store(true, Ordering::SeqCst);
+        }
+        let mask = mask.map_or(core::ptr::null(), |m| m.as_raw());
+        // SAFETY: `vq` is live while we are inside the gate (invariant of `QueueShared`);
+        // `mask` is null or a valid cpumask for the call, which the transport copies. The
+        // helper serialises the callers (the transport's masks may be shared by queues).
+        // Process context, as documented on `Affinity::set`.
+        to_result(unsafe { bindings::virtqueue_set_affinity(self.vq.as_ptr(), mask) })
+    }
+}
+
+/// A handle that sets where one queue's interrupt goes, without access to the queue (see
+/// [`Virtqueue::affinity`]). Like a [`Virtqueue`], it becomes inert once the device is gone.
+#[derive(Clone)]
+pub struct Affinity {
+    q: Arc<QueueShared>,
+}
+
+impl Affinity {
+    /// Sets the CPUs the queue's interrupt goes to, and the affinity hint user space sees
+    /// (`virtqueue_set_affinity()`); `None` clears the hint (the interrupt stays where it is),
+    /// as C's `virtqueue_set_affinity(vq, NULL)`. The transport copies the mask: it need not
+    /// outlive the call.
+    ///
+    /// Only virtio-pci with MSI-X spreads interrupts: elsewhere (one interrupt for the device,
+    /// virtio-mmio) this does nothing and succeeds, as in C. `EINVAL` for a queue without a
+    /// callback on virtio-pci, `ENODEV` once the device is gone. Process context: it sleeps.
+    pub fn set(&self, mask: Option<&crate::cpumask::Cpumask>) -> Result {
+        self.q.set_affinity(mask)
     }
 }
 

@@ -44,7 +44,13 @@
 # CPUs, as C), ethtool -S the per-queue statistics C 6.12 names; with more
 # than one pair, ethtool -L combined N changes the pairs in use (sysfs
 # queues, ethtool -l), traffic (iperf3 -P 4) moves every pair's counters,
-# and ethtool -L combined 1 goes back to one pair.
+# and ethtool -L combined 1 goes back to one pair. On pci (an interrupt per
+# queue), each pair's interrupts go to its share of the online CPUs, with
+# that as their affinity hint, and its transmit queue's XPS map is the same
+# (/proc/irq/N/smp_affinity, affinity_hint, queues/tx-N/xps_cpus), as C
+# spreads them: with the pairs in use, after ethtool -L combined 1 (pair 0
+# on every CPU) and N, and with CPU 1 offline and online again (scripts/
+# check.py gives the multiqueue runs two vCPUs).
 # RSS and hash reports (VRS_NET_RSS, scripts/vm --net-rss: rss=on,hash=on on
 # pci with more than one pair): ethtool -x shows C's default table and a key;
 # ethtool -X weight 0 1 sends every flow of iperf3 -P 4 to queue 1, equal 1 to
@@ -523,6 +529,71 @@ mq_traffic() {
 	return 1
 }
 
+# Interrupt affinity and XPS (pci: an interrupt per queue).
+# online_cpus: the online CPUs, a word each.
+online_cpus() {
+	tr ',' '\n' </sys/devices/system/cpu/online | while IFS=- read -r _a _b; do seq "$_a" "${_b:-$_a}"; done
+}
+# cpu_layout PAIRS: the CPUs of each pair below PAIRS as C's
+# virtnet_set_affinity spreads the online CPUs over them, a mask a line: a
+# stride of CPUs each (one more for the first of them while CPUs are left
+# over), wrapping around when there are more pairs than CPUs.
+cpu_layout() {
+	# shellcheck disable=SC2046 # the online CPUs, as words
+	set -- "$1" $(online_cpus)
+	_p=$1
+	shift
+	_stride=$(($# / _p > 1 ? $# / _p : 1))
+	_strag=$(($# >= _p ? $# % _p : 0))
+	_k=0 _i=0
+	while [ $_i -lt "$_p" ]; do
+		_m=0 _j=0
+		while [ $_j -lt $((_stride + (_i < _strag))) ]; do
+			eval "_c=\${$((_k % $# + 1))}"
+			_m=$((_m | (1 << _c))) _k=$((_k + 1)) _j=$((_j + 1))
+		done
+		echo $_m
+		_i=$((_i + 1))
+	done
+}
+# irq_of DEV QUEUE: the interrupt of DEV's queue QUEUE (input.0, say).
+irq_of() { awk -v n="${1##*/}-$2" '$NF == n { sub(":", "", $1); print $1; exit }' /proc/interrupts; }
+# hexmask FILE: the CPU mask in FILE (smp_affinity, xps_cpus), as a number.
+hexmask() { _x=$(tr -d ',\n' <"$1") && echo $((0x$_x)); }
+# affine NS IFACE DEV PAIRS: for each pair I below PAIRS, DEV's input.I and
+# output.I interrupts go to pair I's CPUs (cpu_layout), which are also their
+# affinity hint, and IFACE's tx-I is the transmit queue of those CPUs (XPS
+# xps_cpus), as C sets them.
+affine() {
+	_i=0
+	for _m in $(cpu_layout "$4"); do
+		for _q in input.$_i output.$_i; do
+			_n=$(irq_of "$3" "$_q")
+			[ -n "$_n" ] || { echo "${3##*/}: no $_q interrupt"; return 1; }
+			_a=$(hexmask "/proc/irq/$_n/smp_affinity") && _h=$(hexmask "/proc/irq/$_n/affinity_hint") || return 1
+			echo "${3##*/}-$_q (irq $_n): CPUs $(cat "/proc/irq/$_n/smp_affinity_list"), mask $(printf %x "$_a"), hint $(printf %x "$_h"); C's $(printf %x "$_m")"
+			[ "$_a" -eq "$_m" ] && [ "$_h" -eq "$_m" ] || return 1
+		done
+		_x=$(nsx "$1" sh -c "tr -d ',\n' </sys/class/net/$2/queues/tx-$_i/xps_cpus") || return 1
+		echo "$2 tx-$_i: xps_cpus $_x; C's $(printf %x "$_m")"
+		[ $((0x$_x)) -eq "$_m" ] || return 1
+		_i=$((_i + 1))
+	done
+}
+# affine_both PAIRS: affine for both NICs.
+affine_both() { affine a "$IF0" "$D0" "$1" && affine b "$IF1" "$D1" "$1"; }
+# cpu1_cycle: CPU 1 offline, the pairs spread over the CPUs left; online
+# again, spread over all, as C (the affinity and XPS follow CPU hotplug).
+cpu1_cycle() {
+	echo 0 >/sys/devices/system/cpu/cpu1/online || return 1
+	echo "CPU 1 offline: CPUs $(cat /sys/devices/system/cpu/online) online"
+	affine_both "$QUEUES"
+	_r=$?
+	echo 1 >/sys/devices/system/cpu/cpu1/online || return 1
+	echo "CPU 1 online: CPUs $(cat /sys/devices/system/cpu/online) online"
+	[ $_r -eq 0 ] && affine_both "$QUEUES"
+}
+
 # RSS (VRS_NET_RSS, scripts/vm --net-rss: rss=on,hash=on on both NICs).
 # rss_table NS IFACE: the indirection table ethtool -x shows, an entry a line.
 rss_table() {
@@ -679,7 +750,7 @@ mrg_size() {
 net_test() { vrs_test "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 net_skip() { vrs_skip "$@"; echo "# uptime $(cut -d" " -f1 /proc/uptime)"; }
 ktap_print_header
-ktap_set_plan 57
+ktap_set_plan 61
 
 echo "# backend $BACKEND; RX paths asked for: a $PATH0, b $PATH1; host_mtu ${JUMBO:-none}"
 net_test "two virtio-net devices present" 'test -n "$D0" && test -n "$D1"'
@@ -789,6 +860,12 @@ if [ "$QUEUES" -gt 1 ]; then
 		channels a $IF0 $QUEUES $QUEUES && channels b $IF1 $QUEUES $QUEUES &&
 		stats_named a $IF0 $QUEUES'
 	if [ "$VRS_TRANSPORT" = mmio ]; then
+		net_skip "interrupt affinity and XPS: pair N's interrupts and tx-N on its CPUs" "virtio-mmio has one interrupt for all queues"
+	else
+		net_test "interrupt affinity and XPS: pair N's interrupts and tx-N on its CPUs (input.N, output.N, xps_cpus), as C" '
+			affine_both $QUEUES'
+	fi
+	if [ "$VRS_TRANSPORT" = mmio ]; then
 		net_skip "iperf3 -P 4 a -> b: every pair carries traffic (a's txN_kicks, b's input.N interrupts)" "virtio-mmio has one interrupt for all queues"
 	else
 		net_test "iperf3 -P 4 a -> b: every pair carries traffic (a's txN_kicks, b's input.N interrupts)" '
@@ -826,12 +903,38 @@ if [ "$QUEUES" -gt 1 ]; then
 	else
 		net_skip "RSS: after ethtool -L combined 1" "no RSS in this run (scripts/vm --net-rss)"
 	fi
+	# As C 6.12: the one pair gets every CPU; the pairs out of use keep
+	# their interrupts' affinity, and their transmit queues are gone.
+	if [ "$VRS_TRANSPORT" = mmio ]; then
+		for _t in "interrupt affinity and XPS after ethtool -L combined 1" \
+			"interrupt affinity and XPS after ethtool -L combined $QUEUES again" \
+			"interrupt affinity and XPS follow CPU hotplug"; do
+			net_skip "$_t" "virtio-mmio has one interrupt for all queues"
+		done
+	else
+		net_test "interrupt affinity and XPS after ethtool -L combined 1: pair 0 on every CPU, as C" '
+			affine_both 1'
+		net_test "interrupt affinity and XPS after ethtool -L combined $QUEUES again: spread again, as C" '
+			eth a -L $IF0 combined $QUEUES && eth b -L $IF1 combined $QUEUES && affine_both $QUEUES'
+		if [ -w /sys/devices/system/cpu/cpu1/online ]; then
+			net_test "interrupt affinity and XPS follow CPU hotplug: CPU 1 offline, then online again, as C" '
+				cpu1_cycle'
+		else
+			net_skip "interrupt affinity and XPS follow CPU hotplug" "no CPU 1 to take offline (scripts/vm --smp)"
+		fi
+		# Back to one pair, as the tests above left it.
+		eth a -L "$IF0" combined 1 && eth b -L "$IF1" combined 1 || echo "# ethtool -L combined 1 failed"
+	fi
 else
 	for _t in "ethtool -L combined N: N pairs in use" \
 		"iperf3 -P 4 a -> b: every pair carries traffic" \
 		"RSS: ethtool -x shows C's default table" "RSS: ethtool -X moves flows" \
 		"RSS: ethtool -X default" "hash report: rx-flow-hash" "hash report: receive-hashing" \
-		"ethtool -L combined 1: one pair in use again" "RSS: after ethtool -L combined 1"; do
+		"ethtool -L combined 1: one pair in use again" "RSS: after ethtool -L combined 1" \
+		"interrupt affinity and XPS: pair N's interrupts and tx-N on its CPUs" \
+		"interrupt affinity and XPS after ethtool -L combined 1" \
+		"interrupt affinity and XPS after ethtool -L combined N again" \
+		"interrupt affinity and XPS follow CPU hotplug"; do
 		net_skip "$_t" "one queue pair in this run (scripts/vm --net-queues)"
 	done
 fi
