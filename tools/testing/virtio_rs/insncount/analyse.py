@@ -124,13 +124,24 @@ def main():
             rust_names.add(name)
         return name
 
+    starts = set(addrs)
+
     def by_func(win):
         d = collections.Counter()
         for addr, n in win.items():
             d[func_of(addr)] += n
         return d
 
-    per_io, stderr = {}, {}
+    def entries(win):
+        """Executions of each function's first instruction: its calls (and any jumps back
+        to its start)."""
+        d = collections.Counter()
+        for addr, n in win.items():
+            if addr in starts:
+                d[func_of(addr)] += n
+        return d
+
+    per_io, stderr, calls = {}, {}, {}
     for mod in (a.c, a.rust):
         ms = [m for m in marks if m["module"] == mod]
         ns = sorted({int(m["ios"]) for m in ms})
@@ -145,14 +156,18 @@ def main():
             reps[m.get("rep", "1")][int(m["ios"])] = w
         pairs = [(v[n], v[2 * n]) for v in reps.values() if len(v) == 2]
         f1, f2 = collections.Counter(), collections.Counter()
+        e1, e2 = collections.Counter(), collections.Counter()
         spread, each = [], []
         for w1, w2 in pairs:
             b1, b2 = by_func(wins[w1]), by_func(wins[w2])
             f1.update(b1)
             f2.update(b2)
+            e1.update(entries(wins[w1]))
+            e2.update(entries(wins[w2]))
             spread.append((sum(b2.values()) - sum(b1.values())) / n)
             each.append((b1, b2))
         per_io[mod] = {k: (f2[k] - f1[k]) / (n * len(pairs)) for k in set(f1) | set(f2)}
+        calls[mod] = {k: (e2[k] - e1[k]) / (n * len(pairs)) for k in set(e1) | set(e2)}
         # the standard error of each function's mean over the pairs
         se = {}
         for k in per_io[mod]:
@@ -168,14 +183,16 @@ def main():
     rows = sorted(keys, key=lambda k: (-abs(r.get(k, 0) - c.get(k, 0)), k))
     w = a.width
     print()
-    print(f"{'function':<{w}} {'C':>9} {'Rust':>9} {'Rust-C':>9} {'+/-':>6}")
+    print(f"{'function':<{w}} {'C':>9} {'Rust':>9} {'Rust-C':>9} {'+/-':>6} {'calls C':>8} {'Rust':>6}")
     for k in rows[:a.top]:
         cv, rv = c.get(k, 0), r.get(k, 0)
         noise = (stderr[a.c].get(k, 0) ** 2 + stderr[a.rust].get(k, 0) ** 2) ** 0.5
         name = k if len(k) <= w else k[:w - 3] + "..."
-        print(f"{name:<{w}} {cv:9.1f} {rv:9.1f} {rv - cv:+9.1f} {noise:6.1f}")
-    print(f"(+/-: standard error of Rust-C from the spread over the pairs; a row whose"
-          f" difference is not well above it is noise)")
+        print(f"{name:<{w}} {cv:9.1f} {rv:9.1f} {rv - cv:+9.1f} {noise:6.1f}"
+              f" {calls[a.c].get(k, 0):8.2f} {calls[a.rust].get(k, 0):6.2f}")
+    print("(+/-: standard error of Rust-C from the spread over the pairs; a row whose"
+          " difference is not well above it is noise. calls: executions of the function's"
+          " first instruction per I/O)")
 
     def total(d, pred):
         return sum(v for k, v in d.items() if pred(k))
