@@ -755,6 +755,8 @@ impl virtio::Driver for VirtioNet {
             );
             return Err(EINVAL);
         };
+        // C's `any_header_sg`: the header may share a buffer with the frame.
+        let any_layout = dev.is_modern() || dev.has_feature(f::ANY_LAYOUT);
         let has_cvq = dev.has_feature(f::CTRL_VQ);
         if !has_cvq {
             for &(bit, name) in NEED_CTRL_VQ {
@@ -855,6 +857,7 @@ impl virtio::Driver for VirtioNet {
                     vq,
                     hdr_len,
                     little_endian,
+                    any_layout,
                     param::napi_tx(),
                     i as u16,
                 ))
@@ -898,6 +901,10 @@ impl virtio::Driver for VirtioNet {
         reg.set_rxfh_sizes(rxfh_indir, rxfh_key)?;
         // As C (which has no `ndo_change_mtu`): any MTU up to the device's, if it has one.
         reg.set_mtu_range(ETH_MIN_MTU, max_mtu, mtu)?;
+        if any_layout {
+            // As C: room for the header before the frame, which then goes in one piece.
+            reg.set_needed_headroom(hdr_len as u16)?;
+        }
         reg.set_ethtool_ops()?;
         if mergeable {
             reg.set_rx_queue_group(&MRG_RX_GROUP)?;

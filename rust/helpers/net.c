@@ -82,6 +82,11 @@ unsigned int rust_helper_skb_headroom(const struct sk_buff *skb)
 	return skb_headroom(skb);
 }
 
+int rust_helper_skb_header_cloned(const struct sk_buff *skb)
+{
+	return skb_header_cloned(skb);
+}
+
 bool rust_helper_skb_is_nonlinear(const struct sk_buff *skb)
 {
 	return skb_is_nonlinear(skb);

@@ -169,19 +169,27 @@ unsafe impl DeviceWritable for RxSmall {
 pub const TX_MAX_FRAGS: usize = MAX_SEGMENTS - 2;
 
 /// An skb to send, with the virtio-net header that describes its offloads (checksum,
-/// segmentation: `virtio_net_hdr_from_skb()`) in its control buffer. The device reads the
-/// header, the linear part and each paged fragment as separate segments; the skb itself is not
-/// changed.
+/// segmentation: `virtio_net_hdr_from_skb()`).
+///
+/// As C's `xmit_skb`, the header goes right before the data, in the skb's headroom, where
+/// the device takes any layout and the headroom is the skb's own (its head not shared with
+/// clones), has room and keeps the header aligned: then the header and the linear part are
+/// one segment, and a linear packet takes one descriptor, with no indirect table to allocate.
+/// Otherwise the header goes in the control buffer, a segment of its own. Each paged fragment
+/// is a segment. `skb->data` and `skb->len` do not change.
 ///
 /// # Invariants
 ///
-/// - `skb` has one user, this handle (it is not shared), so nobody else writes its control
-///   buffer, whose first `hdr_len` bytes hold the header; `hdr_len <= MAX_HDR_LEN`.
+/// - `skb` has one user, this handle (it is not shared); `hdr_len <= MAX_HDR_LEN`.
+/// - If `pushed`, the `hdr_len` bytes before `skb->data` are in the skb's head, which is not
+///   shared with clones (`!skb_header_cloned()`), and hold the header; else the first
+///   `hdr_len` bytes of the control buffer, which nobody else writes, hold it.
 /// - `skb` has no frag list, its fragments are readable, and it has at most
 ///   [`TX_MAX_FRAGS`] of them.
 pub struct TxSkb {
     skb: SkBuff,
     hdr_len: usize,
+    pushed: bool,
 }
 
 /// A packet [`TxSkb::new`] could not prepare: why, and the skb (to drop, or hand back).
@@ -208,10 +216,18 @@ const _: () = assert!(core::mem::size_of::<TxHdr>() == MAX_HDR_LEN);
 
 impl TxSkb {
     /// Prepares `skb` for the device: a header of `hdr_len` bytes (that of the device: 10 or
-    /// 12, or 20 with hash reports: [`MAX_HDR_LEN`] at most) describing its offloads, in the byte order the device uses
-    /// (`little_endian`, as `virtio_is_little_endian()`). A shared skb is cloned first; one with
-    /// a frag list, unreadable or too many fragments is made linear.
-    pub fn new(skb: SkBuff, hdr_len: usize, little_endian: bool) -> Result<Self, TxError> {
+    /// 12, or 20 with hash reports: [`MAX_HDR_LEN`] at most) describing its offloads, in the
+    /// byte order the device uses (`little_endian`, as `virtio_is_little_endian()`). A shared
+    /// skb is cloned first; one with a frag list, unreadable or too many fragments is made
+    /// linear. `any_layout`: the device takes the header and the frame in one buffer
+    /// (`VIRTIO_F_VERSION_1` or `VIRTIO_F_ANY_LAYOUT`, C's `any_header_sg`), so the header may
+    /// go in the headroom.
+    pub fn new(
+        skb: SkBuff,
+        hdr_len: usize,
+        little_endian: bool,
+        any_layout: bool,
+    ) -> Result<Self, TxError> {
         if !(core::mem::size_of::<bindings::virtio_net_hdr>()..=MAX_HDR_LEN).contains(&hdr_len) {
             return Err(TxError { error: EINVAL, skb });
         }
@@ -240,17 +256,35 @@ impl TxSkb {
             let error = Error::from_errno(-(bindings::EPROTO as i32));
             return Err(TxError { error, skb });
         }
-        // SAFETY: `hdr` has `MAX_HDR_LEN >= hdr_len` bytes (checked at compile time), and the control buffer, ours alone
-        // now that the skb is not shared, has `CB_LEN >= MAX_HDR_LEN` (checked at compile time).
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                core::ptr::addr_of!(hdr).cast::<u8>(),
-                skb.cb_ptr(),
-                hdr_len,
-            )
+        let raw = skb.as_raw();
+        // SAFETY: `raw` is valid (type invariant of `SkBuff`).
+        let data = unsafe { (*raw).data };
+        // As C's `can_push`: the header aligned before the data, in a head that is ours.
+        let pushed = any_layout
+            && (data as usize) % core::mem::align_of::<bindings::virtio_net_hdr_mrg_rxbuf>() == 0
+            && skb.headroom() >= hdr_len
+            // SAFETY: `raw` is valid.
+            && unsafe { bindings::skb_header_cloned(raw) } == 0;
+        let dst = if pushed {
+            // The `hdr_len` bytes before the data: in the head, since the headroom holds them.
+            data.wrapping_sub(hdr_len)
+        } else {
+            skb.cb_ptr()
         };
-        // INVARIANT: unshared, header in the control buffer, frags checked or linearised.
-        Ok(Self { skb, hdr_len })
+        // SAFETY: `hdr` has `MAX_HDR_LEN >= hdr_len` bytes (checked at compile time). `dst` is
+        // valid for `hdr_len` bytes that only we may write: if `pushed`, the end of the
+        // headroom of a head that no clone shares (checked just above), of an skb that nobody
+        // else holds (`share_check`), as C's `xmit_skb` writes it; else the control buffer of
+        // that skb, `CB_LEN >= MAX_HDR_LEN` bytes (checked at compile time).
+        unsafe {
+            core::ptr::copy_nonoverlapping(core::ptr::addr_of!(hdr).cast::<u8>(), dst, hdr_len)
+        };
+        // INVARIANT: unshared; the header where `pushed` says; frags checked or linearised.
+        Ok(Self {
+            skb,
+            hdr_len,
+            pushed,
+        })
     }
 
     /// The length of the packet (`skb->len`), without the header.
@@ -264,22 +298,33 @@ impl TxSkb {
     }
 }
 
-// SAFETY: The segments are the header in the skb's control buffer (inside the `struct
-// sk_buff`, a slab object that stays in place while we hold our reference, and that only we
-// write, the skb not being shared: type invariant), then the linear data (the skb's head: slab
-// or page memory, never `vmalloc`), then each paged fragment (pages the skb holds a reference
+// SAFETY: The segments are the header, then the linear data, then each paged fragment. The
+// header is either in the skb's control buffer (inside the `struct sk_buff`, a slab object
+// that stays in place while we hold our reference, and that only we write, the skb not being
+// shared: type invariant), or, if `pushed`, the `hdr_len` bytes of the head right before the
+// data (type invariant), which then make one segment with the linear data. The head is slab
+// or page memory, never `vmalloc`, and a head that no clone shares is written by nobody but
+// its one holder, us. Then each paged fragment (pages the skb holds a reference
 // to, at their linear-map address; readable memory by the type invariant). All of it is
 // initialised and stays in place while we hold our reference, and nothing writes it through
 // the handle meanwhile: data shared with clones is read-only under the skb rules, and the
 // handle offers no way to write. Empty parts are left out.
 unsafe impl DeviceReadable for TxSkb {
     fn segments(&self, f: &mut dyn FnMut(*const u8, usize) -> Result) -> Result {
-        // SAFETY: `skb` is valid (type invariant of `SkBuff`); this computes a field address.
-        let cb = unsafe { core::ptr::addr_of!((*self.skb.as_raw()).cb) };
-        f(cb.cast(), self.hdr_len)?;
         let data = self.skb.data();
-        if !data.is_empty() {
-            f(data.as_ptr(), data.len())?;
+        if self.pushed {
+            // The header in the headroom, then the linear part, in one piece.
+            f(
+                data.as_ptr().wrapping_sub(self.hdr_len),
+                self.hdr_len + data.len(),
+            )?;
+        } else {
+            // SAFETY: `skb` is valid (type invariant of `SkBuff`); this computes a field address.
+            let cb = unsafe { core::ptr::addr_of!((*self.skb.as_raw()).cb) };
+            f(cb.cast(), self.hdr_len)?;
+            if !data.is_empty() {
+                f(data.as_ptr(), data.len())?;
+            }
         }
         for i in 0..self.skb.nr_frags() {
             let (addr, len) = self.skb.frag(i).ok_or(EINVAL)?;

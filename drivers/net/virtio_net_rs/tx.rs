@@ -47,6 +47,9 @@ pub(crate) struct SendQueue {
     tx: SpinLockIrq<TxQueue>,
     hdr_len: usize,
     little_endian: bool,
+    /// The device takes the header and the frame in one buffer: the header goes before the
+    /// data where it can (C's `any_header_sg`).
+    any_layout: bool,
     /// `napi_tx`: completions in NAPI, with BQL; else orphaned skbs, freed late.
     napi: bool,
     /// The queue's number: `output.N`, and the net device's transmit queue N.
@@ -63,11 +66,13 @@ pub(crate) struct SendQueue {
 
 impl SendQueue {
     /// The send queue on `vq`, the net device's transmit queue `index`, with headers of
-    /// `hdr_len` bytes in the device's byte order (`little_endian`); `napi` for `napi_tx` mode.
+    /// `hdr_len` bytes in the device's byte order (`little_endian`), in the same buffer as the
+    /// frame if the device allows (`any_layout`); `napi` for `napi_tx` mode.
     pub(crate) fn new(
         mut vq: Virtqueue<TxSkb, ()>,
         hdr_len: usize,
         little_endian: bool,
+        any_layout: bool,
         napi: bool,
         index: u16,
     ) -> impl PinInit<Self, Error> {
@@ -79,6 +84,7 @@ impl SendQueue {
             tx <- new_spinlock_irq!(TxQueue { vq }, "virtio_net_rs_tx"),
             hdr_len,
             little_endian,
+            any_layout,
             napi,
             index,
             kicks: AtomicU64::new(0),
@@ -121,7 +127,7 @@ impl SendQueue {
             skb.release_for_late_free();
         }
         // Dropping an error frees the packet.
-        let pkt = TxSkb::new(skb, self.hdr_len, self.little_endian).ok()?;
+        let pkt = TxSkb::new(skb, self.hdr_len, self.little_endian, self.any_layout).ok()?;
         let len = pkt.packet_len() as u32;
         tx.vq.add(pkt, (), GFP_ATOMIC).ok().map(|()| len)
     }

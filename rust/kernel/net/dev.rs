@@ -1452,6 +1452,22 @@ impl<T: Operations> Registration<T> {
         Ok(())
     }
 
+    /// Asks the stack for `len` bytes of headroom in the packets it sends
+    /// (`needed_headroom`), for a header the driver puts before the frame. Only before
+    /// [`register`](Self::register): `EBUSY` after; `EINVAL` above 1024 bytes.
+    pub fn set_needed_headroom(&self, len: u16) -> Result {
+        if len > 1024 {
+            return Err(EINVAL);
+        }
+        let st = self.priv_().state.lock();
+        if st.phase != State::New {
+            return Err(EBUSY);
+        }
+        // SAFETY: As in `add_features`.
+        unsafe { (*self.dev.as_ptr()).needed_headroom = len };
+        Ok(())
+    }
+
     /// Sets the MTU range (`min_mtu`, `max_mtu`), and the MTU if `mtu` is given. Only before
     /// [`register`](Self::register): `EBUSY` after; `EINVAL` if `min > max` or the MTU is out
     /// of the range.
