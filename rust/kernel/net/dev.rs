@@ -80,11 +80,13 @@ impl NetDevice {
     /// # Safety
     ///
     /// `ptr` satisfies the type invariants for `'a`.
+    #[inline]
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::net_device) -> &'a Self {
         // SAFETY: `NetDevice` is a transparent wrapper; validity is up to the caller.
         unsafe { &*ptr.cast() }
     }
 
+    #[inline]
     pub(crate) fn as_raw(&self) -> *mut bindings::net_device {
         self.0.get()
     }
@@ -1585,6 +1587,7 @@ impl NetDevice {
 }
 
 impl NetdevQueue {
+    #[inline]
     fn as_raw(&self) -> *mut bindings::netdev_queue {
         self.0.get()
     }

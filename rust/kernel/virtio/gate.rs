@@ -36,6 +36,7 @@ pub(crate) struct Gate {
 pub(crate) struct Pass<'a>(&'a Gate);
 
 impl Drop for Pass<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Release: what the user did happens before the closer's wake-up.
         let old = self.0.word.fetch_sub(USER, Ordering::Release);
