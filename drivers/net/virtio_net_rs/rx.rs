@@ -553,20 +553,27 @@ impl RxQueue {
 impl Poll for RxQueue {
     fn poll(&self, mut napi: NapiPoll<'_>, budget: usize) -> usize {
         let mut done = 0;
-        while done < budget {
-            // Not under the lock while the stack runs: take one buffer at a time.
-            let Some(buf) = self.vq.lock().get() else {
+        // As C: refill once half of what this poll may take is free, decided under the lock
+        // that finds the ring empty (or the budget spent).
+        let mut low = false;
+        loop {
+            // Not under the lock while the stack runs: one buffer at a time, since a
+            // mergeable packet takes the buffers that follow it out of the ring itself.
+            let got = {
+                let mut vq = self.vq.lock();
+                let buf = if done < budget { vq.get() } else { None };
+                if buf.is_none() {
+                    low = vq.num_free() > budget.min(vq.size()) / 2;
+                }
+                buf
+            };
+            let Some(buf) = got else {
                 break;
             };
             done += 1;
             self.receive(&mut napi, buf);
         }
-        // As C: refill once half of what this poll may take is free; if memory is short,
-        // let the refill work try again from process context.
-        let low = {
-            let vq = self.vq.lock();
-            vq.num_free() > budget.min(vq.size()) / 2
-        };
+        // If memory is short, let the refill work try again from process context.
         if low && !self.fill(GFP_ATOMIC).1 {
             napi.dev().schedule_work(0);
         }
